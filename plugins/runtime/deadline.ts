@@ -1,0 +1,70 @@
+import { CheckFailure, UsageError } from './errors.ts';
+import type { Outcome } from './outcome.ts';
+import { type State, UNKNOWN } from './state.ts';
+import { Trace } from './trace.ts';
+
+export interface Deadline {
+  readonly seconds: number;
+  /** state reported when the deadline passes (`-t 10:UNKNOWN`); CRITICAL by default */
+  readonly state: State;
+}
+
+export type CheckFunction<O> = (options: O, signal: AbortSignal, trace: Trace) => Promise<Outcome>;
+
+export interface RunOptions {
+  readonly verbosity?: number;
+  /** an outer signal, e.g. the orchestrator shutting down */
+  readonly signal?: AbortSignal;
+  readonly trace?: Trace;
+}
+
+function formatSeconds(seconds: number): string {
+  return Number.isInteger(seconds) ? String(seconds) : String(Number(seconds.toFixed(3)));
+}
+
+/**
+ * Runs a check with a hard deadline and turns every way it can end into an Outcome: the deadline
+ * passing (the probe's signal is aborted so it closes its sockets), a CheckFailure, a usage problem,
+ * or an unexpected exception (UNKNOWN, one line, never a stack trace). Never throws.
+ */
+export async function runCheck<O>(check: CheckFunction<O>, options: O, deadline: Deadline, run: RunOptions = {}): Promise<Outcome> {
+  const trace = run.trace ?? new Trace();
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(run.signal?.reason);
+  run.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const verbosity = run.verbosity ?? 0;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => {
+      const phase = trace.phase === 'starting' ? '' : ` while ${trace.phase}`;
+      controller.abort(new Error('deadline'));
+      resolve({
+        state: deadline.state,
+        text: `Socket timeout after ${formatSeconds(deadline.seconds)} seconds${phase}`,
+        perfdata: [],
+        details: trace.detailsFor(verbosity),
+      });
+    }, deadline.seconds * 1000);
+  });
+  const attempt = check(options, controller.signal, trace).then(
+    (outcome) => ({ ...outcome, details: [...outcome.details, ...trace.detailsFor(verbosity)] }),
+    (error: unknown) => failureOutcome(error, trace.detailsFor(verbosity)),
+  );
+  try {
+    return await Promise.race([attempt, expired]);
+  } finally {
+    clearTimeout(timer);
+    run.signal?.removeEventListener('abort', onOuterAbort);
+    controller.abort(new Error('check finished'));
+  }
+}
+
+export function failureOutcome(error: unknown, details: readonly string[] = []): Outcome {
+  if (error instanceof CheckFailure) {
+    return { state: error.state, text: error.message, perfdata: error.perfdata, details: [...error.details, ...details] };
+  }
+  if (error instanceof UsageError) return { state: UNKNOWN, text: error.message, perfdata: [], details };
+  const message = error instanceof Error ? error.message : String(error);
+  return { state: UNKNOWN, text: `internal error: ${message}`, perfdata: [], details };
+}
+

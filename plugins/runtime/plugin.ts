@@ -1,0 +1,189 @@
+import { UsageError } from './errors.ts';
+import { expandExtraOpts } from './extra-opts.ts';
+import { type OptionSpec, type ParsedCommandLine, parseCommandLine } from './getopt.ts';
+import { type AddressFamily, validateHost } from './host.ts';
+import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
+import { renderOutcome } from './outcome.ts';
+import { parseRange, type Range } from './range.ts';
+import { CRITICAL, parseStateName, UNKNOWN } from './state.ts';
+
+declare const __LBGUARD_VERSION__: string | undefined;
+export const VERSION = typeof __LBGUARD_VERSION__ === 'string' ? __LBGUARD_VERSION__ : '0.0.0-dev';
+
+/** The options every plugin has (monitoring-plugins' reserved letters plus -4/-6 and --extra-opts). */
+export const STANDARD_OPTIONS: readonly OptionSpec[] = [
+  { long: 'hostname', short: 'H', arg: 'required', aliases: ['host'], argName: 'ADDRESS', help: 'Host name, IP address or Unix socket (absolute path)' },
+  { long: 'port', short: 'p', arg: 'required', argName: 'INTEGER', help: 'Port number' },
+  { long: 'warning', short: 'w', arg: 'required', argName: 'RANGE', help: 'Response time (seconds) that results in WARNING' },
+  { long: 'critical', short: 'c', arg: 'required', argName: 'RANGE', help: 'Response time (seconds) that results in CRITICAL' },
+  { long: 'timeout', short: 't', arg: 'required', argName: 'SECONDS[:STATE]', help: 'Seconds before the check gives up (default 10); STATE is reported then (default CRITICAL)' },
+  { long: 'verbose', short: 'v', arg: 'none', help: 'Show details for command-line debugging (repeat for more)' },
+  { long: 'version', short: 'V', arg: 'none', help: 'Print version information' },
+  { long: 'help', short: 'h', arg: 'none', help: 'Print detailed help screen' },
+  { long: 'use-ipv4', short: '4', arg: 'none', help: 'Use IPv4 only' },
+  { long: 'use-ipv6', short: '6', arg: 'none', help: 'Use IPv6 only' },
+  { long: 'extra-opts', arg: 'optional', argName: '[section][@file]', help: 'Read options from an ini file (default section: the plugin name)' },
+];
+
+export interface CommonOptions {
+  readonly host: string | undefined;
+  readonly port: number;
+  readonly warning: Range | undefined;
+  readonly critical: Range | undefined;
+  readonly deadline: Deadline;
+  readonly verbosity: number;
+  readonly family: AddressFamily;
+}
+
+/** Parsed argv with typed accessors; `common` holds the standard options, already validated. */
+export class Args {
+  constructor(readonly parsed: ParsedCommandLine, readonly common: CommonOptions) {}
+  all(name: string): readonly string[] {
+    return this.parsed.values.get(name) ?? [];
+  }
+  last(name: string): string | undefined {
+    const list = this.all(name);
+    return list[list.length - 1];
+  }
+  has(name: string): boolean {
+    return this.all(name).length > 0;
+  }
+  count(name: string): number {
+    return this.all(name).length;
+  }
+  positionals(): readonly string[] {
+    return this.parsed.positionals;
+  }
+}
+
+export interface PluginDefinition<O> {
+  readonly name: string;
+  readonly service: string;
+  readonly synopsis: string;
+  readonly description: readonly string[];
+  readonly options: readonly OptionSpec[];
+  readonly defaultPort: number;
+  /** ` | ` for check_ssh, `|` for check_ftp, as the C plugins print */
+  readonly perfSeparator?: string;
+  /** take the host from the first positional argument when -H is absent (`check_ssh HOST`) */
+  readonly positionalHost?: boolean;
+  readonly toOptions: (args: Args) => O;
+  readonly check: CheckFunction<O>;
+}
+
+export function parsePort(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new UsageError(`Port number must be an integer from 1 to 65535 - ${text}`);
+  }
+  return Number(text);
+}
+
+/** `-t 10`, `-t 2.5`, `-t 10:UNKNOWN` (monitoring-plugins' timeout-state form) */
+export function parseTimeout(text: string): Deadline {
+  const [secondsText = '', stateText, ...extra] = text.split(':');
+  const seconds = Number(secondsText);
+  if (!/^\d+(\.\d+)?$/.test(secondsText) || !(seconds > 0) || seconds > 86400 || extra.length) {
+    throw new UsageError(`Timeout interval must be a positive number of seconds - ${text}`);
+  }
+  const state = stateText === undefined ? CRITICAL : parseStateName(stateText);
+  if (state === undefined) throw new UsageError(`Timeout state must be ok, warning, critical or unknown - ${stateText}`);
+  return { seconds, state };
+}
+
+function commonOptions(parsed: ParsedCommandLine, definition: PluginDefinition<unknown>): CommonOptions {
+  const last = (name: string) => parsed.values.get(name)?.at(-1);
+  let hostText = last('hostname');
+  if (hostText === undefined && definition.positionalHost && parsed.positionals.length > 0) hostText = parsed.positionals[0];
+  const v4 = parsed.values.has('use-ipv4');
+  const v6 = parsed.values.has('use-ipv6');
+  if (v4 && v6) throw new UsageError('-4 and -6 exclude each other');
+  const warningText = last('warning');
+  const criticalText = last('critical');
+  const timeoutText = last('timeout');
+  const portText = last('port');
+  return {
+    host: hostText === undefined ? undefined : validateHost(hostText),
+    port: portText === undefined ? definition.defaultPort : parsePort(portText),
+    warning: warningText === undefined ? undefined : parseRange(warningText),
+    critical: criticalText === undefined ? undefined : parseRange(criticalText),
+    deadline: timeoutText === undefined ? { seconds: 10, state: CRITICAL } : parseTimeout(timeoutText),
+    verbosity: parsed.values.get('verbose')?.length ?? 0,
+    family: v4 ? 4 : v6 ? 6 : 0,
+  };
+}
+
+export function helpText<O>(definition: PluginDefinition<O>): string {
+  const specs = [...STANDARD_OPTIONS, ...definition.options];
+  const lines = [
+    `${definition.name} v${VERSION} (lbguard ${VERSION})`,
+    '',
+    ...definition.description,
+    '',
+    'Usage:',
+    definition.synopsis,
+    '',
+    'Options:',
+  ];
+  for (const spec of specs) {
+    const arg = spec.arg === 'none' ? '' : spec.arg === 'optional' ? `[=${spec.argName ?? 'VALUE'}]` : `=${spec.argName ?? 'VALUE'}`;
+    const names = spec.short ? `-${spec.short}, --${spec.long}${arg}` : `    --${spec.long}${arg}`;
+    lines.push(` ${names}`, `    ${spec.help}${spec.secret ? ' (only from --extra-opts or the environment)' : ''}`);
+  }
+  lines.push('', 'Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments, help, version).');
+  return lines.join('\n') + '\n';
+}
+
+/** Parses a plugin's argv into its options; throws UsageError, or returns 'help' / 'version'. */
+export function parsePluginArgs<O>(definition: PluginDefinition<O>, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): { options: O; common: CommonOptions } | 'help' | 'version' {
+  const specs = [...STANDARD_OPTIONS, ...definition.options];
+  const { fileArgs, cliArgs } = expandExtraOpts(argv, definition.name, env);
+  const typed = parseCommandLine(cliArgs, specs);
+  for (const spec of definition.options) {
+    if (spec.secret && typed.values.has(spec.long)) {
+      throw new UsageError(`--${spec.long} is refused on the command line, where the process list shows it; put it in an --extra-opts file or the environment`);
+    }
+  }
+  if (typed.values.has('help')) return 'help';
+  if (typed.values.has('version')) return 'version';
+  const parsed = fileArgs.length ? parseCommandLine([...fileArgs, ...cliArgs], specs) : typed;
+  const common = commonOptions(parsed, definition as PluginDefinition<unknown>);
+  return { options: definition.toOptions(new Args(parsed, common)), common };
+}
+
+function usageOutput<O>(definition: PluginDefinition<O>, message: string): string {
+  const text = renderOutcome(definition.service, { state: UNKNOWN, text: message, perfdata: [], details: [] });
+  return `${text}Usage:\n${definition.synopsis}\n`;
+}
+
+/** The whole life of a plugin process: parse, check within the deadline, print, exit. */
+export async function runPlugin<O>(definition: PluginDefinition<O>, argv: readonly string[] = process.argv.slice(2)): Promise<never> {
+  // The guard of nagiosplugin's runtime: whatever escapes is one UNKNOWN line, never a stack trace.
+  const guard = (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stdout.write(renderOutcome(definition.service, { state: UNKNOWN, text: `internal error: ${message}`, perfdata: [], details: [] }));
+    process.exit(UNKNOWN);
+  };
+  process.on('uncaughtException', guard);
+  process.on('unhandledRejection', guard);
+  let parsed: ReturnType<typeof parsePluginArgs<O>>;
+  try {
+    parsed = parsePluginArgs(definition, argv);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stdout.write(usageOutput(definition, message));
+    process.exit(UNKNOWN);
+  }
+  if (parsed === 'help') {
+    process.stdout.write(helpText(definition));
+    process.exit(UNKNOWN);
+  }
+  if (parsed === 'version') {
+    process.stdout.write(`${definition.name} v${VERSION} (lbguard ${VERSION})\n`);
+    process.exit(UNKNOWN);
+  }
+  const { options, common } = parsed;
+  const outcome = await runCheck(definition.check, options, common.deadline, { verbosity: common.verbosity });
+  process.stdout.write(renderOutcome(definition.service, outcome, { perfSeparator: definition.perfSeparator }));
+  // Exit at once: a probe aborted by the deadline may still hold a handle that would keep Node alive.
+  process.exit(outcome.state);
+}
