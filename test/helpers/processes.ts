@@ -1,0 +1,106 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * A daemon or tool the system tests need. Missing means the test FAILS (with the apt package to
+ * install): tests never skip, so a machine without the daemon cannot pass silently.
+ */
+export function requireBinary(path: string, aptPackage: string): string {
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    throw new Error(`${path} is missing: apt-get install ${aptPackage} (.ci/run installs it)`);
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = new Socket();
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => { socket.destroy(); resolve(false); });
+      socket.connect(port, host);
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Daemon {
+  readonly pid: number;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts a daemon in the foreground, keeping its PID; stop() kills that PID only (TERM, then KILL). */
+export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Daemon {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid: child.pid,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface PluginRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly firstLine: string;
+  readonly ms: number;
+}
+
+/** Runs a built plugin bundle (`dist/plugins/NAME.cjs`) or any executable, never through a shell. */
+export async function runCommand(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PluginRun> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(command, args, { env: options.env ?? process.env, timeout: options.timeoutMs ?? 30000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ code, stdout, stderr, firstLine: stdout.split('\n')[0] ?? '', ms: performance.now() - started });
+    });
+  });
+}
+
+export function pluginPath(name: string): string {
+  return join(ROOT, 'dist', 'plugins', `${name}.cjs`);
+}
+
+export async function runPlugin(name: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PluginRun> {
+  return runCommand(process.execPath, [pluginPath(name), ...args], options);
+}
+
+/** monitoring-plugins' C plugins, for side-by-side compatibility tests */
+export function cPlugin(name: string): string {
+  return requireBinary(`/usr/lib/nagios/plugins/${name}`, 'monitoring-plugins-basic');
+}

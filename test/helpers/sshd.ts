@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Daemon, freePort, requireBinary, startDaemon, waitForTcp } from './processes.ts';
+
+export interface Sshd {
+  readonly port: number;
+  readonly dir: string;
+  /** `SHA256:...` of the server's host key */
+  readonly hostKeyFingerprint: string;
+  /** a private key accepted for `user` */
+  readonly userKeyPath: string;
+  readonly user: string;
+  readonly daemon: Daemon;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real OpenSSH server on 127.0.0.1 with its own host key, config and authorized key, in a
+ * temporary directory; stop() kills that sshd only and removes the directory.
+ */
+export async function startSshd(): Promise<Sshd> {
+  const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
+  const keygen = requireBinary('/usr/bin/ssh-keygen', 'openssh-client');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-sshd-'));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  execFileSync(keygen, ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync(keygen, ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'user_key')]);
+  execFileSync('cp', [join(dir, 'user_key.pub'), join(dir, 'authorized_keys')]);
+  const hostKeyFingerprint = execFileSync(keygen, ['-lf', join(dir, 'host_key.pub')], { encoding: 'utf8' }).split(' ')[1] as string;
+  const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication yes',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'Subsystem sftp internal-sftp',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  const daemon = startDaemon(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
+  try {
+    await waitForTcp(port);
+  } catch (error) {
+    await daemon.stop();
+    throw new Error(`sshd did not start: ${daemon.output()} (${(error as Error).message})`);
+  }
+  return {
+    port,
+    dir,
+    hostKeyFingerprint,
+    userKeyPath: join(dir, 'user_key'),
+    user,
+    daemon,
+    async stop() {
+      await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
