@@ -20,6 +20,7 @@ export interface PerfDatum {
 /** Plain decimal notation, never exponent form (some perfdata parsers reject `1e-7`). */
 export function formatNumber(value: number, decimals?: number): string {
   if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
+  if (Math.abs(value) >= 1e21) return BigInt(Math.round(value)).toString();
   if (decimals !== undefined) return value.toFixed(decimals);
   const text = String(value);
   if (!/e/i.test(text)) return text;
