@@ -145,9 +145,28 @@ export function parsePluginArgs<O>(definition: PluginDefinition<O>, argv: readon
   }
   if (typed.values.has('help')) return 'help';
   if (typed.values.has('version')) return 'version';
-  const parsed = fileArgs.length ? parseCommandLine([...fileArgs, ...cliArgs], specs) : typed;
+  return optionsOf(definition, fileArgs.length ? parseCommandLine([...fileArgs, ...cliArgs], specs) : typed);
+}
+
+function optionsOf<O>(definition: PluginDefinition<O>, parsed: ParsedCommandLine): { options: O; common: CommonOptions } {
   const common = commonOptions(parsed, definition as PluginDefinition<unknown>);
   return { options: definition.toOptions(new Args(parsed, common)), common };
+}
+
+/**
+ * A plugin's options from a trusted source (the orchestrator's config file, which may hold secrets
+ * just as an --extra-opts file does): `{get: 'pub/f', 'expect-content': 'OK'}` becomes
+ * `--get=pub/f --expect-content=OK`, parsed exactly as the CLI parses them. Throws UsageError.
+ */
+export function optionsFromSettings<O>(definition: PluginDefinition<O>, settings: Readonly<Record<string, string | number | boolean | readonly (string | number)[]>>): { options: O; common: CommonOptions } {
+  const argv: string[] = [];
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === false) continue;
+    if (value === true) argv.push(`--${key}`);
+    else if (Array.isArray(value)) argv.push(...value.map((v) => `--${key}=${v}`));
+    else argv.push(`--${key}=${value}`);
+  }
+  return optionsOf(definition, parseCommandLine(argv, [...STANDARD_OPTIONS, ...definition.options]));
 }
 
 function usageOutput<O>(definition: PluginDefinition<O>, message: string): string {

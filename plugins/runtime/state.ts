@@ -1,8 +1,9 @@
 /** Nagios plugin states and their exit codes (monitoring-plugins: OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3). */
-export const OK = 0;
-export const WARNING = 1;
-export const CRITICAL = 2;
-export const UNKNOWN = 3;
+// `as const`: non-widening literals, so `{ state: OK }` keeps the type State in object literals
+export const OK = 0 as const;
+export const WARNING = 1 as const;
+export const CRITICAL = 2 as const;
+export const UNKNOWN = 3 as const;
 export type State = typeof OK | typeof WARNING | typeof CRITICAL | typeof UNKNOWN;
 
 const NAMES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;

@@ -1,0 +1,27 @@
+import { evaluateScalar, type Thresholds } from '../runtime/context.ts';
+import type { AddressFamily } from '../runtime/host.ts';
+import type { Outcome } from '../runtime/outcome.ts';
+import { connectTcp } from '../runtime/tcp.ts';
+import type { Trace } from '../runtime/trace.ts';
+
+export interface TcpCheckOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly family: AddressFamily;
+  readonly thresholds: Thresholds;
+  readonly timeoutSeconds: number;
+}
+
+/** A TCP connect and nothing more, worded as monitoring-plugins' check_tcp words it. */
+export async function checkTcp(options: TcpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
+  const socket = await connectTcp(options, signal, trace);
+  const elapsed = trace.elapsed();
+  socket.destroy();
+  const time = evaluateScalar({ name: 'time', value: elapsed, uom: 's', decimals: 6, min: 0, max: options.timeoutSeconds }, options.thresholds);
+  return {
+    state: time.state,
+    text: `${elapsed.toFixed(3)} second response time on ${options.host} port ${options.port}`,
+    perfdata: [time.perfdata],
+    details: [],
+  };
+}
