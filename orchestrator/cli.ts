@@ -1,20 +1,115 @@
 #!/usr/bin/env node
-// lbguard: the daemon's command line. The orchestrator itself arrives with its own issue;
-// until then this answers --version and --help so that the package's bin entry is real.
+// lbguard: run the daemon, validate a farms file, show status, or run the embedded demo.
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
+import { ConfigError } from './config/load.ts';
+import { loadValidConfig } from './config/semantics.ts';
+import { Orchestrator } from './daemon.ts';
+import { startStatusServer } from './status/server.ts';
+import { printStatusTable } from './status/table.ts';
 
-const USAGE = `Usage: lbguard <command>
+const USAGE = `Usage: lbguard <command> [options]
 
-Commands (more arrive with the orchestrator):
-  version        print the version
-  help           this text
+Commands:
+  run -c FILE          check every backend of every farm and drive the data planes
+                       (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops)
+  check -c FILE        validate FILE; print every problem with its place (farms[2].backends[0].port)
+  status [--url URL]   print farms, backends, states, last check line and latency
+  maintenance FARM BACKEND on|off [--url URL]
+                       take a backend out of (or back into) service by hand
+  demo                 run the embedded demo: local backends, the orchestrator, the status page
+  version              print the version
 
-The Nagios plugins are installed as check_ssh (and check_ftp, check_tftp as they land).
+Options:
+  -c, --config FILE    the farms file (YAML)
+  --url URL            the status address of a running lbguard (default http://127.0.0.1:9100)
+  --log-level LEVEL    error, warn, info (default) or debug
 `;
 
-function main(argv: readonly string[]): number {
-  const command = argv[0] ?? 'help';
+function fail(message: string, code = 2): number {
+  process.stderr.write(`lbguard: ${message}\n`);
+  return code;
+}
+
+async function run(file: string, logLevel: string): Promise<number> {
+  const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
+  let config;
+  try {
+    config = loadValidConfig(file);
+  } catch (error) {
+    return fail(error instanceof ConfigError ? `refusing to start: ${error.message}` : (error as Error).message);
+  }
+  const orchestrator = new Orchestrator(config, { logger });
+  await orchestrator.start();
+  const status = await startStatusServer(orchestrator, config.status.listen);
+  logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
+  let listen = config.status.listen;
+  let current = status;
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadValidConfig(file);
+      orchestrator.reload(next);
+      if (next.status.listen !== listen) {
+        listen = next.status.listen;
+        void current.close().then(async () => { current = await startStatusServer(orchestrator, listen); });
+      }
+    } catch (error) {
+      logger.error({ event: 'reload-refused', error: (error as Error).message }, 'reload refused; keeping the last good configuration');
+    }
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await current.close();
+  await orchestrator.stop();
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' } },
+    });
+  } catch (error) {
+    return fail(`${(error as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  const url = values.url ?? 'http://127.0.0.1:9100';
   switch (command) {
+    case 'run':
+      if (!values.config) return fail(`run needs -c FILE\n${USAGE}`);
+      return run(values.config, values['log-level'] ?? 'info');
+    case 'check':
+      if (!values.config) return fail(`check needs -c FILE\n${USAGE}`);
+      try {
+        const config = loadValidConfig(values.config);
+        const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
+        process.stdout.write(`${values.config}: OK (${config.farms.length} farm(s), ${backends} backend(s))\n`);
+        return 0;
+      } catch (error) {
+        process.stdout.write(`${(error as Error).message}\n`);
+        return 1;
+      }
+    case 'status':
+      return printStatusTable(url);
+    case 'maintenance': {
+      const [farm, backend, onOff] = positionals;
+      if (!farm || !backend || (onOff !== 'on' && onOff !== 'off')) return fail(`maintenance needs FARM BACKEND on|off\n${USAGE}`);
+      const response = await fetch(`${url}/maintenance?farm=${encodeURIComponent(farm)}&backend=${encodeURIComponent(backend)}&on=${onOff === 'on' ? 1 : 0}`, { method: 'POST' }).catch((e: Error) => e);
+      if (response instanceof Error) return fail(`cannot reach ${url}: ${response.message}`, 1);
+      process.stdout.write(`${await response.text()}\n`);
+      return response.ok ? 0 : 1;
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo/demo.ts');
+      return runDemo({ listen: values.listen });
+    }
     case 'version': case '--version': case '-V':
       process.stdout.write(`lbguard ${VERSION}\n`);
       return 0;
@@ -22,9 +117,14 @@ function main(argv: readonly string[]): number {
       process.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(`lbguard: unknown command '${command}'\n${USAGE}`);
-      return 2;
+      return fail(`unknown command '${command}'\n${USAGE}`);
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    process.stderr.write(`lbguard: ${error.message}\n`);
+    process.exit(1);
+  },
+);

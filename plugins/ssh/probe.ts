@@ -8,6 +8,7 @@ import type { State } from '../runtime/state.ts';
 import { connectTcp } from '../runtime/tcp.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { type IdentificationRead, readIdentification } from './identification.ts';
+import { loadSsh2 } from './load-ssh2.ts';
 
 export interface SshProbeOptions {
   readonly host: string;
@@ -74,8 +75,6 @@ export async function probeSsh(options: SshProbeOptions, signal: AbortSignal, tr
   }
 }
 
-type Ssh2 = typeof import('ssh2');
-
 async function continueSession(
   socket: Socket,
   replay: Buffer,
@@ -85,8 +84,7 @@ async function continueSession(
   signal: AbortSignal,
   trace: Trace,
 ): Promise<SshProbeResult> {
-  const loaded = await import('ssh2');
-  const ssh2 = (loaded as { default?: Ssh2 }).default ?? loaded;
+  const ssh2 = await loadSsh2();
   socket.unshift(replay);
   const client = new ssh2.Client();
   let seenFingerprint: string | undefined;

@@ -13,6 +13,9 @@ export interface Sshd {
   readonly userKeyPath: string;
   readonly user: string;
   readonly daemon: Daemon;
+  /** stops the sshd process, keeping its directory and port so that start() brings it back */
+  kill(): Promise<void>;
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,20 +52,30 @@ export async function startSshd(): Promise<Sshd> {
       '',
     ].join('\n'),
   );
-  const daemon = startDaemon(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
-  try {
-    await waitForTcp(port);
-  } catch (error) {
-    await daemon.stop();
-    throw new Error(`sshd did not start: ${daemon.output()} (${(error as Error).message})`);
-  }
+  const launch = async () => {
+    const started = startDaemon(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
+    try {
+      await waitForTcp(port);
+    } catch (error) {
+      await started.stop();
+      throw new Error(`sshd did not start: ${started.output()} (${(error as Error).message})`);
+    }
+    return started;
+  };
+  let daemon = await launch();
   return {
     port,
     dir,
     hostKeyFingerprint,
     userKeyPath: join(dir, 'user_key'),
     user,
-    daemon,
+    get daemon() {
+      return daemon;
+    },
+    kill: () => daemon.stop(),
+    async start() {
+      daemon = await launch();
+    },
     async stop() {
       await daemon.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,152 @@
+import { isIP } from 'node:net';
+import * as z from 'zod';
+import { parseDuration } from './duration.ts';
+
+/**
+ * The farms file. Every object is strict: an unknown key is an error (a typo such as `intreval`
+ * must not silently fall back to a default). Keys are the interface contract of issue 5.
+ */
+
+const hostname = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+const address = z.string().refine((s) => isIP(s) !== 0 || hostname.test(s), { error: 'expected an IP address or host name' });
+
+/** An integer with both bounds in its error: `expected 1..65535, got 70000`. */
+function intIn(min: number, max: number) {
+  const error = (issue: { input?: unknown }) => `expected ${min}..${max}, got ${JSON.stringify(issue.input)}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+const port = intIn(1, 65535);
+
+const duration = (min: number, max: number) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration from ${min}ms to ${max / 1000}s such as "2s" or "500ms", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+const portRange = z.union([port, z.string()]).transform((value, ctx): PortRange => {
+  if (typeof value === 'number') return { from: value, to: value };
+  const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(value.trim());
+  const from = Number(match?.[1]);
+  const to = match?.[2] === undefined ? from : Number(match[2]);
+  if (!match || from < 1 || to > 65535 || from > to) {
+    ctx.addIssue({ code: 'custom', message: `expected a port or a range "a-b" within 1..65535, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return { from, to };
+});
+
+export const SERVICES = ['ftp', 'tftp', 'sftp', 'tcp', 'udp'] as const;
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'lblc', 'lblcr', 'mh'] as const;
+export const DATAPLANES = ['userspace', 'ipvsadm', 'nftlb', 'zevenet', 'none'] as const;
+export const PROBES = ['ftp', 'tftp', 'ssh', 'tcp', 'command'] as const;
+
+const optionValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);
+
+const check = z
+  .strictObject({
+    probe: z.enum(PROBES),
+    /** the plugin's long options without dashes: `get: pub/check.txt`, `expect-content: OK` */
+    options: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a long option name without dashes'), optionValue).default({}),
+    /** probe: command — the line as Farm Guardian, nanny or keepalived have it */
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    style: z.enum(['farmguardian', 'nanny', 'keepalived']).default('farmguardian'),
+    expect: z.string().optional(),
+    'use-regex': z.boolean().default(false),
+    dynamic: z.boolean().default(false),
+    interval: duration(100, 3_600_000).default(5000),
+    timeout: duration(50, 600_000).default(3000),
+    rise: intIn(1, 1000).default(2),
+    fall: intIn(1, 1000).default(3),
+    /** nanny's reentry: seconds a backend must keep passing before it is used again */
+    reentry: duration(0, 86_400_000).default(0),
+    'on-failure': z.enum(['quiesce', 'remove']).default('remove'),
+    /** WARNING from a built-in probe (e.g. slow) still counts as healthy unless this is false */
+    'warning-is-up': z.boolean().default(true),
+  })
+  .superRefine((c, ctx) => {
+    if (c.probe === 'command' && c.command === undefined) ctx.addIssue({ code: 'custom', path: ['command'], message: 'probe "command" needs a command' });
+    if (c.probe !== 'command' && c.command !== undefined) ctx.addIssue({ code: 'custom', path: ['command'], message: `only probe "command" takes a command (probe is "${c.probe}")` });
+    if (c.timeout >= c.interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `must be shorter than the interval (${c.interval}ms), got ${c.timeout}ms` });
+  });
+
+const backend = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, "_", "." or "-"'),
+  address,
+  port: port.optional(),
+  weight: intIn(0, 65535).default(1),
+  /** operator's maintenance flag: no new sessions, existing ones kept */
+  maintenance: z.boolean().default(false),
+});
+
+const dataplane = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('userspace'),
+    'passive-ports': portRange.optional(),
+    'listen-address': address.optional(),
+    'max-sessions': intIn(1, 1_000_000).optional(),
+    'idle-timeout': duration(1000, 86_400_000).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('ipvsadm'),
+    method: z.enum(['nat', 'dr', 'tun']).default('nat'),
+    ipvsadm: z.string().default('/sbin/ipvsadm'),
+  }),
+  z.strictObject({ type: z.literal('nftlb'), url: z.url().default('http://127.0.0.1:5555'), 'key-file': z.string().optional(), start: z.boolean().default(false) }),
+  z.strictObject({ type: z.literal('zevenet'), url: z.url(), 'key-file': z.string(), farm: z.string().optional() }),
+  z.strictObject({ type: z.literal('none') }),
+]);
+
+const farm = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, "_", "." or "-"'),
+    service: z.enum(SERVICES),
+    virtual: z
+      .strictObject({ address, ports: z.array(portRange).min(1).optional(), fwmark: intIn(1, 0xffffffff).optional() })
+      .refine((v) => (v.ports === undefined) !== (v.fwmark === undefined), { error: 'give either ports or fwmark' }),
+    scheduler: z.enum(SCHEDULERS).default('wlc'),
+    persistence: z.strictObject({ timeout: intIn(1, 31_536_000), netmask: z.string().default('255.255.255.255') }).optional(),
+    dataplane: dataplane.default({ type: 'none' }),
+    check,
+    sorry: z.strictObject({ address, port: port.optional() }).optional(),
+    backends: z.array(backend).min(1),
+  })
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    f.backends.forEach((b, i) => {
+      if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
+      seen.add(b.name);
+    });
+    if (f.persistence && !/^(\d{1,3}\.){3}\d{1,3}$|^\d{1,3}$/.test(f.persistence.netmask)) {
+      ctx.addIssue({ code: 'custom', path: ['persistence', 'netmask'], message: `expected a dotted netmask or a prefix length, got "${f.persistence.netmask}"` });
+    }
+  });
+
+export const configSchema = z
+  .strictObject({
+    status: z.strictObject({ listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port').default('127.0.0.1:9100') }).default({ listen: '127.0.0.1:9100' }),
+    state: z.strictObject({ file: z.string().min(1).optional() }).default({}),
+    concurrency: intIn(1, 10_000).default(256),
+    farms: z.array(farm).min(1),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.farms.forEach((f, i) => {
+      if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['farms', i, 'name'], message: `duplicate farm name "${f.name}"` });
+      seen.add(f.name);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type FarmConfig = Config['farms'][number];
+export type BackendConfig = FarmConfig['backends'][number];
+export type CheckConfig = FarmConfig['check'];

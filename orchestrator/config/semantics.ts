@@ -1,0 +1,36 @@
+import { UsageError } from '../../plugins/runtime/errors.ts';
+import { availableAdapters } from '../dataplane/registry.ts';
+import { buildProbe } from '../probes.ts';
+import { ConfigError, type ConfigProblem, loadConfig } from './load.ts';
+import type { Config } from './schema.ts';
+
+/**
+ * What the schema cannot know: whether each check's options are ones its plugin accepts (parsed by
+ * the plugin's own parser) and whether the data plane named is in this build.
+ */
+export function semanticProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const adapters = availableAdapters();
+  config.farms.forEach((farm, i) => {
+    if (!adapters.includes(farm.dataplane.type)) {
+      problems.push({ path: `farms[${i}].dataplane.type`, message: `"${farm.dataplane.type}" is not available in this build (available: ${adapters.join(', ')})` });
+    }
+    farm.backends.forEach((backend, j) => {
+      try {
+        buildProbe(farm, backend);
+      } catch (error) {
+        const where = error instanceof UsageError ? `farms[${i}].check.options` : `farms[${i}].check`;
+        if (j === 0 || !(error instanceof UsageError)) problems.push({ path: where, message: (error as Error).message });
+      }
+    });
+  });
+  return problems;
+}
+
+/** Loads a farms file and refuses it whole if anything is wrong (ConfigError lists every problem). */
+export function loadValidConfig(file: string): Config {
+  const config = loadConfig(file);
+  const problems = semanticProblems(config);
+  if (problems.length) throw new ConfigError(file, problems);
+  return config;
+}

@@ -1,0 +1,302 @@
+import type { Logger } from 'pino';
+import type { Config, FarmConfig } from './config/schema.ts';
+import { createAdapter } from './dataplane/registry.ts';
+import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
+import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
+import { applyVerdict, type HealthRecord, type HealthState, initialHealth, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { type Metrics, createMetrics } from './metrics.ts';
+import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
+import { Reconciler } from './reconciler.ts';
+import { Scheduler } from './scheduler.ts';
+import { StateStore } from './state-store.ts';
+
+export interface TransitionEvent extends Transition {
+  readonly at: number;
+  readonly farm: string;
+  readonly backend: string;
+  readonly line: string;
+}
+
+export interface BackendStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly state: HealthState;
+  readonly since: string;
+  readonly last?: { readonly line: string; readonly ms: number; readonly at: string };
+}
+
+export interface FarmStatus {
+  readonly name: string;
+  readonly service: string;
+  readonly dataplane: { readonly type: string; readonly ok: boolean; readonly error?: string };
+  readonly backends: BackendStatus[];
+}
+
+export interface StatusSnapshot {
+  readonly farms: FarmStatus[];
+  readonly transitions: readonly TransitionEvent[];
+}
+
+export interface OrchestratorOptions {
+  readonly logger: Logger;
+  /** how often each data plane is re-read and drift repaired */
+  readonly reconcilePeriodMs?: number;
+  /** for tests: build adapters without the registry */
+  readonly adapterFor?: (farm: FarmConfig) => DataPlaneAdapter;
+}
+
+interface BackendRuntime {
+  readonly farm: FarmConfig;
+  readonly identity: string;
+  readonly probe: BackendProbe;
+}
+
+const RECENT_TRANSITIONS = 50;
+
+function describeChange(change: Change): string {
+  switch (change.kind) {
+    case 'add-farm': return `declared ${change.farm.service.farm} with ${change.farm.servers.map((s) => `${s.name}(${s.weight})`).join(', ') || 'no backend'}`;
+    case 'update-farm': return `updated ${change.service.farm}`;
+    case 'remove-farm': return `removed ${change.farm}`;
+    case 'add-server': return `${change.farm}: added ${change.server.name} weight ${change.server.weight}`;
+    case 'update-server': return `${change.farm}: ${change.server.name} weight ${change.server.weight}`;
+    case 'remove-server': return `${change.farm}: removed ${change.server.name}`;
+  }
+}
+
+/** A backend keeps its health across a reload only if nothing about how it is checked changed. */
+function identityOf(farm: FarmConfig, index: number): string {
+  const backend = farm.backends[index]!;
+  return JSON.stringify([backend.address, backendPort(farm, backend), farm.check]);
+}
+
+/**
+ * The daemon: config -> scheduler -> probe -> health -> reconciler -> adapter -> data plane.
+ * One instance per `lbguard run`; reload() swaps the config keeping unchanged backends' health.
+ */
+export class Orchestrator {
+  private config: Config;
+  private readonly health = new Map<string, HealthRecord>();
+  private readonly backends = new Map<string, BackendRuntime>();
+  private readonly reconcilers = new Map<string, Reconciler>();
+  private readonly transitions: TransitionEvent[] = [];
+  private readonly scheduler: Scheduler;
+  private readonly store: StateStore;
+  readonly metrics: Metrics;
+  private saveTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: Config, private readonly options: OrchestratorOptions) {
+    this.config = config;
+    this.metrics = createMetrics();
+    this.scheduler = new Scheduler({ concurrency: config.concurrency, onStart: (late) => this.metrics.startLateness.observe(late / 1000) });
+    this.store = new StateStore(config.state.file);
+  }
+
+  get log(): Logger {
+    return this.options.logger;
+  }
+
+  async start(): Promise<void> {
+    const persisted = this.store.load();
+    const now = Date.now();
+    for (const farm of this.config.farms) {
+      for (const backend of farm.backends) {
+        const key = healthKey(farm.name, backend.name);
+        this.health.set(key, initialHealth(now, persisted.get(key)));
+      }
+    }
+    this.syncReconcilers();
+    this.syncJobs();
+    this.publish();
+    this.log.info({ event: 'started', farms: this.config.farms.length, backends: this.health.size, restored: persisted.size }, 'lbguard started');
+  }
+
+  /** Swaps in a validated config. Backends whose check is unchanged keep their state and schedule. */
+  reload(next: Config): void {
+    const now = Date.now();
+    const keep = new Set<string>();
+    for (const farm of next.farms) {
+      farm.backends.forEach((backend, i) => {
+        const key = healthKey(farm.name, backend.name);
+        const running = this.backends.get(key);
+        if (running && running.identity === identityOf(farm, i)) keep.add(key);
+      });
+    }
+    for (const key of [...this.health.keys()]) if (!keep.has(key)) this.health.delete(key);
+    this.config = next;
+    for (const farm of next.farms) {
+      for (const backend of farm.backends) {
+        const key = healthKey(farm.name, backend.name);
+        if (!this.health.has(key)) this.health.set(key, initialHealth(now));
+      }
+    }
+    this.syncReconcilers();
+    this.syncJobs(keep);
+    this.publish();
+    this.log.info({ event: 'reloaded', farms: next.farms.length, backends: this.health.size, kept: keep.size }, 'configuration reloaded');
+  }
+
+  setMaintenance(farm: string, backend: string, on: boolean): boolean {
+    const key = healthKey(farm, backend);
+    const record = this.health.get(key);
+    if (!record) return false;
+    const { record: updated, transition } = setMaintenance(record, on, Date.now());
+    this.health.set(key, updated);
+    if (transition) this.recordTransition(farm, backend, transition, on ? 'maintenance set by operator' : 'maintenance cleared by operator');
+    this.publish();
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    await this.scheduler.stop();
+    for (const reconciler of this.reconcilers.values()) await reconciler.stop();
+    for (const reconciler of this.reconcilers.values()) await reconciler.adapter.close();
+    clearTimeout(this.saveTimer);
+    this.store.save(this.health);
+    this.log.info({ event: 'stopped' }, 'lbguard stopped');
+  }
+
+  /** Waits until every data plane has taken the current desired state (tests, demo). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.reconcilers.values()].map((r) => r.request()));
+  }
+
+  snapshot(): StatusSnapshot {
+    const desired = desiredByDataplane(this.config, this.health);
+    const farms = this.config.farms.map((farm): FarmStatus => {
+      const reconciler = this.reconcilers.get(dataplaneKey(farm));
+      const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
+      return {
+        name: farm.name,
+        service: farm.service,
+        dataplane: { type: farm.dataplane.type, ok: reconciler?.status.ok ?? false, error: reconciler?.status.lastError },
+        backends: farm.backends.map((backend) => {
+          const record = this.health.get(healthKey(farm.name, backend.name))!;
+          return {
+            name: backend.name,
+            address: backend.address,
+            port: backendPort(farm, backend),
+            weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            state: backend.maintenance ? 'maintenance' : visibleState(record),
+            since: new Date(record.since).toISOString(),
+            last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
+          };
+        }),
+      };
+    });
+    return { farms, transitions: [...this.transitions] };
+  }
+
+  private syncReconcilers(): void {
+    const wanted = new Map(this.config.farms.map((farm) => [dataplaneKey(farm), farm]));
+    for (const [key, reconciler] of this.reconcilers) {
+      if (!wanted.has(key)) {
+        this.reconcilers.delete(key);
+        void reconciler.stop().then(() => reconciler.adapter.close());
+      }
+    }
+    for (const [key, farm] of wanted) {
+      if (this.reconcilers.has(key)) continue;
+      const adapter = this.options.adapterFor?.(farm) ?? createAdapter(farm.dataplane);
+      const reconciler = new Reconciler(adapter, this.options.reconcilePeriodMs ?? 10_000, {
+        onApplied: (changes) => {
+          this.metrics.dataplaneChanges.inc({ dataplane: adapter.type }, changes.length);
+          this.log.info({ event: 'dataplane-applied', dataplane: adapter.type, changes }, `data plane ${adapter.type}: ${changes.map(describeChange).join('; ')}`);
+        },
+        onError: (error, attempt, retryInMs) => {
+          this.metrics.dataplaneErrors.inc({ dataplane: adapter.type });
+          this.log.error({ event: 'dataplane-error', dataplane: adapter.type, attempt, retryInMs, error: error.message }, `data plane ${adapter.type}: ${error.message}`);
+        },
+      });
+      this.reconcilers.set(key, reconciler);
+      reconciler.start();
+    }
+  }
+
+  private syncJobs(keep: ReadonlySet<string> = new Set()): void {
+    const wanted = new Set<string>();
+    for (const farm of this.config.farms) {
+      farm.backends.forEach((backend, i) => {
+        const key = healthKey(farm.name, backend.name);
+        wanted.add(key);
+        if (keep.has(key) && this.scheduler.has(key)) {
+          this.backends.set(key, { ...this.backends.get(key)!, farm });
+          return;
+        }
+        const probe = buildProbe(farm, backend);
+        this.backends.set(key, { farm, identity: identityOf(farm, i), probe });
+        this.scheduler.add({ id: key, intervalMs: farm.check.interval, run: (signal) => this.runCheck(key, farm.name, backend.name, signal) });
+      });
+    }
+    for (const key of [...this.backends.keys()]) {
+      if (!wanted.has(key)) {
+        this.backends.delete(key);
+        this.scheduler.remove(key);
+      }
+    }
+  }
+
+  private async runCheck(key: string, farmName: string, backendName: string, signal: AbortSignal): Promise<void> {
+    const runtime = this.backends.get(key);
+    if (!runtime) return;
+    let verdict: Verdict;
+    try {
+      verdict = await runtime.probe(signal);
+    } catch (error) {
+      verdict = { ok: false, line: `check failed: ${(error as Error).message}`, ms: 0 };
+    }
+    if (signal.aborted) return;
+    const record = this.health.get(key);
+    const farm = this.backends.get(key)?.farm;
+    if (!record || !farm) return; // removed by a reload while the check ran
+    const { check } = farm;
+    const { record: updated, transition } = applyVerdict(record, verdict, { rise: check.rise, fall: check.fall, reentryMs: check.reentry }, Date.now());
+    this.health.set(key, updated);
+    this.metrics.checks.inc({ farm: farmName, result: verdict.ok ? 'ok' : 'fail' });
+    this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
+    if (transition) {
+      this.recordTransition(farmName, backendName, transition, verdict.line);
+      this.publish();
+    } else if (updated.dynamicWeight !== record.dynamicWeight) {
+      this.publish();
+    }
+  }
+
+  private recordTransition(farm: string, backend: string, transition: Transition, line: string): void {
+    const event: TransitionEvent = { ...transition, at: Date.now(), farm, backend, line };
+    this.transitions.push(event);
+    if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
+    this.metrics.transitions.inc({ farm, to: transition.to });
+    this.log.info({ event: 'transition', farm, backend, from: transition.from, to: transition.to, line }, `${farm}/${backend}: ${transition.from} -> ${transition.to}: ${line}`);
+    this.scheduleSave();
+  }
+
+  /** Pushes the desired state to every data plane and refreshes the gauges. */
+  private publish(): void {
+    const desired = desiredByDataplane(this.config, this.health);
+    for (const [key, farms] of desired) this.reconcilers.get(key)?.setDesired(farms);
+    this.metrics.backendUp.reset();
+    for (const farm of this.config.farms) {
+      for (const backend of farm.backends) {
+        const record = this.health.get(healthKey(farm.name, backend.name));
+        const state = record ? visibleState(record) : 'down';
+        this.metrics.backendUp.set({ farm: farm.name, backend: backend.name }, state === 'up' || state === 'falling' ? 1 : 0);
+      }
+    }
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      try {
+        this.store.save(this.health);
+      } catch (error) {
+        this.log.error({ event: 'state-save-failed', error: (error as Error).message }, 'could not save backend states');
+      }
+    }, 200);
+    this.saveTimer.unref();
+  }
+}

@@ -1,0 +1,23 @@
+import type { FarmConfig } from '../config/schema.ts';
+import { MemoryAdapter } from './memory.ts';
+import type { DataPlaneAdapter } from './types.ts';
+
+export type DataplaneConfig = FarmConfig['dataplane'];
+export type AdapterFactory = (config: DataplaneConfig) => DataPlaneAdapter;
+
+const factories = new Map<string, AdapterFactory>([['none', () => new MemoryAdapter()]]);
+
+/** Adapters register themselves by type; the orchestrator never names one. */
+export function registerAdapter(type: string, factory: AdapterFactory): void {
+  factories.set(type, factory);
+}
+
+export function availableAdapters(): string[] {
+  return [...factories.keys()];
+}
+
+export function createAdapter(config: DataplaneConfig): DataPlaneAdapter {
+  const factory = factories.get(config.type);
+  if (!factory) throw new Error(`data plane "${config.type}" is not available in this build (available: ${availableAdapters().join(', ')})`);
+  return factory(config);
+}

@@ -1,0 +1,48 @@
+import type { PortRange } from '../config/schema.ts';
+
+/**
+ * What every data plane (kernel IPVS, nftlb, the TypeScript balancer, a Zevenet appliance) is told
+ * and reports back, in one shape. Adapters only observe and apply changes; the diff is computed once,
+ * above them (reconcile.ts), so nothing above this interface knows which adapter runs.
+ */
+export interface VirtualServiceSpec {
+  readonly farm: string;
+  readonly service: 'ftp' | 'tftp' | 'sftp' | 'tcp' | 'udp';
+  readonly protocol: 'tcp' | 'udp';
+  readonly address: string;
+  readonly ports?: readonly PortRange[];
+  readonly fwmark?: number;
+  readonly scheduler: string;
+  readonly persistence?: { readonly timeoutSeconds: number; readonly netmask: string };
+}
+
+export interface RealServerSpec {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** 0 = quiesced: no new sessions, existing ones kept */
+  readonly weight: number;
+}
+
+export interface FarmState {
+  readonly service: VirtualServiceSpec;
+  readonly servers: readonly RealServerSpec[];
+}
+
+export type Change =
+  | { readonly kind: 'add-farm'; readonly farm: FarmState }
+  | { readonly kind: 'update-farm'; readonly service: VirtualServiceSpec }
+  | { readonly kind: 'remove-farm'; readonly farm: string }
+  | { readonly kind: 'add-server'; readonly farm: string; readonly server: RealServerSpec }
+  | { readonly kind: 'update-server'; readonly farm: string; readonly server: RealServerSpec }
+  | { readonly kind: 'remove-server'; readonly farm: string; readonly server: RealServerSpec };
+
+export interface DataPlaneAdapter {
+  /** `userspace`, `ipvsadm`, `nftlb`, `zevenet`, `none` */
+  readonly type: string;
+  /** The farms this adapter manages, as the data plane holds them now. */
+  observe(): Promise<FarmState[]>;
+  /** Applies changes in order; throws (with a message an operator can act on) when one fails. */
+  apply(changes: readonly Change[]): Promise<void>;
+  close(): Promise<void>;
+}

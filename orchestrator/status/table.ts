@@ -1,0 +1,31 @@
+import type { StatusSnapshot } from '../daemon.ts';
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/** Rows of text in aligned columns, the way `ipvsadm -L` and `haproxy show stat` are read. */
+export function formatStatusTable(status: StatusSnapshot): string {
+  const rows: string[][] = [['FARM', 'BACKEND', 'ADDRESS', 'STATE', 'WEIGHT', 'LATENCY', 'LAST CHECK']];
+  for (const farm of status.farms) {
+    for (const b of farm.backends) {
+      rows.push([farm.name, b.name, `${b.address}:${b.port}`, b.state, String(b.weight), b.last ? `${b.last.ms} ms` : '-', b.last?.line ?? 'not checked yet']);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i]!))).join('  '));
+  const broken = status.farms.filter((f) => !f.dataplane.ok).map((f) => `data plane of ${f.name} (${f.dataplane.type}): ${f.dataplane.error ?? 'not applied yet'}`);
+  return [...lines, ...broken].join('\n') + '\n';
+}
+
+export async function printStatusTable(url: string): Promise<number> {
+  try {
+    const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    process.stdout.write(formatStatusTable((await response.json()) as StatusSnapshot));
+    return 0;
+  } catch (error) {
+    process.stderr.write(`lbguard: cannot read ${url}/status: ${(error as Error).message}\n`);
+    return 1;
+  }
+}

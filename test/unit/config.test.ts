@@ -1,0 +1,97 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseDuration } from '../../orchestrator/config/duration.ts';
+import { ConfigError, loadConfig, validateConfig } from '../../orchestrator/config/load.ts';
+import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
+
+const farm = (extra: Record<string, unknown> = {}) => ({
+  name: 'ftp',
+  service: 'ftp',
+  virtual: { address: '192.0.2.10', ports: [21, '42000-42100'] },
+  check: { probe: 'tcp', interval: '2s', timeout: '500ms' },
+  backends: [{ name: 'b1', address: '10.0.0.1', port: 21 }],
+  ...extra,
+});
+
+function problems(data: unknown): string[] {
+  try {
+    validateConfig(data);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+}
+
+t.test('a valid file gets its defaults and parsed values', async (t) => {
+  const config = validateConfig({ farms: [farm()] });
+  const [f] = config.farms;
+  t.equal(config.status.listen, '127.0.0.1:9100');
+  t.same(f?.virtual.ports, [{ from: 21, to: 21 }, { from: 42000, to: 42100 }]);
+  t.same([f?.check.interval, f?.check.timeout, f?.check.rise, f?.check.fall, f?.check['on-failure']], [2000, 500, 2, 3, 'remove']);
+  t.same([f?.scheduler, f?.dataplane, f?.backends[0]?.weight], ['wlc', { type: 'none' }, 1]);
+});
+
+// Cross-field rules (duplicate names) run once the fields themselves are valid, as zod orders them.
+t.test('every problem, each with its path', async (t) => {
+  const bad = {
+    farms: [
+      farm(),
+      farm({ name: 'f2' }),
+      farm({ name: 'f3', intreval: 5, backends: [{ name: 'b1', address: '10.0.0.1', port: 70000 }, { name: 'b1', address: 'x;rm -rf /', port: 'ftp' }] }),
+    ],
+    stauts: {},
+  };
+  t.same(problems(bad).sort(), [
+    'farms[2].backends[0].port: expected 1..65535, got 70000',
+    'farms[2].backends[1].address: expected an IP address or host name',
+    'farms[2].backends[1].port: expected 1..65535, got "ftp"',
+    'farms[2].intreval: unknown key',
+    'stauts: unknown key',
+  ].sort());
+});
+
+t.test('more shapes of wrong', async (t) => {
+  t.same(problems({}), ['farms: missing']);
+  t.same(problems({ farms: [] }), ['farms: expected at least 1 entries']);
+  t.same(problems({ farms: [farm({ service: 'http' })] }), ['farms[0].service: expected one of ftp|tftp|sftp|tcp|udp, got "http"']);
+  t.same(problems({ farms: [farm({ check: { probe: 'tcp', interval: '1s', timeout: '2s' } })] }), ['farms[0].check.timeout: must be shorter than the interval (1000ms), got 2000ms']);
+  t.same(problems({ farms: [farm({ check: { probe: 'tcp', interval: 'soon' } })] }), ['farms[0].check.interval: expected a duration from 100ms to 3600s such as "2s" or "500ms", got "soon"']);
+  t.same(problems({ farms: [farm({ virtual: { address: '192.0.2.1', ports: ['100-50'] } })] }), ['farms[0].virtual.ports[0]: expected a port or a range "a-b" within 1..65535, got "100-50"']);
+  t.same(problems({ farms: [farm({ virtual: { address: '192.0.2.1' } })] }), ['farms[0].virtual: give either ports or fwmark']);
+  t.same(problems({ farms: [farm({ check: { probe: 'command' } })] }), ['farms[0].check.command: probe "command" needs a command']);
+  t.same(problems({ farms: [farm({ dataplane: { type: 'nftlb', url: 'http://127.0.0.1:5555', key: 'x' } })] }), ['farms[0].dataplane.key: unknown key']);
+  t.same(problems({ farms: [farm(), farm()] }), ['farms[1].name: duplicate farm name "ftp"']);
+});
+
+t.test('YAML errors and check options the plugin refuses', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-config-'));
+  const dup = join(dir, 'dup.yaml');
+  writeFileSync(dup, 'farms: []\nfarms: []\n');
+  t.throws(() => loadConfig(dup), /line 2: Map keys must be unique/);
+  t.throws(() => loadConfig(join(dir, 'absent.yaml')), /\(file\): cannot read: ENOENT/);
+  const badOption = join(dir, 'option.yaml');
+  writeFileSync(badOption, `farms:
+  - name: sftp
+    service: sftp
+    virtual: {address: 192.0.2.10, ports: [22]}
+    check: {probe: ssh, options: {hostkey: not-a-fingerprint}}
+    backends: [{name: b1, address: 10.0.0.1}]
+`);
+  t.throws(() => loadValidConfig(badOption), /farms\[0\]\.check\.options: --hostkey must look like SHA256:/);
+  const badKey = join(dir, 'key.yaml');
+  writeFileSync(badKey, badOption.replace('option', 'key') && `farms:
+  - name: sftp
+    service: sftp
+    virtual: {address: 192.0.2.10, ports: [22]}
+    check: {probe: ssh, options: {no-such-option: 1}}
+    backends: [{name: b1, address: 10.0.0.1}]
+`);
+  t.throws(() => loadValidConfig(badKey), /farms\[0\]\.check\.options: unrecognized option '--no-such-option'/);
+});
+
+t.test('durations', async (t) => {
+  t.same(['2s', '500ms', '1m', '1.5s', 3, '0', 'x', '-1s', '2 s'].map((v) => parseDuration(v)), [2000, 500, 60000, 1500, 3000, 0, undefined, undefined, 2000]);
+});
