@@ -35,7 +35,8 @@ export interface HealthRecord {
 }
 
 export interface Transition {
-  readonly from: HealthState;
+  /** `unchecked`: the first verdict of a backend nothing was known about */
+  readonly from: HealthState | 'unchecked';
   readonly to: HealthState;
 }
 
@@ -82,7 +83,7 @@ export function applyVerdict(record: HealthRecord, verdict: Verdict, policy: Hea
     dynamicWeight: verdict.ok ? verdict.weight : record.dynamicWeight,
   };
   if (!changed || record.maintenance) return { record: updated };
-  return { record: updated, transition: { from: record.fresh ? 'down' : record.state, to: next.state } };
+  return { record: updated, transition: { from: record.fresh ? 'unchecked' : record.state, to: next.state } };
 }
 
 export function setMaintenance(record: HealthRecord, on: boolean, now: number): { record: HealthRecord; transition?: Transition } {

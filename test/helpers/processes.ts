@@ -49,6 +49,7 @@ export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 5
 export interface Daemon {
   readonly pid: number;
   readonly output: () => string;
+  readonly running: () => boolean;
   stop(): Promise<void>;
 }
 
@@ -63,6 +64,7 @@ export function startDaemon(command: string, args: readonly string[], options: {
   return {
     pid: child.pid,
     output: () => output,
+    running: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -56,6 +56,8 @@ export async function startSshd(): Promise<Sshd> {
     const started = startDaemon(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
     try {
       await waitForTcp(port);
+      await new Promise((r) => setTimeout(r, 50));
+      if (!started.running()) throw new Error('sshd exited (is the port taken?)');
     } catch (error) {
       await started.stop();
       throw new Error(`sshd did not start: ${started.output()} (${(error as Error).message})`);

@@ -20,7 +20,7 @@ t.test('a fresh backend takes the state of its first verdict', async (t) => {
   t.same(feed(initialHealth(0), [true]).states, ['up']);
   t.same(feed(initialHealth(0), [false]).states, ['down']);
   const first = applyVerdict(initialHealth(0), pass, policy, 1);
-  t.same(first.transition, { from: 'down', to: 'up' }, 'the first verdict is reported as a transition');
+  t.same(first.transition, { from: 'unchecked', to: 'up' }, 'the first verdict is reported as a transition');
 });
 
 t.test('fall: consecutive failures before going down; one success restores', async (t) => {
