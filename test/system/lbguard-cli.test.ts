@@ -174,7 +174,8 @@ t.test('a silent backend cannot stall the daemon: its check ends at the timeout'
   const s = await until('mute down, live up', async () => {
     const st = await status(statusPort);
     last = st;
-    return st.farms[0]!.backends.map((b) => b.state).join() === 'down,up' ? st : undefined;
+    const checked = st.farms[0]!.backends.every((b) => b.last !== undefined);
+    return checked && st.farms[0]!.backends.map((b) => b.state).join() === 'down,up' ? st : undefined;
   });
   t.equal(s.farms[0]!.backends[0]!.last?.line, 'SSH CRITICAL - Socket timeout after 0.25 seconds while waiting for the server identification');
   daemon.child.kill('SIGTERM');
