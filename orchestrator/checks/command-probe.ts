@@ -1,0 +1,30 @@
+// `check.probe: command` of the farms file, as a BackendProbe: the config's check block becomes a
+// CommandCheckSpec once, and every run turns a CommandResult into the health record's Verdict.
+// Wire it with `registerExternalProbe(commandProbe)`.
+import { UsageError } from '../../plugins/runtime/errors.ts';
+import type { CheckConfig } from '../config/schema.ts';
+import type { ExternalProbeFactory } from '../probes.ts';
+import { type CommandCheckSpec, commandProblem, runCommandCheck } from './command.ts';
+
+export function commandSpecFromCheck(check: CheckConfig): CommandCheckSpec {
+  if (check.command === undefined) throw new UsageError('probe "command" needs a command');
+  const spec: CommandCheckSpec = {
+    command: check.command,
+    style: check.style,
+    useRegex: check['use-regex'],
+    dynamic: check.dynamic,
+    timeoutMs: check.timeout,
+    ...(check.expect === undefined ? {} : { expect: check.expect }),
+  };
+  const problem = commandProblem(spec);
+  if (problem) throw new UsageError(`check.command: ${problem}`);
+  return spec;
+}
+
+export const commandProbe: ExternalProbeFactory = (farm, target) => {
+  const spec = commandSpecFromCheck(farm.check);
+  return async (signal) => {
+    const result = await runCommandCheck(spec, target, signal);
+    return { ok: result.up, line: result.line, ms: result.ms, ...(result.weight === undefined ? {} : { weight: result.weight }) };
+  };
+};
