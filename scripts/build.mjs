@@ -23,7 +23,7 @@ await build({
   format: 'cjs',
   minify: true,
   legalComments: 'none',
-  external: ['ssh2', 'cpu-features'],
+  external: ['ssh2', 'cpu-features', 'basic-ftp'],
   define,
   logLevel: 'warning',
 });
