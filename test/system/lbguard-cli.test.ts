@@ -136,7 +136,9 @@ t.test('run, status, metrics, reload, stop, restart without flapping', async (t)
       if (seen.at(-1) !== state) seen.push(state);
       return state === 'down' ? true : undefined;
     });
-    t.equal(seen[0], 'up', `first state after restart is the persisted one (seen: ${seen.join(' -> ')})`);
+    t.not(seen[0], 'down', `not pulled at start (seen: ${seen.join(' -> ')})`);
+    const moves = second.logs().filter((l) => l.event === 'transition' && l.backend === 'live').map((l) => `${l.from}->${l.to}`);
+    t.same(moves, ['up->falling', 'falling->down'], 'started from the persisted "up", then fall applied');
     second.child.kill('SIGTERM');
     t.equal(await second.exited, 0);
   } finally {
