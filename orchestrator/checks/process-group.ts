@@ -61,6 +61,23 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
+// One 'abort' listener per signal however many checks share it (a daemon-wide signal would
+// otherwise trip Node's MaxListeners warning with more than ten checks running).
+const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function whenAborted(signal: AbortSignal, callback: () => void): () => void {
+  let callbacks = abortWatchers.get(signal);
+  if (!callbacks) {
+    const set = new Set<() => void>();
+    abortWatchers.set(signal, set);
+    signal.addEventListener('abort', () => { for (const fn of [...set]) fn(); }, { once: true });
+    callbacks = set;
+  }
+  callbacks.add(callback);
+  const registered = callbacks;
+  return () => registered.delete(callback);
+}
+
 interface Capture {
   readonly kept: () => Buffer;
   readonly total: () => number;
@@ -167,8 +184,7 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
     });
   }
   const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
-  const onAbort = () => stop('abort');
-  options.signal.addEventListener('abort', onAbort, { once: true });
+  const forgetAbort = whenAborted(options.signal, () => stop('abort'));
 
   let spawnError: string | null = null;
   try {
@@ -184,7 +200,7 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
     clearTimeout(timer);
     clearTimeout(graceTimer);
     clearTimeout(drainTimer);
-    options.signal.removeEventListener('abort', onAbort);
+    forgetAbort();
     if (pid !== null) liveGroups.delete(pid);
   }
 

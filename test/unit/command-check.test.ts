@@ -240,6 +240,25 @@ t.test('aborting the signal kills the group too', async (t) => {
   t.match(before, { up: false, line: 'aborted before it started' });
 });
 
+t.test('one signal shared by many running checks aborts them all, without a listener warning', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const dir = scratch(t);
+  const controller = new AbortController();
+  const runs = Array.from({ length: 16 }, (_, i) =>
+    run({ command: [fixture('hang.sh'), join(dir, `p${i}`)], style: 'nanny', expect: 'OK', timeoutMs: 60_000 }, target, controller.signal));
+  await Promise.all(Array.from({ length: 16 }, (_, i) => waitForFile(join(dir, `p${i}`), 2)));
+  controller.abort();
+  const results = await Promise.all(runs);
+  t.ok(results.every((r) => !r.up && r.line.startsWith('aborted after')), 'every check aborted and down');
+  const pids = Array.from({ length: 16 }, (_, i) => readFileSync(join(dir, `p${i}`), 'utf8').split('\n').filter(Boolean).map(Number)).flat();
+  await assertAllGone(t, pids);
+  await new Promise((r) => setImmediate(r));
+  t.same(warnings, [], 'no MaxListenersExceededWarning');
+});
+
 t.test('a check that exits leaves nothing in its group; a process that left the group does not hold the verdict', async (t) => {
   const dir = scratch(t);
   const stayed = join(dir, 'stayed');
