@@ -38,11 +38,13 @@ export interface FtpUser {
   remove(): void;
 }
 
+let users = 0;
+
 export function createFtpUser(home: string): FtpUser {
   const useradd = requireBinary('/usr/sbin/useradd', 'passwd');
   const userdel = requireBinary('/usr/sbin/userdel', 'passwd');
   const chpasswd = requireBinary('/usr/sbin/chpasswd', 'passwd');
-  const name = `lbgftp${process.pid}`;
+  const name = `lbgftp${process.pid}n${users++}`;
   const password = `pw-${Math.random().toString(36).slice(2, 12)}`;
   try {
     execFileSync(userdel, [name], { stdio: 'ignore' });
