@@ -3,8 +3,11 @@ import type { Outcome } from '../plugins/runtime/outcome.ts';
 import { renderOutcome } from '../plugins/runtime/outcome.ts';
 import { optionsFromSettings, type PluginDefinition } from '../plugins/runtime/plugin.ts';
 import { CRITICAL, OK, WARNING } from '../plugins/runtime/state.ts';
+import { checkFtpPlugin } from '../plugins/ftp/definition.ts';
 import { checkSshPlugin } from '../plugins/ssh/definition.ts';
 import { tcpProbe } from '../plugins/tcp/definition.ts';
+import { checkTftpPlugin } from '../plugins/tftp/definition.ts';
+import { commandProbe } from './checks/command-probe.ts';
 import type { BackendConfig, FarmConfig } from './config/schema.ts';
 import type { Verdict } from './health/backend-health.ts';
 
@@ -20,20 +23,12 @@ export interface ProbeTarget {
 export type ExternalProbeFactory = (farm: FarmConfig, target: ProbeTarget) => BackendProbe;
 
 // Built-in probes are the plugins' own definitions: same options, same parsing, same verdicts.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const BUILT_IN: Record<string, PluginDefinition<any>> = {
+const BUILT_IN: Record<Exclude<FarmConfig['check']['probe'], 'command'>, PluginDefinition<any>> = {
   ssh: checkSshPlugin,
+  ftp: checkFtpPlugin,
+  tftp: checkTftpPlugin,
   tcp: tcpProbe,
 };
-
-export function registerBuiltInProbe(name: string, definition: PluginDefinition<unknown>): void {
-  BUILT_IN[name] = definition;
-}
-
-let externalFactory: ExternalProbeFactory | undefined;
-export function registerExternalProbe(factory: ExternalProbeFactory): void {
-  externalFactory = factory;
-}
 
 const DEFAULT_PORTS: Record<FarmConfig['service'], number> = { ftp: 21, tftp: 69, sftp: 22, tcp: 0, udp: 0 };
 
@@ -55,12 +50,8 @@ export function verdictOf(outcome: Outcome, definition: PluginDefinition<unknown
 export function buildProbe(farm: FarmConfig, backend: BackendConfig): BackendProbe {
   const target = { address: backend.address, port: backendPort(farm, backend) };
   const check = farm.check;
-  if (check.probe === 'command') {
-    if (!externalFactory) throw new Error('external command checks are not available in this build');
-    return externalFactory(farm, target);
-  }
+  if (check.probe === 'command') return commandProbe(farm, target);
   const definition = BUILT_IN[check.probe];
-  if (!definition) throw new Error(`probe "${check.probe}" is not available in this build`);
   const { options } = optionsFromSettings(definition, {
     ...check.options,
     hostname: target.address,

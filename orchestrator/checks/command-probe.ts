@@ -1,6 +1,6 @@
 // `check.probe: command` of the farms file, as a BackendProbe: the config's check block becomes a
 // CommandCheckSpec once, and every run turns a CommandResult into the health record's Verdict.
-// Wire it with `registerExternalProbe(commandProbe)`.
+// orchestrator/probes.ts uses it for `probe: command`.
 import { UsageError } from '../../plugins/runtime/errors.ts';
 import type { CheckConfig } from '../config/schema.ts';
 import type { ExternalProbeFactory } from '../probes.ts';
