@@ -1,10 +1,10 @@
-// `check.probe: command` from a validated farms file, through the orchestrator's buildProbe.
+// `check.probe: command` from a validated farms file, as the orchestrator's probe for a backend.
 import t from 'tap';
 import { join } from 'node:path';
 import { UsageError } from '../../plugins/runtime/errors.ts';
 import { commandProbe, commandSpecFromCheck } from '../../orchestrator/checks/command-probe.ts';
 import { validateConfig } from '../../orchestrator/config/load.ts';
-import { buildProbe, registerExternalProbe } from '../../orchestrator/probes.ts';
+import { backendPort } from '../../orchestrator/probes.ts';
 import { ROOT } from '../helpers/processes.ts';
 
 const script = (name: string) => join(ROOT, 'test', 'fixtures', 'commands', name);
@@ -22,25 +22,28 @@ function farmWith(check: Record<string, unknown>) {
   return farm;
 }
 
-registerExternalProbe(commandProbe);
+type Farm = ReturnType<typeof farmWith>;
+const probeOf = (farm: Farm) => {
+  const backend = farm.backends[0]!;
+  return commandProbe(farm, { address: backend.address, port: backendPort(farm, backend) });
+};
 
 t.test('keepalived misc_dynamic from the farms file sets the verdict weight', async (t) => {
   const farm = farmWith({ style: 'keepalived', dynamic: true, command: `${script('exit-with.sh')} 12 'fine'` });
-  const probe = buildProbe(farm, farm.backends[0]!);
-  const verdict = await probe(new AbortController().signal);
+  const verdict = await probeOf(farm)(new AbortController().signal);
   t.match(verdict, { ok: true, weight: 10, line: 'fine' });
 });
 
 t.test('Farm Guardian tokens get the backend address and port', async (t) => {
   const farm = farmWith({ command: `${script('exit-with.sh')} 0 'up on HOST:PORT'` });
-  const verdict = await buildProbe(farm, farm.backends[0]!)(new AbortController().signal);
+  const verdict = await probeOf(farm)(new AbortController().signal);
   t.match(verdict, { ok: true, line: 'up on 127.0.0.1:2121' });
   t.equal(verdict.weight, undefined);
 });
 
 t.test('nanny from the farms file: exact expect', async (t) => {
   const ok = farmWith({ style: 'nanny', command: `${script('exit-with.sh')} 0 OK`, expect: 'O' });
-  t.match(await buildProbe(ok, ok.backends[0]!)(new AbortController().signal), { ok: true });
+  t.match(await probeOf(ok)(new AbortController().signal), { ok: true });
 });
 
 t.test('a command that cannot be split is a config problem, not a run-time surprise', async (t) => {
