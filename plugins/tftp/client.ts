@@ -142,14 +142,18 @@ class ReadTransfer {
   private wireBytes = 0;
   private blocks = 0;
   private startedAt = 0;
+  private requestSentAt = 0;
   private firstAnswerAt = 0;
+  /** a duplicate DATA younger than this after our ACK is an echo, not a sign that the ACK was lost */
+  private reackAfterMs = 0;
   private retransmissions = 0;
   private duplicates = 0;
   private strays = 0;
   private settle: { resolve: (r: TftpGetResult) => void; reject: (e: unknown) => void } | undefined;
 
+  private socket!: Socket;
+
   constructor(
-    private readonly socket: Socket,
     private readonly target: TftpTarget,
     private readonly spec: TftpGetRequest,
     private readonly trace: Trace,
@@ -164,7 +168,8 @@ class ReadTransfer {
     this.request = encodeRequest('RRQ', spec.filename, this.mode, this.asked);
   }
 
-  run(signal: AbortSignal): Promise<TftpGetResult> {
+  run(socket: Socket, signal: AbortSignal): Promise<TftpGetResult> {
+    this.socket = socket;
     return new Promise<TftpGetResult>((resolve, reject) => {
       this.settle = { resolve, reject };
       if (signal.aborted) return this.end(signal.reason);
@@ -199,6 +204,7 @@ class ReadTransfer {
   }
 
   private sendRequest(): void {
+    this.requestSentAt = performance.now();
     this.send(this.request, this.target.port, this.target.address);
     this.arm();
   }
@@ -267,6 +273,8 @@ class ReadTransfer {
     if (!this.tid) {
       this.tid = { address: rinfo.address, port: rinfo.port };
       this.firstAnswerAt = performance.now();
+      // twice the round trip seen on the request, within 10 ms .. half our retransmission interval
+      this.reackAfterMs = Math.min(Math.max(2 * (this.firstAnswerAt - this.requestSentAt), 10), this.retransmitMs / 2);
       this.trace.note(2, `server answered from port ${rinfo.port} (its transfer ID) with ${packet.op}`);
     }
     switch (packet.op) {
@@ -357,11 +365,12 @@ class ReadTransfer {
     const ahead = (block - this.expected) & 0xffff;
     if (behind < 2 * this.windowsize) {
       // A block we already have: our ACK was lost (the server timed out) or the server repeats itself.
-      // Re-ACK only when our last ACK is old enough to have been lost, and at most once per such
-      // interval: answering every duplicate is what feeds the Sorcerer's Apprentice loop.
+      // Re-ACK only when our last ACK is older than a round trip or two, so it could have been lost,
+      // and at most once per such interval: answering every duplicate at once is what feeds the
+      // Sorcerer's Apprentice loop.
       this.duplicates++;
       const last = (this.expected - 1) & 0xffff;
-      if (performance.now() - this.lastAckAt >= Math.min(200, this.retransmitMs / 2)) {
+      if (performance.now() - this.lastAckAt >= this.reackAfterMs) {
         if (this.duplicates <= MAX_NOTES) this.trace.note(2, `duplicate DATA block ${block}: ACK ${last} again`);
         this.sendAck(last);
       } else if (this.duplicates <= MAX_NOTES) {
@@ -462,10 +471,11 @@ class ReadTransfer {
 /** Reads one file; rejects with TftpFailure (or the signal's reason); the socket is always closed. */
 export async function tftpGet(target: TftpTarget, request: TftpGetRequest, signal: AbortSignal, trace: Trace): Promise<TftpGetResult> {
   checkRequest(request);
+  // the request is encoded (and refused if it cannot be sent) before a socket exists
+  const transfer = new ReadTransfer(target, request, trace);
   const socket = createSocket({ type: target.family === 6 ? 'udp6' : 'udp4' });
-  const transfer = new ReadTransfer(socket, target, request, trace);
   try {
-    return await transfer.run(signal);
+    return await transfer.run(socket, signal);
   } finally {
     transfer.stop();
     socket.close();
