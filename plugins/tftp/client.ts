@@ -134,6 +134,7 @@ class ReadTransfer {
   private gapAcked = false;
   private retries = 0;
   private timer: NodeJS.Timeout | undefined;
+  private progressAt = 0;
   private readonly hash: Hash = createHash('sha256');
   private readonly decoder = new NetasciiDecoder();
   private readonly kept: Buffer[] = [];
@@ -191,6 +192,7 @@ class ReadTransfer {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
     this.phase = 'done';
   }
 
@@ -216,9 +218,21 @@ class ReadTransfer {
     this.sinceAck = 0;
   }
 
+  /**
+   * Restarts the retransmission clock. Per block this only notes the time: the one timer, when it
+   * fires early, sleeps for the rest of the interval (a setTimeout per block costs more than the block).
+   */
   private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), this.retransmitMs);
+    this.progressAt = performance.now();
+    this.timer ??= setTimeout(() => this.onTimer(), this.retransmitMs);
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    const left = this.progressAt + this.retransmitMs - performance.now();
+    if (this.phase === 'done') return;
+    if (left > 1) this.timer = setTimeout(() => this.onTimer(), left);
+    else this.onTimeout();
   }
 
   // --- ending ------------------------------------------------------------------------------------
@@ -236,7 +250,8 @@ class ReadTransfer {
   private failWith(code: number, text: string, failure: unknown): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
-    clearTimeout(this.timer);
+    this.stop();
+    this.phase = 'done';
     if (!this.tid) return this.end(failure);
     this.send(encodeError(code, text), this.tid.port, this.tid.address, () => this.end(failure));
   }
@@ -404,8 +419,7 @@ class ReadTransfer {
     }
     if (last) {
       const seconds = (performance.now() - this.startedAt) / 1000;
-      this.phase = 'done';
-      clearTimeout(this.timer);
+      this.stop();
       this.trace.note(2, `last DATA block ${block} (${data.length} bytes); ${this.blocks} blocks, ${this.wireBytes} bytes on the wire`);
       this.send(encodeAck(block), this.tid!.port, this.tid!.address, () => this.end(undefined, this.result(seconds)));
       return;
@@ -473,7 +487,9 @@ export async function tftpGet(target: TftpTarget, request: TftpGetRequest, signa
   checkRequest(request);
   // the request is encoded (and refused if it cannot be sent) before a socket exists
   const transfer = new ReadTransfer(target, request, trace);
-  const socket = createSocket({ type: target.family === 6 ? 'udp6' : 'udp4' });
+  // The target is an address already: answer dgram's per-send lookup at once instead of via dns.lookup.
+  const lookup = (address: string, family: unknown, callback: (error: null, address: string, family: number) => void) => callback(null, address, target.family);
+  const socket = createSocket({ type: target.family === 6 ? 'udp6' : 'udp4', lookup: lookup as never });
   try {
     return await transfer.run(socket, signal);
   } finally {
