@@ -3,7 +3,7 @@ import type { Config, FarmConfig } from './config/schema.ts';
 import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
-import { applyVerdict, type HealthRecord, type HealthState, initialHealth, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
 import { Reconciler } from './reconciler.ts';
@@ -45,6 +45,8 @@ export interface OrchestratorOptions {
   readonly reconcilePeriodMs?: number;
   /** for tests: build adapters without the registry */
   readonly adapterFor?: (farm: FarmConfig) => DataPlaneAdapter;
+  /** for benchmarks: how late each check started against its schedule, in ms */
+  readonly onCheckStart?: (lateMs: number) => void;
 }
 
 interface BackendRuntime {
@@ -54,6 +56,7 @@ interface BackendRuntime {
 }
 
 const RECENT_TRANSITIONS = 50;
+const PUBLISH_COALESCE_MS = 20;
 
 function describeChange(change: Change): string {
   switch (change.kind) {
@@ -86,11 +89,18 @@ export class Orchestrator {
   private readonly store: StateStore;
   readonly metrics: Metrics;
   private saveTimer: NodeJS.Timeout | undefined;
+  private publishTimer: NodeJS.Timeout | undefined;
 
   constructor(config: Config, private readonly options: OrchestratorOptions) {
     this.config = config;
     this.metrics = createMetrics();
-    this.scheduler = new Scheduler({ concurrency: config.concurrency, onStart: (late) => this.metrics.startLateness.observe(late / 1000) });
+    this.scheduler = new Scheduler({
+      concurrency: config.concurrency,
+      onStart: (late) => {
+        this.metrics.startLateness.observe(late / 1000);
+        options.onCheckStart?.(late);
+      },
+    });
     this.store = new StateStore(config.state.file);
   }
 
@@ -110,6 +120,7 @@ export class Orchestrator {
     this.syncReconcilers();
     this.syncJobs();
     this.publish();
+    this.resetGauges();
     this.log.info({ event: 'started', farms: this.config.farms.length, backends: this.health.size, restored: persisted.size }, 'lbguard started');
   }
 
@@ -135,6 +146,7 @@ export class Orchestrator {
     this.syncReconcilers();
     this.syncJobs(keep);
     this.publish();
+    this.resetGauges();
     this.log.info({ event: 'reloaded', farms: next.farms.length, backends: this.health.size, kept: keep.size }, 'configuration reloaded');
   }
 
@@ -154,6 +166,7 @@ export class Orchestrator {
     for (const reconciler of this.reconcilers.values()) await reconciler.stop();
     for (const reconciler of this.reconcilers.values()) await reconciler.adapter.close();
     clearTimeout(this.saveTimer);
+    clearTimeout(this.publishTimer);
     this.store.save(this.health);
     this.log.info({ event: 'stopped' }, 'lbguard stopped');
   }
@@ -258,9 +271,9 @@ export class Orchestrator {
     this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
     if (transition) {
       this.recordTransition(farmName, backendName, transition, verdict.line);
-      this.publish();
+      this.publishSoon();
     } else if (updated.dynamicWeight !== record.dynamicWeight) {
-      this.publish();
+      this.publishSoon();
     }
   }
 
@@ -269,22 +282,37 @@ export class Orchestrator {
     this.transitions.push(event);
     if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
     this.metrics.transitions.inc({ farm, to: transition.to });
+    this.updateGauge(farm, backend);
     this.log.info({ event: 'transition', farm, backend, from: transition.from, to: transition.to, line }, `${farm}/${backend}: ${transition.from} -> ${transition.to}: ${line}`);
     this.scheduleSave();
   }
 
-  /** Pushes the desired state to every data plane and refreshes the gauges. */
+  /** Pushes the desired state to every data plane. */
   private publish(): void {
     const desired = desiredByDataplane(this.config, this.health);
     for (const [key, farms] of desired) this.reconcilers.get(key)?.setDesired(farms);
+  }
+
+  /**
+   * Coalesces publishes: a burst of transitions (a whole rack going down, a start with 2,000 fresh
+   * backends) computes the desired state once, not once per backend.
+   */
+  private publishSoon(): void {
+    if (this.publishTimer) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publish();
+    }, PUBLISH_COALESCE_MS);
+  }
+
+  private resetGauges(): void {
     this.metrics.backendUp.reset();
-    for (const farm of this.config.farms) {
-      for (const backend of farm.backends) {
-        const record = this.health.get(healthKey(farm.name, backend.name));
-        const state = record ? visibleState(record) : 'down';
-        this.metrics.backendUp.set({ farm: farm.name, backend: backend.name }, state === 'up' || state === 'falling' ? 1 : 0);
-      }
-    }
+    for (const farm of this.config.farms) for (const backend of farm.backends) this.updateGauge(farm.name, backend.name);
+  }
+
+  private updateGauge(farm: string, backend: string): void {
+    const record = this.health.get(healthKey(farm, backend));
+    this.metrics.backendUp.set({ farm, backend }, record && isServing(record) ? 1 : 0);
   }
 
   private scheduleSave(): void {

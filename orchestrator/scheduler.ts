@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 
 export interface Job {
@@ -36,6 +37,8 @@ export class Scheduler {
   constructor(private readonly options: SchedulerOptions) {
     this.limit = pLimit(options.concurrency);
     this.random = options.random ?? Math.random;
+    // every running check listens on this one signal: as many listeners as the concurrency allows
+    setMaxListeners(0, this.controller.signal);
   }
 
   get size(): number {
