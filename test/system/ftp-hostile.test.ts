@@ -3,6 +3,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import t from 'tap';
 import { banner, closeAtOnce, fakeTcpServer, flood, type FakeServer } from '../helpers/fake-servers.ts';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { runPlugin } from '../helpers/processes.ts';
 
 type Respond = (command: string, socket: Socket) => void;
@@ -114,6 +116,42 @@ t.test('a server that stalls in the middle of a download: timeout within -t, nam
   const run = await ftp([...target, '-t', '2', '--get', 'big.bin']);
   t.equal(run.code, 2);
   t.equal(run.stdout, 'FTP CRITICAL - Socket timeout after 2 seconds while RETR big.bin (1000 bytes so far)\n');
+  t.ok(run.ms < 3000, `ended after ${run.ms.toFixed(0)} ms`);
+});
+
+/**
+ * A loopback port where connections hang: a child Node listens with a backlog of 1 and then blocks
+ * its event loop, so nothing is accepted; once the kernel queue is full, further SYNs are dropped.
+ */
+async function blackHole(): Promise<{ port: number; stop(): void }> {
+  const script = `const s=require('net').createServer().listen({port:0,host:'127.0.0.1',backlog:1},()=>{process.stdout.write(s.address().port+'\\n');Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,30000)})`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  const fillers = Array.from({ length: 4 }, () => connect(port, '127.0.0.1').on('error', () => undefined));
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    port,
+    stop: () => {
+      for (const f of fillers) f.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+t.test('passive ports unreachable: the data connection times out with its own line, before -t', async (t) => {
+  const hole = await blackHole();
+  t.teardown(() => hole.stop());
+  const target = await serve(
+    fakeFtp(
+      loggedIn((command, socket) => {
+        if (command === 'PASV') socket.write(`227 Entering Passive Mode (127,0,0,1,${hole.port >> 8},${hole.port & 255})\r\n`);
+        else socket.write('502 no\r\n');
+      }),
+    ),
+  );
+  const run = await ftp([...target, '-t', '2', '--get', 'f']);
+  t.equal(run.code, 2);
+  t.equal(run.stdout, `FTP CRITICAL - passive data connection to 127.0.0.1:${hole.port} timed out\n`);
   t.ok(run.ms < 3000, `ended after ${run.ms.toFixed(0)} ms`);
 });
 
