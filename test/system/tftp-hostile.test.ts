@@ -30,7 +30,7 @@ t.test('the first DATA is lost: the server sends it again and the check is OK', 
   const run = await tftp(server, '-v');
   t.equal(run.code, 0, run.stdout);
   t.match(run.firstLine, /^TFTP OK - 3 bytes in /);
-  t.ok(run.ms < 1500, `the server's retransmission was taken (${run.ms.toFixed(0)} ms)`);
+  t.notMatch(run.stdout, /retransmissions/, 'the server\'s retransmission was taken, ours was not needed');
 });
 
 t.test('every DATA arrives twice: one ACK per block, no Sorcerer\'s Apprentice', async (t) => {
@@ -55,8 +55,7 @@ t.test('our ACK is lost: the repeated DATA is acknowledged again and the transfe
   const run = await tftp(server, ...multiArgs);
   t.equal(run.code, 0, run.stdout);
   t.ok((server.stats.acks.get(3) ?? 0) >= 2, 'block 3 acknowledged again after the server repeated it');
-  t.match(run.stdout, /[1-9]\d* duplicate DATA/, run.stdout);
-  t.ok(run.ms < 1500, `without waiting for our own 1 s timer (${run.ms.toFixed(0)} ms)`);
+  t.match(run.stdout, /^0 retransmissions, [1-9]\d* duplicate DATA, 0 packets from other ports rejected$/m, 'repaired without waiting for our own 1 s timer');
 });
 
 t.test('a forged DATA from another port is refused with ERROR 5 and the real file arrives', async (t) => {
