@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { printable } from '../runtime/outcome.ts';
 import type { Trace } from '../runtime/trace.ts';
 import {
   decodePacket, describeError, encodeAck, encodeError, encodeRequest, MalformedPacket, MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE,
@@ -183,7 +184,7 @@ class ReadTransfer {
       this.socket.on('message', (message, rinfo) => this.onMessage(message, rinfo));
       this.socket.on('error', (error) => this.end(new TftpFailure('socket', `UDP socket error: ${error.message}`)));
       const options = this.asked.size ? ` with options ${[...this.asked].map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
-      this.trace.note(2, `RRQ ${this.spec.filename} mode ${this.mode}${options} to ${this.target.address} port ${this.target.port}`);
+      this.trace.note(2, `RRQ ${printable(this.spec.filename)} mode ${this.mode}${options} to ${this.target.address} port ${this.target.port}`);
       this.trace.enter('waiting for the server to answer the read request');
       this.startedAt = performance.now();
       this.sendRequest();
@@ -249,9 +250,7 @@ class ReadTransfer {
   /** Tells the server (ERROR code) why we stop, then fails; the packet is sent before the socket closes. */
   private failWith(code: number, text: string, failure: unknown): void {
     if (this.phase === 'done') return;
-    this.phase = 'done';
     this.stop();
-    this.phase = 'done';
     if (!this.tid) return this.end(failure);
     this.send(encodeError(code, text), this.tid.port, this.tid.address, () => this.end(failure));
   }
@@ -315,7 +314,7 @@ class ReadTransfer {
   private onError(code: number, message: string): void {
     if (this.phase === 'request' && code === 8 && this.asked.size && this.negotiation !== 'refused') {
       // RFC 2347: the server refuses the options; ask again without them.
-      this.trace.note(1, `server refused the options (${describeError(code, message)}); asking again without options`);
+      this.trace.note(1, `server refused the options (${printable(describeError(code, message))}); asking again without options`);
       this.negotiation = 'refused';
       this.tid = undefined;
       this.request = encodeRequest('RRQ', this.spec.filename, this.mode);
@@ -351,7 +350,7 @@ class ReadTransfer {
     if (!options.has('blksize')) this.blksize = 512;
     const accepted = [...options].map(([k, v]) => `${k}=${v}`).join(' ');
     const dropped = [...this.asked.keys()].filter((k) => !options.has(k));
-    this.trace.note(2, `OACK: ${accepted}${dropped.length ? ` (not accepted: ${dropped.join(', ')})` : ''}`);
+    this.trace.note(2, `OACK: ${printable(accepted)}${dropped.length ? ` (not accepted: ${dropped.join(', ')})` : ''}`);
     if (this.tsize !== undefined && this.tsize > this.maxBytes) {
       return this.failWith(8, 'Option negotiation refused', new TftpFailure('too-large', `the server announces ${this.tsize} bytes (tsize), more than the ${this.maxBytes} allowed`));
     }

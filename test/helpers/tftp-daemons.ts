@@ -9,12 +9,14 @@ export const TFTPD_HPA = '/usr/sbin/in.tftpd';
 export const ATFTPD = '/opt/lbguard-test/atftpd/usr/sbin/atftpd';
 export const TFTP_CLIENT = '/usr/bin/tftp';
 
-/** A UDP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
+const isV6 = (host: string) => host.includes(':');
+
+/** A UDP port on 127.0.0.1 (or ::1) that was free a moment ago (bound to port 0, then closed). */
+export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  const socket = createSocket(isV6(host) ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve());
+    socket.bind(0, host, () => resolve());
   });
   const { port } = socket.address();
   await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -22,8 +24,8 @@ export async function freeUdpPort(): Promise<number> {
 }
 
 /** Sends RRQs for a file that does not exist until an answer comes back: UDP has no connect to wait for. */
-export async function waitForTftp(port: number, timeoutMs = 5000): Promise<void> {
-  const socket = createSocket('udp4');
+export async function waitForTftp(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<void> {
+  const socket = createSocket(isV6(host) ? 'udp6' : 'udp4');
   try {
     const until = Date.now() + timeoutMs;
     const answered = new Promise<void>((resolve) => {
@@ -32,11 +34,11 @@ export async function waitForTftp(port: number, timeoutMs = 5000): Promise<void>
       });
     });
     while (Date.now() < until) {
-      socket.send(encodeRequest('RRQ', 'lbguard-readiness-probe', 'octet'), port, '127.0.0.1');
+      socket.send(encodeRequest('RRQ', 'lbguard-readiness-probe', 'octet'), port, host);
       const ok = await Promise.race([answered.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
       if (ok) return;
     }
-    throw new Error(`no TFTP server answers on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    throw new Error(`no TFTP server answers on ${host} port ${port} after ${timeoutMs} ms`);
   } finally {
     socket.close();
   }
@@ -60,16 +62,16 @@ function serveDir(files: Readonly<Record<string, Buffer | string>>): string {
   return dir;
 }
 
-async function start(binary: string, args: (port: number, dir: string) => string[], files: Readonly<Record<string, Buffer | string>>): Promise<TftpServerDir> {
+async function start(binary: string, args: (port: number, dir: string) => string[], files: Readonly<Record<string, Buffer | string>>, host = '127.0.0.1'): Promise<TftpServerDir> {
   const dir = serveDir(files);
-  const port = await freeUdpPort();
+  const port = await freeUdpPort(host);
   const daemon = startDaemon(binary, args(port, dir));
   const stop = async () => {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForTftp(port);
+    await waitForTftp(port, host);
   } catch (error) {
     await stop();
     throw new Error(`${binary} did not start: ${daemon.output()} (${(error as Error).message})`);
@@ -77,10 +79,11 @@ async function start(binary: string, args: (port: number, dir: string) => string
   return { dir, port, daemon, stop };
 }
 
-/** tftpd-hpa in the foreground on 127.0.0.1, serving a temporary directory (chrooted with --secure). */
-export function startTftpdHpa(files: Readonly<Record<string, Buffer | string>>, extra: readonly string[] = []): Promise<TftpServerDir> {
+/** tftpd-hpa in the foreground on 127.0.0.1 (or ::1), serving a temporary directory (chrooted with --secure). */
+export function startTftpdHpa(files: Readonly<Record<string, Buffer | string>>, extra: readonly string[] = [], host = '127.0.0.1'): Promise<TftpServerDir> {
   const binary = requireBinary(TFTPD_HPA, 'tftpd-hpa');
-  return start(binary, (port, dir) => ['--foreground', '--listen', '--address', `127.0.0.1:${port}`, '--secure', ...extra, dir], files);
+  const address = (port: number) => (isV6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+  return start(binary, (port, dir) => ['--foreground', '--listen', '--address', address(port), '--secure', ...extra, dir], files, host);
 }
 
 /** atftpd 0.8 (RFC 7440 windowsize) in the foreground on 127.0.0.1, logging to its stdout. */

@@ -134,6 +134,17 @@ t.test('atftpd grants a window of 8 (RFC 7440)', async (t) => {
   t.match(run.stdout, `sha256 ${BIG_SHA}`);
 });
 
+t.test('tftpd-hpa on ::1: IPv6 socket, a block size that fits an IPv6 frame', async (t) => {
+  const v6 = await startTftpdHpa(FILES, [], '::1');
+  t.teardown(() => v6.stop());
+  const run = await tftp('-H', '::1', '-p', String(v6.port), '-v');
+  t.equal(run.code, 0, run.stdout);
+  t.match(run.firstLine, /^TFTP OK - 3 bytes in \d+\.\d{3} s from ::1 port \d+ \(tftp_check\.txt\)\|/);
+  t.match(run.stdout, 'blksize 1448,');
+  const connect = await tftp('--connect', '::1', '-p', String(v6.port));
+  t.equal(connect.stdout, 'OK - answer from server\n');
+});
+
 t.test('nothing listens on the port: timeout within -t', async (t) => {
   const port = await freeUdpPort();
   const run = await tftp('-H', '127.0.0.1', '-p', String(port), '-t', '1');
