@@ -4,7 +4,8 @@
 // masked, raw CR/LF as our escapes) must begin ours. Usage errors: both print a Usage line.
 import t from 'tap';
 import { banner, flood, silent } from '../helpers/fake-servers.ts';
-import { cPlugin, freePort, runCommand, runPlugin } from '../helpers/processes.ts';
+import { isolatedNamespace } from '../helpers/netns.ts';
+import { cPlugin, freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const C_CHECK_SSH = cPlugin('check_ssh');
@@ -33,6 +34,8 @@ interface Situation {
   readonly name: string;
   readonly args: () => Promise<string[]> | string[];
   readonly usage?: boolean;
+  /** run both plugins in a namespace whose resolver is 127.0.0.1: no DNS query leaves the machine */
+  readonly isolated?: boolean;
 }
 
 const servers: { close(): Promise<void> }[] = [];
@@ -57,18 +60,25 @@ const situations: Situation[] = [
   { name: '-P mismatch', args: () => ['-H', '127.0.0.1', '-p', String(sshd.port), '-P', '1.99'] },
   { name: '-P match', args: () => ['-H', '127.0.0.1', '-p', String(sshd.port), '-P', '2.0'] },
   { name: '-r mismatch', args: () => ['-H', '127.0.0.1', '-p', String(sshd.port), '-r', 'OpenSSH_0.1'] },
-  { name: 'unresolvable host', args: () => ['-H', 'no.such.host.invalid'] },
+  { name: 'unresolvable host', args: () => ['-H', 'no.such.host.invalid'], isolated: true },
   { name: 'unknown option', args: () => ['--bogus-option'], usage: true },
   { name: 'no arguments', args: () => [], usage: true },
   { name: 'bad port', args: () => ['-H', '127.0.0.1', '-p', 'abc'], usage: true },
   { name: 'bad timeout', args: () => ['-H', '127.0.0.1', '-t', 'abc'], usage: true },
-  { name: 'shell metacharacters in the host', args: () => ['-H', '127.0.0.1;touch /tmp/lbguard-compat'], usage: true },
+  { name: 'shell metacharacters in the host', args: () => ['-H', '127.0.0.1;touch /tmp/lbguard-compat'], usage: true, isolated: true },
 ];
 
 for (const situation of situations) {
   t.test(situation.name, async (t) => {
     const args = await situation.args();
-    const [theirs, ours] = await Promise.all([runCommand(C_CHECK_SSH, args), runPlugin('check_ssh', args)]);
+    let theirs, ours;
+    if (situation.isolated) {
+      const ns = isolatedNamespace('compat');
+      t.teardown(() => ns.remove());
+      [theirs, ours] = await Promise.all([ns.run([C_CHECK_SSH, ...args]), ns.run([process.execPath, pluginPath('check_ssh'), ...args])]);
+    } else {
+      [theirs, ours] = await Promise.all([runCommand(C_CHECK_SSH, args), runPlugin('check_ssh', args)]);
+    }
     t.equal(ours.code, theirs.code, `exit code (C: ${JSON.stringify(theirs.stdout.slice(0, 120))})`);
     if (situation.usage) {
       t.match(theirs.stdout, /Usage:/);

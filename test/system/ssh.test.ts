@@ -1,11 +1,11 @@
 // check_ssh against a real OpenSSH server and against fake servers that misbehave, run as an operator
 // runs it: the built bundle, its exit code and its stdout.
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { banner, closeAtOnce, flood, silent, slowBanner } from '../helpers/fake-servers.ts';
-import { freePort, pluginPath, requireBinary, runCommand, runPlugin } from '../helpers/processes.ts';
+import { isolatedNamespace } from '../helpers/netns.ts';
+import { freePort, pluginPath, runPlugin } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const OK_LINE = /^SSH OK - OpenSSH_\S+ [^|]*\(protocol 2\.0\) \| time=\d+\.\d{6}s;;;0\.000000;10\.000000$/;
@@ -209,8 +209,10 @@ t.test('bad arguments: UNKNOWN, a usage line, exit 3, no stack trace, nothing ru
   t.notOk(existsSync(marker), 'the host name was never given to a shell');
 });
 
-t.test('unresolvable host: UNKNOWN, as the C plugin', async (t) => {
-  const run = await ssh('-H', 'no.such.host.invalid');
+t.test('unresolvable host: UNKNOWN, as the C plugin (look-up inside a namespace: no DNS leaves the machine)', async (t) => {
+  const ns = isolatedNamespace('resolve');
+  t.teardown(() => ns.remove());
+  const run = await ns.run([process.execPath, pluginPath('check_ssh'), '-H', 'no.such.host.invalid']);
   t.equal(run.code, 3);
   t.equal(run.firstLine, 'SSH UNKNOWN - Invalid hostname/address - no.such.host.invalid');
 });
@@ -229,13 +231,10 @@ t.test('-V and -h exit 3 (UNKNOWN) as monitoring-plugins does', async (t) => {
 });
 
 t.test('no route to the host (a network namespace of our own with only loopback)', async (t) => {
-  const ip = requireBinary('/usr/sbin/ip', 'iproute2');
-  const ns = `lbg-noroute-${process.pid}`;
-  execFileSync(ip, ['netns', 'add', ns]);
-  t.teardown(() => execFileSync(ip, ['netns', 'del', ns]));
-  execFileSync(ip, ['-n', ns, 'link', 'set', 'lo', 'up']);
+  const ns = isolatedNamespace('noroute');
+  t.teardown(() => ns.remove());
   // No interface but lo in this namespace: the kernel refuses the connect locally; nothing is sent.
-  const run = await runCommand(ip, ['netns', 'exec', ns, process.execPath, pluginPath('check_ssh'), '-H', '10.255.255.1', '-t', '3']);
+  const run = await ns.run([process.execPath, pluginPath('check_ssh'), '-H', '10.255.255.1', '-t', '3']);
   t.equal(run.code, 2);
   t.equal(run.firstLine, 'SSH CRITICAL - connect to address 10.255.255.1 and port 22: Network is unreachable');
 });
