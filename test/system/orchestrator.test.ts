@@ -155,3 +155,38 @@ t.test('a data plane that fails is retried with backoff and reported, never cras
   t.ok(lines.filter((l) => l.event === 'dataplane-error').length >= 2, 'each failure logged');
   t.match(await orchestrator.metrics.registry.getSingleMetricAsString('lbguard_dataplane_errors_total'), /lbguard_dataplane_errors_total\{dataplane="flaky"\} [2-9]/);
 });
+
+t.test('a hanging external check is killed at its timeout with its process group; nothing is left behind', async (t) => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('../helpers/processes.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-hang-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'pids');
+  const adapter = new MemoryAdapter();
+  const { logger } = quietLogger();
+  const config = validateConfig({
+    farms: [{
+      name: 'legacy', service: 'ftp', virtual: { address: '192.0.2.30', ports: [21] },
+      check: { probe: 'command', style: 'keepalived', command: [join(ROOT, 'test', 'fixtures', 'commands', 'hang.sh'), pidFile], interval: '500ms', timeout: '300ms', rise: 1, fall: 1, 'on-failure': 'quiesce' },
+      backends: [{ name: 'stuck', address: '127.0.0.1', port: 21 }],
+    }],
+  });
+  const orchestrator = new Orchestrator(config, { logger, adapterFor: () => adapter, reconcilePeriodMs: 5000 });
+  await orchestrator.start();
+  await waitFor('two checks timed out', () => (orchestrator.snapshot().farms[0]!.backends[0]!.last?.line ?? '').startsWith('timed out after 300 ms') && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 4, 4000);
+  await orchestrator.stop();
+  t.equal(orchestrator.snapshot().farms[0]!.backends[0]!.state, 'down');
+  t.same(weights(adapter, 'legacy'), { stuck: 0 });
+  const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+  // a killed process whose parent died is reaped by init: a zombie (state Z) counts as gone
+  const alive = () => pids.filter((pid) => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+  t.same(alive(), [], `none of the ${pids.length} processes the checks started is running once stop() returns`);
+});
