@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Socket } from 'node:net';
 import { loadSsh2 } from '../../plugins/ssh/load-ssh2.ts';
+import { decodePacket, encodeData, encodeError } from '../../plugins/tftp/codec.ts';
 
 /** A backend of the demo: a real server on a loopback port that can be stopped and started again. */
 export interface DemoBackend {
@@ -115,6 +117,57 @@ export async function demoSsh(name: string): Promise<DemoBackend> {
             for (const client of clients) client.end();
             server.close(() => done());
           }),
+        });
+      });
+    });
+  });
+}
+
+const TFTP_FILES: Record<string, string> = { 'tftp_check.txt': 'OK', 'pxelinux.0': 'demo boot loader\n' };
+
+/**
+ * A minimal TFTP server (RFC 1350 reads of one-block files, no options): each read gets a socket of
+ * its own (a new TID), its DATA is sent again until ACKed, three tries at most.
+ */
+export function demoTftp(name: string): Promise<DemoBackend> {
+  return restartable(name, (port) => {
+    const sessions = new Set<UdpSocket>();
+    const serve = (request: Buffer, client: RemoteInfo) => {
+      let packet;
+      try {
+        packet = decodePacket(request);
+      } catch {
+        return; // malformed: dropped
+      }
+      if (packet.op !== 'RRQ') return;
+      const session = createSocket('udp4');
+      sessions.add(session);
+      const content = TFTP_FILES[packet.filename];
+      const reply = content === undefined ? encodeError(1, 'File not found') : encodeData(1, Buffer.from(content));
+      let tries = 0;
+      const close = () => {
+        clearInterval(resend);
+        sessions.delete(session);
+        session.close();
+      };
+      const send = () => (++tries > 3 ? close() : session.send(reply, client.port, client.address));
+      const resend = setInterval(send, 500);
+      session.on('message', (ack, from) => {
+        if (from.port === client.port && ack.readUInt16BE(0) === 4) close();
+      });
+      session.bind(0, '127.0.0.1', () => (content === undefined ? (send(), close()) : send()));
+    };
+    const server = createSocket('udp4');
+    server.on('message', serve);
+    return new Promise<Listening>((resolve, reject) => {
+      server.once('error', reject);
+      server.bind(port, '127.0.0.1', () => {
+        resolve({
+          port: server.address().port,
+          close: async () => {
+            for (const session of sessions) session.close();
+            server.close();
+          },
         });
       });
     });

@@ -4,7 +4,7 @@ import { validateConfig } from '../config/load.ts';
 import { Orchestrator } from '../daemon.ts';
 import { startStatusServer, type StatusServer } from '../status/server.ts';
 import { formatStatusTable } from '../status/table.ts';
-import { type DemoBackend, demoFtp, demoSsh } from './backends.ts';
+import { type DemoBackend, demoFtp, demoSsh, demoTftp } from './backends.ts';
 
 /** Human lines for the demo instead of JSON: `12:00:01 ftp/ftp-2: up -> falling: FTP CRITICAL - ...` */
 function humanLogger() {
@@ -29,13 +29,14 @@ async function startStatus(orchestrator: Orchestrator, wanted: string): Promise<
 }
 
 /**
- * `npm start`: FTP and SFTP backends in this process on loopback ports, the orchestrator checking
+ * `npm start`: FTP, TFTP and SFTP backends in this process on loopback ports, the orchestrator checking
  * them, the status page; one backend is stopped after 20 s and started again after 40 s, so its
  * farm can be watched taking it out and back in.
  */
 export async function runDemo(options: { listen?: string | undefined } = {}): Promise<number> {
   const ftp = [await demoFtp('ftp-1'), await demoFtp('ftp-2')];
   const ssh = [await demoSsh('sftp-1'), await demoSsh('sftp-2')];
+  const tftp = [await demoTftp('tftp-1'), await demoTftp('tftp-2')];
   const backends = (list: DemoBackend[]) => list.map((b) => ({ name: b.name, address: '127.0.0.1', port: b.port }));
   const config = validateConfig({
     status: { listen: options.listen ?? '127.0.0.1:9100' },
@@ -43,8 +44,14 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
       {
         name: 'ftp', service: 'ftp', virtual: { address: '127.0.0.1', ports: [2121] }, scheduler: 'wrr',
         dataplane: { type: 'none' },
-        check: { probe: 'tcp', interval: '1s', timeout: '500ms', rise: 2, fall: 2 },
+        check: { probe: 'ftp', interval: '1s', timeout: '500ms', rise: 2, fall: 2 },
         backends: backends(ftp),
+      },
+      {
+        name: 'tftp', service: 'tftp', virtual: { address: '127.0.0.1', ports: [6969] }, scheduler: 'rr',
+        dataplane: { type: 'none' },
+        check: { probe: 'tftp', options: { file: 'tftp_check.txt', 'expect-content': 'OK' }, interval: '1s', timeout: '800ms', rise: 2, fall: 2 },
+        backends: backends(tftp),
       },
       {
         name: 'sftp', service: 'sftp', virtual: { address: '127.0.0.1', ports: [2222] }, scheduler: 'lc',
@@ -58,7 +65,7 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
   await orchestrator.start();
   const status = await startStatus(orchestrator, config.status.listen);
   process.stdout.write(`lbguard demo: status page ${status.url}/  (JSON: ${status.url}/status, metrics: ${status.url}/metrics)\n`);
-  process.stdout.write(`backends: ${[...ftp, ...ssh].map((b) => `${b.name} 127.0.0.1:${b.port}`).join(', ')}\n`);
+  process.stdout.write(`backends: ${[...ftp, ...tftp, ...ssh].map((b) => `${b.name} 127.0.0.1:${b.port}`).join(', ')}\n`);
   process.stdout.write('ftp-2 will be stopped in 20 s and started again 20 s later. Ctrl-C ends the demo.\n\n');
   const timers = [
     setTimeout(() => { process.stdout.write('\n>>> stopping backend ftp-2\n'); void ftp[1]!.stop(); }, 20_000),
@@ -74,6 +81,6 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
   timers.forEach((t) => clearTimeout(t));
   await status.close();
   await orchestrator.stop();
-  for (const backend of [...ftp, ...ssh]) await backend.stop();
+  for (const backend of [...ftp, ...tftp, ...ssh]) await backend.stop();
   return 0;
 }
