@@ -85,7 +85,8 @@ t.test('run, status, metrics, reload, stop, restart without flapping', async (t)
   const settled = await until('states settled', async () => {
     const s = await status(statusPort);
     const states = s.farms[0]?.backends.map((b) => b.state);
-    return states?.join() === 'up,down' ? s : undefined;
+    const checked = s.farms[0]?.backends.every((b) => b.last !== undefined);
+    return checked && states?.join() === 'up,down' ? s : undefined;
   });
   const live = settled.farms[0]!.backends[0]!;
   t.same({ ...live, last: undefined, since: undefined }, { name: 'live', address: '127.0.0.1', port: sshd.port, weight: 1, state: 'up', last: undefined, since: undefined });
