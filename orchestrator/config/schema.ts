@@ -101,7 +101,14 @@ const dataplane = z.discriminatedUnion('type', [
     method: z.enum(['nat', 'dr', 'tun']).default('nat'),
     ipvsadm: z.string().default('/sbin/ipvsadm'),
   }),
-  z.strictObject({ type: z.literal('nftlb'), url: z.url().default('http://127.0.0.1:5555'), 'key-file': z.string().optional(), start: z.boolean().default(false) }),
+  z.strictObject({
+    type: z.literal('nftlb'),
+    url: z.url().default('http://127.0.0.1:5555'),
+    'key-file': z.string().optional(),
+    start: z.boolean().default(false),
+    /** snat: replies come back through the balancer by itself; dnat: backends must route through it */
+    mode: z.enum(['snat', 'dnat']).default('snat'),
+  }),
   z.strictObject({ type: z.literal('zevenet'), url: z.url(), 'key-file': z.string(), farm: z.string().optional() }),
   z.strictObject({ type: z.literal('none') }),
 ]);

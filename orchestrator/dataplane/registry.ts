@@ -1,3 +1,5 @@
+import { createNftlbAdapter } from '../../zevenet-adapters/nftlb/adapter.ts';
+import { createUserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { FarmConfig } from '../config/schema.ts';
 import { MemoryAdapter } from './memory.ts';
 import type { DataPlaneAdapter } from './types.ts';
@@ -5,7 +7,11 @@ import type { DataPlaneAdapter } from './types.ts';
 export type DataplaneConfig = FarmConfig['dataplane'];
 export type AdapterFactory = (config: DataplaneConfig) => DataPlaneAdapter;
 
-const factories = new Map<string, AdapterFactory>([['none', () => new MemoryAdapter()]]);
+const factories = new Map<string, AdapterFactory>([
+  ['none', () => new MemoryAdapter()],
+  ['userspace', createUserspaceAdapter],
+  ['nftlb', createNftlbAdapter],
+]);
 
 /** Adapters register themselves by type; the orchestrator never names one. */
 export function registerAdapter(type: string, factory: AdapterFactory): void {
