@@ -29,17 +29,15 @@ t.teardown(async () => {
 t.test('a backend stopped goes down on the open page, without a reload', async (t) => {
   const statusPort = await freePort();
   const farms = join(dir, 'farms.yaml');
-  writeFileSync(farms, `status: {listen: "127.0.0.1:${statusPort}"}
-state: {file: "${join(dir, 'state.json')}"}
-farms:
-  - name: sftp
-    service: sftp
-    virtual: {address: 192.0.2.22, ports: [22]}
-    check: {probe: ssh, interval: 300ms, timeout: 250ms, rise: 1, fall: 2}
-    backends:
-      - {name: sftp-1, address: 127.0.0.1, port: ${first.port}}
-      - {name: sftp-2, address: 127.0.0.1, port: ${second.port}}
-`);
+  // JSON is YAML: the farms file as an object
+  const farm = {
+    name: 'sftp',
+    service: 'sftp',
+    virtual: { address: '192.0.2.22', ports: [22] },
+    check: { probe: 'ssh', interval: '300ms', timeout: '250ms', rise: 1, fall: 2 },
+    backends: [first, second].map((sshd, i) => ({ name: `sftp-${i + 1}`, address: '127.0.0.1', port: sshd.port })),
+  };
+  writeFileSync(farms, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort}` }, state: { file: join(dir, 'state.json') }, farms: [farm] }));
   const lbguard = spawn(process.execPath, [LBGUARD, 'run', '-c', farms], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   lbguard.stdout.on('data', (d) => (output += d));
