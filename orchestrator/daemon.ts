@@ -93,7 +93,7 @@ export class Orchestrator {
 
   constructor(config: Config, private readonly options: OrchestratorOptions) {
     this.config = config;
-    this.metrics = createMetrics();
+    this.metrics = createMetrics(() => [...this.reconcilers.values()].flatMap((r) => r.adapter.counters?.() ?? []));
     this.scheduler = new Scheduler({
       concurrency: config.concurrency,
       onStart: (late) => {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DataPlaneCounters } from './dataplane/types.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -11,10 +12,34 @@ export interface Metrics {
   readonly dataplaneErrors: Counter<'dataplane'>;
 }
 
+/** Counters an adapter keeps (sessions, bytes, errors), read when /metrics is scraped. */
+function dataplaneTraffic(registers: Registry[], read: () => DataPlaneCounters[]): void {
+  const labelNames = ['farm', 'backend', 'kind'] as const;
+  const metric = (name: string, help: string, value: (c: DataPlaneCounters) => number | undefined) => {
+    const counter = name.endsWith('_total');
+    // the adapter holds the totals: each scrape copies them (a counter is reset, then raised to its value)
+    function collect(this: Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>) {
+      this.reset();
+      for (const c of read()) {
+        const v = value(c);
+        const labels = { farm: c.farm, backend: c.backend, kind: c.errorKind ?? '' };
+        if (v !== undefined) (this instanceof Counter ? this.inc(labels, v) : this.set(labels, v));
+      }
+    }
+    return counter ? new Counter({ name, help, labelNames, registers, collect }) : new Gauge({ name, help, labelNames, registers, collect });
+  };
+  metric('lbguard_dataplane_active_sessions', 'Sessions open now through the data plane', (c) => c.activeSessions);
+  metric('lbguard_dataplane_sessions_total', 'Sessions opened through the data plane', (c) => c.sessions);
+  metric('lbguard_dataplane_received_bytes_total', 'Bytes from clients to backends', (c) => c.bytesIn);
+  metric('lbguard_dataplane_sent_bytes_total', 'Bytes from backends to clients', (c) => c.bytesOut);
+  metric('lbguard_dataplane_traffic_errors_total', 'Traffic errors (kind: malformed, stray, bounce, connect...)', (c) => c.errors);
+}
+
 /** Prometheus metrics of one orchestrator, in a registry of its own (no global state). */
-export function createMetrics(): Metrics {
+export function createMetrics(traffic: () => DataPlaneCounters[] = () => []): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  dataplaneTraffic(registers, traffic);
   return {
     registry,
     backendUp: new Gauge({ name: 'lbguard_backend_up', help: '1 when the backend takes new sessions', labelNames: ['farm', 'backend'], registers }),

@@ -37,6 +37,21 @@ export type Change =
   | { readonly kind: 'update-server'; readonly farm: string; readonly server: RealServerSpec }
   | { readonly kind: 'remove-server'; readonly farm: string; readonly server: RealServerSpec };
 
+/**
+ * Traffic of one real server as an adapter that carries it counts it; with `backend` '' and an
+ * `errorKind`, errors of the virtual service itself (malformed packets, refused sessions).
+ */
+export interface DataPlaneCounters {
+  readonly farm: string;
+  readonly backend: string;
+  readonly errorKind?: string;
+  readonly activeSessions?: number;
+  readonly sessions?: number;
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  readonly errors: number;
+}
+
 export interface DataPlaneAdapter {
   /** `userspace`, `ipvsadm`, `nftlb`, `zevenet`, `none` */
   readonly type: string;
@@ -45,4 +60,6 @@ export interface DataPlaneAdapter {
   /** Applies changes in order; throws (with a message an operator can act on) when one fails. */
   apply(changes: readonly Change[]): Promise<void>;
   close(): Promise<void>;
+  /** Optional: per-service and per-server counters, for adapters that carry the traffic themselves. */
+  counters?(): DataPlaneCounters[];
 }

@@ -1,0 +1,183 @@
+import { createServer, type Server } from 'node:net';
+import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
+import type { Change, DataPlaneAdapter, DataPlaneCounters, FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { forwardFtp } from './ftp-session.ts';
+import { PassivePorts } from './passive-ports.ts';
+import { ServerPool, SessionBudget } from './pool.ts';
+import { forwardTcp } from './tcp-relay.ts';
+import { TftpService } from './tftp-relay.ts';
+import { UdpService } from './udp-relay.ts';
+
+export type UserspaceSettings = Extract<DataplaneConfig, { type: 'userspace' }>;
+
+const DEFAULT_MAX_SESSIONS = 10_000;
+const DEFAULT_IDLE_MS = 300_000;
+/** TFTP is lock-step with retransmission within seconds: a silent session is a dead one */
+const TFTP_IDLE_MS = 10_000;
+/** longer FTP control lines end the session (RFC 959 lines are short; 4 KiB leaves room for long paths) */
+const FTP_MAX_LINE = 4096;
+const MAX_PORTS_PER_SERVICE = 1024;
+
+interface Listener {
+  close(): Promise<void>;
+}
+
+interface Running {
+  readonly pool: ServerPool;
+  readonly listeners: Listener[];
+}
+
+function listenTcp(address: string, port: number, onSocket: Parameters<typeof createServer>[1]): Promise<Listener> {
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject).listen({ port, host: address, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve({ close: () => new Promise<void>((done) => server.close(() => done())) });
+    });
+  });
+}
+
+function expandPorts(spec: VirtualServiceSpec): number[] {
+  if (spec.fwmark !== undefined || !spec.ports?.length) {
+    throw new Error(`farm ${spec.farm}: the userspace balancer listens on ports, it cannot use fwmark ${spec.fwmark ?? ''}; give virtual ports`);
+  }
+  const ports: number[] = [];
+  for (const range of spec.ports) for (let p = range.from; p <= range.to; p++) ports.push(p);
+  if (ports.length > MAX_PORTS_PER_SERVICE) throw new Error(`farm ${spec.farm}: ${ports.length} virtual ports; the userspace balancer takes at most ${MAX_PORTS_PER_SERVICE} per service`);
+  return ports;
+}
+
+/** What makes listeners be opened again when it changes (scheduler and persistence change in place). */
+const listening = (spec: VirtualServiceSpec) => JSON.stringify([spec.service, spec.protocol, spec.address, spec.ports, spec.fwmark]);
+
+/**
+ * `dataplane: {type: userspace}`: lbguard's own L4 balancer in this process, for hosts without IPVS.
+ * Each farm is a virtual service listening on its address and ports (or `listen-address`): TCP and
+ * SFTP are relayed as streams, FTP with its control channel read and data connections followed, TFTP
+ * per session with fresh ports, other UDP per client flow. Removing a server lets its open sessions
+ * finish; weight 0 quiesces it.
+ */
+export class UserspaceAdapter implements DataPlaneAdapter {
+  readonly type = 'userspace';
+  private readonly running = new Map<string, Running>();
+  private readonly passive = new Map<string, Promise<PassivePorts>>();
+  private readonly budget: SessionBudget;
+  private readonly idleMs: number;
+
+  constructor(private readonly settings: UserspaceSettings = { type: 'userspace' }) {
+    this.budget = new SessionBudget(settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS);
+    this.idleMs = settings['idle-timeout'] ?? DEFAULT_IDLE_MS;
+  }
+
+  async observe(): Promise<FarmState[]> {
+    return [...this.running.values()].map(({ pool }) => ({ service: pool.spec, servers: pool.specs() }));
+  }
+
+  async apply(changes: readonly Change[]): Promise<void> {
+    for (const change of changes) {
+      switch (change.kind) {
+        case 'add-farm': {
+          await this.stop(change.farm.service.farm);
+          const pool = new ServerPool(change.farm.service, this.budget);
+          for (const server of change.farm.servers) pool.setServer(server);
+          await this.start(pool);
+          break;
+        }
+        case 'update-farm': {
+          const current = this.farm(change.service.farm);
+          if (listening(current.pool.spec) === listening(change.service)) current.pool.setSpec(change.service);
+          else {
+            await this.stop(change.service.farm);
+            current.pool.setSpec(change.service);
+            await this.start(current.pool);
+          }
+          break;
+        }
+        case 'remove-farm':
+          await this.stop(change.farm);
+          break;
+        case 'add-server':
+        case 'update-server':
+          this.farm(change.farm).pool.setServer(change.server);
+          break;
+        case 'remove-server':
+          this.farm(change.farm).pool.removeServer(change.server.name);
+          break;
+      }
+    }
+  }
+
+  /** Per farm and real server: sessions, bytes and errors (for /metrics). */
+  counters(): DataPlaneCounters[] {
+    const out: DataPlaneCounters[] = [];
+    for (const { pool } of this.running.values()) {
+      for (const server of pool.all()) {
+        out.push({ farm: pool.spec.farm, backend: server.name, activeSessions: server.active, sessions: server.sessions, bytesIn: server.bytesIn, bytesOut: server.bytesOut, errors: server.errors });
+      }
+      for (const [kind, count] of pool.errors) out.push({ farm: pool.spec.farm, backend: '', errorKind: kind, errors: count });
+    }
+    return out;
+  }
+
+  /** The pool of a farm: its servers and counters (tests, /metrics). */
+  pool(farm: string): ServerPool | undefined {
+    return this.running.get(farm)?.pool;
+  }
+
+  async close(): Promise<void> {
+    for (const farm of [...this.running.keys()]) await this.stop(farm);
+    for (const ports of this.passive.values()) await (await ports.catch(() => undefined))?.close();
+    this.passive.clear();
+  }
+
+  private farm(name: string): Running {
+    const running = this.running.get(name);
+    if (!running) throw new Error(`farm ${name} is not on the userspace balancer`);
+    return running;
+  }
+
+  private passivePorts(address: string): Promise<PassivePorts> {
+    const range = this.settings['passive-ports'];
+    if (!range) throw new Error('an ftp farm on the userspace balancer needs dataplane "passive-ports" (a range such as "50000-50099")');
+    let ports = this.passive.get(address);
+    if (!ports) {
+      ports = PassivePorts.open(address, range);
+      ports.catch(() => this.passive.delete(address));
+      this.passive.set(address, ports);
+    }
+    return ports;
+  }
+
+  private async start(pool: ServerPool): Promise<void> {
+    const spec = pool.spec;
+    const address = this.settings['listen-address'] ?? spec.address;
+    const listeners: Listener[] = [];
+    const running: Running = { pool, listeners };
+    this.running.set(spec.farm, running);
+    try {
+      for (const port of expandPorts(spec)) {
+        if (spec.service === 'tftp') listeners.push(await TftpService.start(address, port, pool, Math.min(this.idleMs, TFTP_IDLE_MS)));
+        else if (spec.protocol === 'udp') listeners.push(await UdpService.start(address, port, pool, this.idleMs));
+        else if (spec.service === 'ftp') {
+          const passive = await this.passivePorts(address);
+          listeners.push(await listenTcp(address, port, (socket) => forwardFtp(socket, { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE })));
+        } else listeners.push(await listenTcp(address, port, (socket) => forwardTcp(socket, pool, { idleMs: this.idleMs })));
+      }
+    } catch (error) {
+      await this.stop(spec.farm);
+      throw new Error(`farm ${spec.farm}: cannot listen on ${address}: ${(error as Error).message}`);
+    }
+  }
+
+  private async stop(farm: string): Promise<void> {
+    const running = this.running.get(farm);
+    if (!running) return;
+    this.running.delete(farm);
+    await Promise.all(running.listeners.map((l) => l.close()));
+  }
+}
+
+export function createUserspaceAdapter(config: DataplaneConfig): UserspaceAdapter {
+  if (config.type !== 'userspace') throw new Error(`the userspace adapter was given a "${config.type}" data plane`);
+  return new UserspaceAdapter(config);
+}

@@ -1,0 +1,204 @@
+import { connect, createServer, type Socket } from 'node:net';
+import { parseEpsv, parsePasv, portCommand } from '../../plugins/ftp/data-channel.ts';
+import { epsvReply, finalReplyCode, LineSplitter, parseClientCommand, pasvReply } from './ftp-control.ts';
+import { type DataTarget, type PassivePorts, plainAddress } from './passive-ports.ts';
+import type { Lease, ServerPool } from './pool.ts';
+import { relay } from './tcp-relay.ts';
+
+export interface FtpOptions {
+  readonly pool: ServerPool;
+  readonly passive: PassivePorts;
+  readonly idleMs: number;
+  /** longest control line kept; a longer one ends the session (a 1 MB line is refused, not buffered) */
+  readonly maxLine: number;
+}
+
+/** control bytes waiting for a slow reader before the writer is paused */
+const MAX_PENDING = 64 * 1024;
+/** an active-mode listener not connected to within this time is closed */
+const ACTIVE_WAIT_MS = 30_000;
+
+/**
+ * One FTP control session through the balancer. The client's commands and the server's replies are
+ * read line by line: `227`/`229` answers are rewritten to the balancer's address and a port of its
+ * passive range that leads to the server's data port; `PORT`/`EPRT` are rewritten to a port the
+ * balancer opens toward the server, and it connects on to the client; a `PORT`/`EPRT` naming another
+ * host than the client's is refused with 504 (FTP bounce). After `AUTH` is accepted (234) the channel
+ * is TLS and unreadable: bytes pass raw, and the client's data connections on any passive port go
+ * to the same port of its server (the passive ranges must then be equal).
+ */
+export function forwardFtp(client: Socket, options: FtpOptions): void {
+  const { pool, passive } = options;
+  const clientAddress = plainAddress(client.remoteAddress);
+  const data = new Set<Socket>();
+  let server: Socket | undefined;
+  const endAll = () => {
+    client.destroy();
+    server?.destroy();
+    for (const socket of data) socket.destroy();
+  };
+  const lease: Lease | undefined = pool.open(clientAddress, endAll);
+  client.on('error', () => undefined);
+  if (!lease) {
+    client.end('421 No server available, closing control connection.\r\n');
+    return;
+  }
+  const backend = lease.server.spec;
+  const upstream = connect({ host: backend.address, port: backend.port, allowHalfOpen: true, noDelay: true });
+  server = upstream;
+  client.setNoDelay(true);
+  let connected = false;
+  upstream.once('connect', () => (connected = true));
+  upstream.on('error', () => {
+    if (!connected) pool.countError('connect', lease.server);
+    endAll();
+  });
+
+  let raw = false;
+  let authPending = false;
+  let tlsTarget: Omit<DataTarget, 'port'> | undefined;
+  let queue = Promise.resolve();
+  const clientLines = new LineSplitter(options.maxLine);
+  const serverLines = new LineSplitter(options.maxLine);
+  let fromClient = 0;
+  let toClient = 0;
+
+  const send = (to: Socket, from: Socket, text: string) => {
+    if (to.destroyed) return;
+    if (!to.write(`${text}\r\n`, 'latin1') && to.writableLength > MAX_PENDING) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  };
+
+  const relayData = (clientSide: Socket, serverSide: Socket) => {
+    data.add(clientSide).add(serverSide);
+    relay(clientSide, serverSide, { idleMs: options.idleMs }, (up, down) => {
+      data.delete(clientSide);
+      data.delete(serverSide);
+      lease.addBytes(up, down);
+    });
+  };
+
+  const passiveData = (socket: Socket, target: DataTarget) => {
+    const toServer = connect({ host: target.host, port: target.port, localAddress: target.localAddress, allowHalfOpen: true });
+    toServer.on('error', () => pool.countError('data-connect', lease.server));
+    relayData(socket, toServer);
+  };
+
+  /** Opens a port toward the server for an active-mode transfer; returns the command to send it. */
+  const activeData = (clientHost: string, clientPort: number): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      const local = upstream.localAddress ?? '0.0.0.0';
+      const listener = createServer({ allowHalfOpen: true }, (socket) => {
+        listener.close();
+        clearTimeout(timer);
+        socket.on('error', () => undefined);
+        if (plainAddress(socket.remoteAddress) !== plainAddress(backend.address) && plainAddress(socket.remoteAddress) !== plainAddress(local)) {
+          pool.countError('data-stray', lease.server);
+          return socket.destroy();
+        }
+        const toClient = connect({ host: clientHost, port: clientPort, localAddress: client.localAddress, allowHalfOpen: true });
+        toClient.on('error', () => pool.countError('data-connect', lease.server));
+        relayData(toClient, socket);
+      });
+      const timer = setTimeout(() => listener.close(), ACTIVE_WAIT_MS);
+      timer.unref();
+      listener.once('error', () => resolve(undefined));
+      listener.listen(0, local, () => {
+        const address = listener.address();
+        resolve(typeof address === 'object' && address ? portCommand(plainAddress(local), address.port) : undefined);
+      });
+    });
+
+  const onClientLine = async (line: string) => {
+    const command = parseClientCommand(line);
+    if (command.kind === 'auth') authPending = true;
+    if (command.kind === 'bad-port') return send(client, upstream, '501 Syntax error in parameters or arguments.');
+    if (command.kind !== 'port') return send(upstream, client, line);
+    if (plainAddress(command.host) !== clientAddress) {
+      pool.countError('bounce', lease.server);
+      return send(client, upstream, '504 Command not implemented for that parameter (data address must be the client\'s own).');
+    }
+    const rewritten = await activeData(command.host, command.port);
+    if (rewritten === undefined) return send(client, upstream, '425 Cannot open data connection.');
+    send(upstream, client, rewritten);
+  };
+
+  const goRaw = () => {
+    raw = true;
+    tlsTarget = { client: clientAddress, host: backend.address, localAddress: upstream.localAddress, onSocket: passiveData };
+    passive.setAffinity(tlsTarget); // until the control session ends
+    const pending = clientLines.take();
+    if (pending.length) upstream.write(pending);
+  };
+
+  const onServerLine = (line: string) => {
+    const code = finalReplyCode(line);
+    if (code === 227 || code === 229) {
+      const serverPort = code === 227 ? parsePasv(line)?.port : parseEpsv(line);
+      if (!serverPort) return send(client, upstream, line);
+      const reserved = passive.reserve({ client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData });
+      if (reserved === undefined) {
+        pool.countError('passive-full', lease.server);
+        return send(client, upstream, '425 Cannot open passive connection: all passive ports are in use.');
+      }
+      return send(client, upstream, code === 227 ? pasvReply(plainAddress(client.localAddress), reserved) : epsvReply(reserved));
+    }
+    if (code !== undefined && authPending) {
+      authPending = false;
+      if (code === 234) {
+        goRaw();
+        return send(client, upstream, line);
+      }
+    }
+    send(client, upstream, line);
+  };
+
+  const tooLong = (to: Socket) => {
+    pool.countError('line-too-long', lease.server);
+    if (to === client) to.end('500 Command line too long.\r\n');
+    endAll();
+  };
+
+  client.on('data', (chunk: Buffer) => {
+    fromClient += chunk.length;
+    if (raw) {
+      if (!upstream.write(chunk)) client.pause();
+      return;
+    }
+    const lines = clientLines.push(chunk);
+    if (lines === false) return tooLong(client);
+    for (const line of lines) queue = queue.then(() => onClientLine(line));
+  });
+  upstream.on('data', (chunk: Buffer) => {
+    toClient += chunk.length;
+    if (raw) {
+      if (!client.write(chunk)) upstream.pause();
+      return;
+    }
+    const lines = serverLines.push(chunk);
+    if (lines === false) return tooLong(upstream);
+    // server lines wait for client lines being handled (an EPRT listener opening), to keep order
+    for (const line of lines) queue = queue.then(() => onServerLine(line));
+  });
+  client.on('drain', () => upstream.resume());
+  upstream.on('drain', () => client.resume());
+  client.on('end', () => void queue.then(() => upstream.end()));
+  upstream.on('end', () => void queue.then(() => client.end()));
+  let closed = 0;
+  const onClose = (socket: Socket, other: Socket) => () => {
+    if (!socket.readableEnded) other.destroy();
+    if (++closed < 2) return;
+    if (tlsTarget) passive.dropAffinity(clientAddress, tlsTarget);
+    lease.addBytes(fromClient, toClient);
+    lease.close();
+  };
+  client.on('close', onClose(client, upstream));
+  upstream.on('close', onClose(upstream, client));
+  const idle = () => {
+    if (data.size > 0) return client.setTimeout(options.idleMs, idle); // a transfer runs: the control channel may rest
+    endAll();
+  };
+  client.setTimeout(options.idleMs, idle);
+}

@@ -1,0 +1,75 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Lease, ServerPool } from './pool.ts';
+import { bindUdp, closeUdp, sweeper } from './udp.ts';
+
+interface Flow {
+  readonly lease: Lease;
+  readonly upstream: Socket;
+  readonly address: string;
+  readonly port: number;
+  last: number;
+}
+
+/**
+ * Generic UDP on one address and port: each client address:port is a flow with a socket of its own
+ * toward the server chosen for it (source persistence: the flow keeps its server; with `persistence`
+ * the client's other ports follow), replies go back from the service's own socket. Flows end after
+ * `idleMs` without a datagram.
+ */
+export class UdpService {
+  private readonly flows = new Map<string, Flow>();
+  private stopSweep: () => void = () => undefined;
+
+  private constructor(private readonly socket: Socket, private readonly pool: ServerPool, private readonly idleMs: number) {}
+
+  static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<UdpService> {
+    const service = new UdpService(await bindUdp(address, port), pool, idleMs);
+    service.socket.on('message', (message, from) => service.fromClient(message, from));
+    service.stopSweep = sweeper((now) => {
+      for (const [key, flow] of service.flows) if (now - flow.last > idleMs) service.end(key, flow);
+    });
+    return service;
+  }
+
+  private fromClient(message: Buffer, from: RemoteInfo): void {
+    const key = `${from.address}|${from.port}`;
+    let flow = this.flows.get(key);
+    if (!flow) {
+      const lease = this.pool.open(from.address, () => this.end(key, this.flows.get(key)));
+      if (!lease) return;
+      const { address, port } = lease.server.spec;
+      const upstream = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+      upstream.on('error', () => this.pool.countError('upstream', lease.server));
+      upstream.on('message', (reply, sender) => {
+        if (sender.port !== port || sender.address !== address) return this.pool.countError('stray', lease.server);
+        const current = this.flows.get(key);
+        if (current) current.last = Date.now();
+        lease.addBytes(0, reply.length);
+        this.socket.send(reply, from.port, from.address);
+      });
+      flow = { lease, upstream, address, port, last: Date.now() };
+      this.flows.set(key, flow);
+    }
+    flow.last = Date.now();
+    flow.lease.addBytes(message.length, 0);
+    flow.upstream.send(message, flow.port, flow.address);
+  }
+
+  private end(key: string, flow: Flow | undefined): void {
+    if (!flow) return;
+    this.flows.delete(key);
+    closeUdp(flow.upstream);
+    flow.lease.close();
+  }
+
+  get sessions(): number {
+    return this.flows.size;
+  }
+
+  async close(): Promise<void> {
+    this.stopSweep();
+    for (const [key, flow] of this.flows) this.end(key, flow);
+    closeUdp(this.socket);
+  }
+}

@@ -1,0 +1,37 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+
+/** A UDP socket bound to address:port (0 = any free port), ready to use. */
+export function bindUdp(address: string, port: number): Promise<Socket> {
+  const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+  });
+}
+
+export function closeUdp(socket: Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** The wildcard address of the family of `address`, for sockets toward backends. */
+export function anyAddress(address: string): string {
+  return isIPv6(address) ? '::' : '0.0.0.0';
+}
+
+/**
+ * Calls each session's expiry check once a second (one timer per relay instead of one timer reset
+ * per datagram).
+ */
+export function sweeper(check: (now: number) => void): () => void {
+  const timer = setInterval(() => check(Date.now()), 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}

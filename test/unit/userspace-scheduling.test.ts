@@ -1,0 +1,67 @@
+import t from 'tap';
+import { LineSplitter, parseClientCommand } from '../../lvs-adapters/userspace/ftp-control.ts';
+import { PersistenceTable } from '../../lvs-adapters/userspace/persistence.ts';
+import { ServerPool, SessionBudget } from '../../lvs-adapters/userspace/pool.ts';
+import { Scheduler } from '../../lvs-adapters/userspace/scheduler.ts';
+
+const servers = (...weights: number[]) => weights.map((weight, i) => ({ name: `s${i + 1}`, weight, active: 0 }));
+const picks = (scheduler: Scheduler, list: ReturnType<typeof servers>, n: number, client = '192.0.2.1') =>
+  Array.from({ length: n }, () => scheduler.pick(list, client)?.name).join(' ');
+
+t.test('rr cycles, skipping quiesced servers', async (t) => {
+  t.equal(picks(new Scheduler('rr'), servers(1, 0, 5), 4), 's1 s3 s1 s3');
+});
+
+t.test('wrr follows weights smoothly', async (t) => {
+  t.equal(picks(new Scheduler('wrr'), servers(3, 1), 8), 's1 s1 s2 s1 s1 s1 s2 s1');
+});
+
+t.test('lc and wlc pick the least loaded (relative to weight for wlc)', async (t) => {
+  const list = [{ name: 'a', weight: 1, active: 2 }, { name: 'b', weight: 4, active: 4 }];
+  t.equal(new Scheduler('lc').pick(list, '')?.name, 'a');
+  t.equal(new Scheduler('wlc').pick(list, '')?.name, 'b');
+});
+
+t.test('sh sends one address to one server; nothing when all are quiesced', async (t) => {
+  const sh = new Scheduler('sh');
+  t.equal(new Set(picks(sh, servers(1, 1, 1), 10, '10.1.2.3').split(' ')).size, 1);
+  t.equal(sh.pick(servers(0, 0), 'x'), undefined);
+});
+
+t.test('persistence: netmask groups clients, entries expire', async (t) => {
+  const table = new PersistenceTable(1000, '255.255.255.0');
+  table.remember('10.0.0.1', 's2', 0);
+  t.equal(table.lookup('10.0.0.77', 500), 's2');
+  t.equal(table.lookup('10.0.1.1', 500), undefined);
+  t.equal(table.lookup('10.0.0.1', 1000), undefined);
+  t.equal(new PersistenceTable(1000, '16').key('::ffff:10.9.8.7'), '10.9.0.0');
+});
+
+t.test('pool: persistence holds, a quiesced server takes no new sessions, max-sessions refuses', async (t) => {
+  const budget = new SessionBudget(3);
+  const pool = new ServerPool({ farm: 'f', service: 'tcp', protocol: 'tcp', address: '127.0.0.1', ports: [{ from: 1, to: 1 }], scheduler: 'rr', persistence: { timeoutSeconds: 60, netmask: '255.255.255.255' } }, budget);
+  pool.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1 });
+  pool.setServer({ name: 'b', address: '127.0.0.1', port: 2, weight: 1 });
+  const first = pool.open('192.0.2.9')!;
+  t.equal(pool.open('192.0.2.9')?.server.name, first.server.name, 'same client, same server');
+  pool.setServer({ ...first.server.spec, weight: 0 });
+  const third = pool.open('192.0.2.9')!;
+  t.not(third.server.name, first.server.name, 'quiesced: persistence gives way');
+  t.equal(pool.open('192.0.2.10'), undefined, 'max-sessions reached');
+  t.equal(pool.errors.get('max-sessions'), 1);
+  third.close();
+  third.close();
+  t.equal(budget.active, 2, 'a lease closes once');
+});
+
+t.test('FTP control: PORT and EPRT parsed, bad ones flagged, long lines refused', async (t) => {
+  t.same(parseClientCommand('PORT 127,0,0,1,4,1'), { kind: 'port', host: '127.0.0.1', port: 1025 });
+  t.same(parseClientCommand('eprt |2|::1|2000|'), { kind: 'port', host: '::1', port: 2000 });
+  t.same(parseClientCommand('PORT 1,2,3,4,5'), { kind: 'bad-port' });
+  t.same(parseClientCommand('EPRT |1|::1|2000|'), { kind: 'bad-port' });
+  t.same(parseClientCommand('AUTH TLS'), { kind: 'auth' });
+  const lines = new LineSplitter(10);
+  t.same(lines.push(Buffer.from('USER a\r\nPA')), ['USER a']);
+  t.same(lines.push(Buffer.from('SS b\r\n')), ['PASS b']);
+  t.equal(lines.push(Buffer.alloc(1 << 20, 65)), false, 'a 1 MB line is refused');
+});
