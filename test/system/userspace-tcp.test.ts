@@ -1,0 +1,78 @@
+// The userspace balancer's plain TCP path with real OpenSSH servers and clients: ssh and sftp through
+// the virtual service. Each session prints $SSH_CONNECTION, whose last field is the port of the sshd
+// that served it. Also: wlc with unequal weights, a removed server's open session runs on, and
+// max-sessions refuses the session beyond the bound.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
+import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { freePort, requireBinary, runCommand } from '../helpers/processes.ts';
+import { type Sshd, startSshd } from '../helpers/sshd.ts';
+
+const VIP = '127.0.0.2';
+const ssh = requireBinary('/usr/bin/ssh', 'openssh-client');
+const sftp = requireBinary('/usr/bin/sftp', 'openssh-client');
+let backends: Sshd[] = [];
+let adapter: UserspaceAdapter;
+let port: number;
+let service: VirtualServiceSpec;
+
+t.before(async () => {
+  backends = await Promise.all([startSshd(), startSshd()]);
+  port = await freePort();
+  adapter = new UserspaceAdapter({ type: 'userspace', 'max-sessions': 3 });
+  service = { farm: 'sftp', service: 'sftp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' };
+  await adapter.apply([{ kind: 'add-farm', farm: { service, servers: backends.map((b, i) => ({ name: `sftp-${i + 1}`, address: '127.0.0.1', port: b.port, weight: 1 })) } }]);
+});
+t.teardown(async () => {
+  await adapter?.close();
+  await Promise.all(backends.map((b) => b.stop()));
+});
+
+const sshArgs = () => ['-i', backends[0]!.userKeyPath, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(port)];
+/** both servers accept the first server's user key */
+const identity = () => writeFileSync(join(backends[1]!.dir, 'authorized_keys'), readFileSync(`${backends[0]!.userKeyPath}.pub`));
+
+/** The port of the sshd that served one ssh session through the balancer. */
+async function served(): Promise<number> {
+  const run = await runCommand(ssh, [...sshArgs(), `${backends[0]!.user}@${VIP}`, 'echo $SSH_CONNECTION'], { timeoutMs: 20_000 });
+  if (run.code !== 0) throw new Error(`ssh failed: ${run.stderr}`);
+  return Number(run.stdout.trim().split(' ')[3]);
+}
+
+t.test('ssh through the balancer: round robin, then wrr with weights 1:3', async (t) => {
+  identity();
+  const ports = [await served(), await served(), await served(), await served()];
+  t.same(ports, [backends[0]!.port, backends[1]!.port, backends[0]!.port, backends[1]!.port]);
+  await adapter.apply([{ kind: 'update-farm', service: { ...service, scheduler: 'wrr' } }, { kind: 'update-server', farm: 'sftp', server: { name: 'sftp-2', address: '127.0.0.1', port: backends[1]!.port, weight: 3 } }]);
+  const weighted = [await served(), await served(), await served(), await served()];
+  t.equal(weighted.filter((p) => p === backends[1]!.port).length, 3, 'wrr 1:3');
+});
+
+t.test('sftp through the balancer; a removed server keeps its open session; max-sessions bounds them', async (t) => {
+  // a long-running session (sftp reading commands from a pipe we hold open)
+  const long = spawn(sftp, ['-b', '-', ...sshArgs().map((a) => (a === '-p' ? '-P' : a)), `${backends[0]!.user}@${VIP}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  long.stdout.on('data', (d) => (output += d));
+  long.stdin.write('pwd\n');
+  for (let i = 0; i < 100 && !/Remote working directory/.test(output); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(output, /Remote working directory/);
+  const busy = adapter.counters().find((c) => c.activeSessions === 1)!;
+  t.ok(busy, 'one session open');
+  await adapter.apply([{ kind: 'remove-server', farm: 'sftp', server: { name: busy.backend, address: '127.0.0.1', port: 0, weight: 1 } }]);
+  const other = busy.backend === 'sftp-1' ? backends[1]!.port : backends[0]!.port;
+  t.same([await served(), await served()], [other, other], 'new sessions go to the remaining server');
+  long.stdin.write('ls -1 /\nquit\n');
+  const code = await new Promise<number | null>((resolve) => long.once('exit', resolve));
+  t.equal(code, 0, 'the open session on the removed server completed');
+  t.match(output, /etc/);
+
+  const held = Array.from({ length: 3 }, () => spawn(ssh, [...sshArgs(), `${backends[0]!.user}@${VIP}`, 'sleep 5'], { stdio: 'ignore' }));
+  for (let i = 0; i < 50 && (adapter.counters().reduce((n, c) => n + (c.activeSessions ?? 0), 0) < 3); i++) await new Promise((r) => setTimeout(r, 100));
+  const refused = await runCommand(ssh, [...sshArgs(), `${backends[0]!.user}@${VIP}`, 'true'], { timeoutMs: 20_000 });
+  t.not(refused.code, 0, 'the fourth session is refused');
+  t.ok((adapter.counters().find((c) => c.errorKind === 'max-sessions')?.errors ?? 0) >= 1, 'refusal counted');
+  await Promise.all(held.map((child) => new Promise((resolve) => { child.once('exit', resolve); child.kill(); })));
+});

@@ -1,0 +1,113 @@
+// The userspace balancer in front of two real tftpd-hpa backends, with tftp-hpa's client: every
+// transfer shows which backend served it (`who.txt` names it), 1 MiB files arrive intact, many at
+// once; a stray packet to a session port gets ERROR 5; malformed requests are dropped and counted.
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
+import { decodePacket, encodeAck, encodeRequest } from '../../plugins/tftp/codec.ts';
+import { requireBinary, runCommand } from '../helpers/processes.ts';
+import { freeUdpPort, startTftpdHpa, TFTP_CLIENT, type TftpServerDir } from '../helpers/tftp-daemons.ts';
+
+const VIP = '127.0.0.2';
+const client = requireBinary(TFTP_CLIENT, 'tftp-hpa');
+const BIG = [randomBytes(1 << 20), randomBytes(1 << 20)];
+let backends: TftpServerDir[] = [];
+let adapter: UserspaceAdapter;
+let port: number;
+let out: string;
+
+t.before(async () => {
+  backends = await Promise.all([0, 1].map((i) => startTftpdHpa({ 'who.txt': `tftp-${i + 1}\n`, 'big.bin': BIG[i]! })));
+  port = await freeUdpPort(VIP);
+  out = mkdtempSync(join(tmpdir(), 'lbguard-userspace-tftp-'));
+  adapter = new UserspaceAdapter({ type: 'userspace', 'idle-timeout': 5000 });
+  const service = { farm: 'tftp', service: 'tftp' as const, protocol: 'udp' as const, address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' };
+  await adapter.apply([{ kind: 'add-farm', farm: { service, servers: backends.map((b, i) => ({ name: `tftp-${i + 1}`, address: '127.0.0.1', port: b.port, weight: 1 })) } }]);
+});
+t.teardown(async () => {
+  await adapter?.close();
+  await Promise.all(backends.map((b) => b.stop()));
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+let downloads = 0;
+async function get(file: string): Promise<Buffer> {
+  const target = join(out, `${downloads++}-${file}`);
+  const run = await runCommand(client, ['-m', 'binary', VIP, String(port), '-c', 'get', file, target], { timeoutMs: 30_000 });
+  if (run.code !== 0 || /Error|Transfer timed out/i.test(run.stdout + run.stderr)) throw new Error(`tftp get ${file} failed: ${run.stdout}${run.stderr}`);
+  return readFileSync(target);
+}
+const errors = (kind: string) => adapter.counters().find((c) => c.errorKind === kind)?.errors ?? 0;
+
+t.test('round robin over both backends; 1 MiB arrives intact from the backend that served it', async (t) => {
+  const names = [];
+  for (let i = 0; i < 4; i++) names.push((await get('who.txt')).toString().trim());
+  t.same(names, ['tftp-1', 'tftp-2', 'tftp-1', 'tftp-2']);
+  const first = await get('big.bin');
+  const second = await get('big.bin');
+  t.ok(first.equals(BIG[0]!), 'tftp-1 content');
+  t.ok(second.equals(BIG[1]!), 'tftp-2 content');
+});
+
+t.test('20 concurrent 1 MiB gets: all intact, both backends used', async (t) => {
+  const files = await Promise.all(Array.from({ length: 20 }, () => get('big.bin')));
+  const from = files.map((f) => (f.equals(BIG[0]!) ? 1 : f.equals(BIG[1]!) ? 2 : 0));
+  t.notOk(from.includes(0), 'every file is one backend\'s');
+  t.equal(from.filter((n) => n === 1).length, 10);
+});
+
+function bound(): Promise<Socket> {
+  const socket = createSocket('udp4');
+  return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket)));
+}
+const nextMessage = (socket: Socket, ms = 3000) =>
+  new Promise<{ message: Buffer; port: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer')), ms);
+    socket.once('message', (message, from) => {
+      clearTimeout(timer);
+      resolve({ message, port: from.port });
+    });
+  });
+
+t.test('a packet from an unknown port to a session port gets ERROR 5 and goes nowhere', async (t) => {
+  const real = await bound();
+  const stranger = await bound();
+  try {
+    real.send(encodeRequest('RRQ', 'big.bin', 'octet'), port, VIP);
+    const first = await nextMessage(real);
+    t.same(decodePacket(first.message).op, 'DATA');
+    t.not(first.port, port, 'DATA comes from a session port, not the service port');
+    const before = errors('stray');
+    stranger.send(encodeAck(1), first.port, VIP);
+    const answer = decodePacket((await nextMessage(stranger)).message);
+    t.same(answer.op === 'ERROR' && answer.code, 5);
+    real.send(encodeAck(1), first.port, VIP);
+    t.same(decodePacket((await nextMessage(real)).message), { op: 'DATA', block: 2, data: BIG[0]!.subarray(512, 1024) }, 'the real client goes on');
+    t.equal(errors('stray'), before + 1, 'stray counted');
+  } finally {
+    real.close();
+    stranger.close();
+  }
+});
+
+t.test('malformed packets to the service port are dropped and counted; the service goes on', async (t) => {
+  const socket = await bound();
+  try {
+    for (const junk of [Buffer.from([0, 9, 1, 2]), Buffer.from([0, 1, 0x41]), Buffer.alloc(600, 1), Buffer.from([0])]) socket.send(junk, port, VIP);
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(errors('malformed'), 4);
+    t.match((await get('who.txt')).toString(), /^tftp-\d\n$/);
+  } finally {
+    socket.close();
+  }
+});
+
+t.test('sessions end after their last block (no session left open)', async (t) => {
+  const until = Date.now() + 15_000;
+  while (Date.now() < until && adapter.counters().some((c) => (c.activeSessions ?? 0) > 0)) await new Promise((r) => setTimeout(r, 250));
+  t.same(adapter.counters().filter((c) => (c.activeSessions ?? 0) > 0), []);
+});
