@@ -148,3 +148,22 @@ t.test('drain: weight 0 takes no new sessions while its running transfer complet
   t.equal(Buffer.compare(Buffer.concat(chunks), BIG[index]!), 0, `the running transfer from ${name} completed`);
   await adapter.apply([{ kind: 'update-server', farm: 'ftp', server: { name, address: '127.0.0.1', port: backends[index]!.port, weight: 1 } }]);
 });
+
+t.test('AUTH TLS: the control channel passes unread; data follows on the same passive port of the same backend', async (t) => {
+  // as with an LVS fwmark over the passive range, the balancer's range must equal the backend's
+  const backend = backends[0]!;
+  const tlsAdapter = new UserspaceAdapter({ type: 'userspace', 'passive-ports': { from: backend.pasvPorts[0], to: backend.pasvPorts[1] } });
+  const tlsPort = await freePort();
+  try {
+    const spec = { ...service, farm: 'ftps', ports: [{ from: tlsPort, to: tlsPort }], persistence: { timeoutSeconds: 60, netmask: '32' } };
+    await tlsAdapter.apply([{ kind: 'add-farm', farm: { service: spec, servers: [{ name: 'ftp-1', address: '127.0.0.1', port: backend.port, weight: 1 }] } }]);
+    for (const args of [[], ['--disable-epsv']]) {
+      const run = await runCommand(curl, ['-sS', '--max-time', '20', '--ssl-reqd', '-k', ...args, `ftp://${VIP}:${tlsPort}/who.txt`], { timeoutMs: 30_000 });
+      t.equal(run.stdout, 'ftp-1\n', `explicit FTPS ${args.join(' ')} through the balancer ${run.stderr}`);
+    }
+    const counters = tlsAdapter.counters().find((c) => c.backend === 'ftp-1');
+    t.equal(counters?.sessions, 2);
+  } finally {
+    await tlsAdapter.close();
+  }
+});

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
+import { createMetrics } from '../../orchestrator/metrics.ts';
 import { decodePacket, encodeAck, encodeRequest } from '../../plugins/tftp/codec.ts';
 import { requireBinary, runCommand } from '../helpers/processes.ts';
 import { freeUdpPort, startTftpdHpa, TFTP_CLIENT, type TftpServerDir } from '../helpers/tftp-daemons.ts';
@@ -100,6 +101,9 @@ t.test('malformed packets to the service port are dropped and counted; the servi
     for (const junk of [Buffer.from([0, 9, 1, 2]), Buffer.from([0, 1, 0x41]), Buffer.alloc(600, 1), Buffer.from([0])]) socket.send(junk, port, VIP);
     await new Promise((r) => setTimeout(r, 200));
     t.equal(errors('malformed'), 4);
+    const text = await createMetrics(() => adapter.counters()).registry.metrics();
+    t.match(text, /lbguard_dataplane_traffic_errors_total\{farm="tftp",backend="",kind="malformed"\} 4/, 'in /metrics');
+    t.match(text, /lbguard_dataplane_sessions_total\{farm="tftp",backend="tftp-1",kind=""\} \d+/);
     t.match((await get('who.txt')).toString(), /^tftp-\d\n$/);
   } finally {
     socket.close();
