@@ -142,7 +142,7 @@ export function demoTftp(name: string): Promise<DemoBackend> {
       if (packet.op !== 'RRQ') return;
       const session = createSocket('udp4');
       sessions.add(session);
-      const content = TFTP_FILES[packet.filename];
+      const content = packet.filename === 'whoami.txt' ? `${name}\n` : TFTP_FILES[packet.filename];
       const reply = content === undefined ? encodeError(1, 'File not found') : encodeData(1, Buffer.from(content));
       let tries = 0;
       const close = () => {

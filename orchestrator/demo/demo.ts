@@ -5,6 +5,7 @@ import { Orchestrator } from '../daemon.ts';
 import { startStatusServer, type StatusServer } from '../status/server.ts';
 import { formatStatusTable } from '../status/table.ts';
 import { type DemoBackend, demoFtp, demoSsh, demoTftp } from './backends.ts';
+import { startDemoTraffic } from './traffic.ts';
 
 /** Human lines for the demo instead of JSON: `12:00:01 ftp/ftp-2: up -> falling: FTP CRITICAL - ...` */
 function humanLogger() {
@@ -37,25 +38,27 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
   const ftp = [await demoFtp('ftp-1'), await demoFtp('ftp-2')];
   const ssh = [await demoSsh('sftp-1'), await demoSsh('sftp-2')];
   const tftp = [await demoTftp('tftp-1'), await demoTftp('tftp-2')];
+  // lbguard's own balancer on loopback: the virtual services below really carry traffic
+  const dataplane = { type: 'userspace', 'passive-ports': process.env.LBGUARD_DEMO_PASSIVE_PORTS ?? '2130-2139' };
   const backends = (list: DemoBackend[]) => list.map((b) => ({ name: b.name, address: '127.0.0.1', port: b.port }));
   const config = validateConfig({
     status: { listen: options.listen ?? '127.0.0.1:9100' },
     farms: [
       {
         name: 'ftp', service: 'ftp', virtual: { address: '127.0.0.1', ports: [2121] }, scheduler: 'wrr',
-        dataplane: { type: 'none' },
+        dataplane,
         check: { probe: 'ftp', interval: '1s', timeout: '500ms', rise: 2, fall: 2 },
         backends: backends(ftp),
       },
       {
         name: 'tftp', service: 'tftp', virtual: { address: '127.0.0.1', ports: [6969] }, scheduler: 'rr',
-        dataplane: { type: 'none' },
+        dataplane,
         check: { probe: 'tftp', options: { file: 'tftp_check.txt', 'expect-content': 'OK' }, interval: '1s', timeout: '800ms', rise: 2, fall: 2 },
         backends: backends(tftp),
       },
       {
         name: 'sftp', service: 'sftp', virtual: { address: '127.0.0.1', ports: [2222] }, scheduler: 'lc',
-        dataplane: { type: 'none' },
+        dataplane,
         check: { probe: 'ssh', options: { user: 'demo', sftp: '/' }, interval: '1s', timeout: '800ms', rise: 2, fall: 2, 'on-failure': 'quiesce' },
         backends: backends(ssh),
       },
@@ -66,7 +69,9 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
   const status = await startStatus(orchestrator, config.status.listen);
   process.stdout.write(`lbguard demo: status page ${status.url}/  (JSON: ${status.url}/status, metrics: ${status.url}/metrics)\n`);
   process.stdout.write(`backends: ${[...ftp, ...tftp, ...ssh].map((b) => `${b.name} 127.0.0.1:${b.port}`).join(', ')}\n`);
+  process.stdout.write('Traffic goes through lbguard\'s userspace balancer (ftp 127.0.0.1:2121, tftp 127.0.0.1:6969, sftp 127.0.0.1:2222).\n');
   process.stdout.write('ftp-2 will be stopped in 20 s and started again 20 s later. Ctrl-C ends the demo.\n\n');
+  const stopTraffic = startDemoTraffic({ host: '127.0.0.1', port: 2121 }, { host: '127.0.0.1', port: 6969 });
   const timers = [
     setTimeout(() => { process.stdout.write('\n>>> stopping backend ftp-2\n'); void ftp[1]!.stop(); }, 20_000),
     setTimeout(() => { process.stdout.write('\n>>> starting backend ftp-2 again\n'); void ftp[1]!.start(); }, 40_000),
@@ -79,6 +84,7 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
     if (seconds > 0) setTimeout(resolve, seconds * 1000);
   });
   timers.forEach((t) => clearTimeout(t));
+  stopTraffic();
   await status.close();
   await orchestrator.stop();
   for (const backend of [...ftp, ...tftp, ...ssh]) await backend.stop();
