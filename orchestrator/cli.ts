@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
-import { ConfigError } from './config/load.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
 import { startStatusServer } from './status/server.ts';
@@ -18,6 +18,8 @@ Commands:
   status [--url URL]   print farms, backends, states, last check line and latency
   maintenance FARM BACKEND on|off [--url URL]
                        take a backend out of (or back into) service by hand
+  render farmguardian -c FILE [FARM]
+                       print each farm's check as a Zevenet Farm Guardian command and object
   demo                 run the embedded demo: local backends, the orchestrator, the status page
   version              print the version
 
@@ -105,6 +107,20 @@ async function main(argv: string[]): Promise<number> {
       if (response instanceof Error) return fail(`cannot reach ${url}: ${response.message}`, 1);
       process.stdout.write(`${await response.text()}\n`);
       return response.ok ? 0 : 1;
+    }
+    case 'render': {
+      if (positionals[0] !== 'farmguardian' || !values.config) return fail(`render needs farmguardian -c FILE [FARM]\n${USAGE}`);
+      const { renderFarmGuardian } = await import('../zevenet-adapters/farmguardian/render.ts');
+      let config;
+      try {
+        config = loadConfig(values.config); // the appliance runs the checks: local files need not exist here
+      } catch (error) {
+        return fail((error as Error).message, 1);
+      }
+      const farms = positionals[1] ? config.farms.filter((f) => f.name === positionals[1]) : config.farms;
+      if (farms.length === 0) return fail(`no farm named "${positionals[1]}" in ${values.config}`, 1);
+      process.stdout.write(farms.map(renderFarmGuardian).join('\n'));
+      return 0;
     }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.ts');
