@@ -1,0 +1,210 @@
+// The userspace balancer against the same transfers straight to the backend, through HAProxy 2.6
+// (mode tcp, 1 thread) and through kernel nftables DNAT, in three namespaces of the bench's own
+// (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
+// ../shared/recipes/netns-bench. One run; ratios are to HAProxy (TCP) and to direct (TFTP).
+// TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
+// close, 5 s). TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, requireBinary } from '../test/helpers/processes.ts';
+
+const IP = requireBinary('/usr/sbin/ip', 'iproute2');
+const tag = `lbgb${process.pid % 100000}`;
+const NS = { cli: `${tag}-cli`, lb: `${tag}-lb`, be: `${tag}-be` };
+const CLI = '10.10.1.2', VIP = '10.10.1.1', LB_BE = '10.10.2.1', BE = '10.10.2.2';
+
+const ip = (...args: string[]) => execFileSync(IP, args, { stdio: 'pipe' });
+const inNs = (ns: string, argv: string[]) => [IP, ['netns', 'exec', ns, ...argv]] as const;
+
+function topology(): void {
+  for (const ns of Object.values(NS)) {
+    ip('netns', 'add', ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  ip('link', 'add', `${tag}c`, 'netns', NS.cli, 'type', 'veth', 'peer', 'name', 'l0', 'netns', NS.lb);
+  ip('link', 'add', `${tag}b`, 'netns', NS.be, 'type', 'veth', 'peer', 'name', 'l1', 'netns', NS.lb);
+  ip('-n', NS.cli, 'link', 'set', `${tag}c`, 'name', 'c0');
+  ip('-n', NS.be, 'link', 'set', `${tag}b`, 'name', 'b0');
+  for (const [ns, dev, address] of [[NS.cli, 'c0', `${CLI}/24`], [NS.lb, 'l0', `${VIP}/24`], [NS.lb, 'l1', `${LB_BE}/24`], [NS.be, 'b0', `${BE}/24`]] as const) {
+    ip('-n', ns, 'addr', 'add', address, 'dev', dev);
+    ip('-n', ns, 'link', 'set', dev, 'up');
+  }
+  ip('-n', NS.cli, 'route', 'add', 'default', 'via', VIP);
+  ip('-n', NS.be, 'route', 'add', 'default', 'via', LB_BE);
+  for (const ns of Object.values(NS)) {
+    for (const setting of ['net.ipv4.ip_forward=1', 'net.ipv4.ip_local_port_range=10000 65000', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.tcp_max_tw_buckets=1024']) {
+      ip('netns', 'exec', ns, 'sysctl', '-qw', setting);
+    }
+  }
+}
+
+function removeTopology(): void {
+  for (const ns of Object.values(NS)) {
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      // not created
+    }
+  }
+}
+
+const daemons: ChildProcess[] = [];
+function daemon(ns: string, argv: string[], ready?: RegExp): Promise<ChildProcess> {
+  const [command, args] = inNs(ns, argv);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemons.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (ready ? reject(new Error(`${argv[0]} not ready: ${output}`)) : resolve(child)), ready ? 20_000 : 500);
+    const onData = (d: Buffer) => {
+      output += d;
+      if (ready?.test(output)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv.join(' ')} exited ${code}: ${output}`));
+    });
+  });
+}
+
+function run(ns: string, argv: string[], timeoutMs = 120_000): string {
+  const [command, args] = inNs(ns, argv);
+  return execFileSync(command, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+}
+
+function connRate(host: string, port: number): number {
+  const out = run(NS.cli, ['wrk', '-t2', '-c64', '-d5s', '-H', 'Connection: close', `http://${host}:${port}/`]);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!rate) throw new Error(`wrk: ${out}`);
+  return Number(rate[1]);
+}
+
+/** n concurrent tftp-hpa gets of `file`: seconds for all and how many did not arrive intact. */
+async function tftpGets(host: string, port: number, file: string, n: number, expect: Buffer, dir: string): Promise<{ seconds: number; failures: number }> {
+  const client = requireBinary('/usr/bin/tftp', 'tftp-hpa');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      new Promise<void>((resolve) => {
+        const [command, args] = inNs(NS.cli, [client, '-m', 'binary', host, String(port), '-c', 'get', file, join(dir, String(i))]);
+        spawn(command, args, { stdio: 'ignore' }).once('exit', () => resolve());
+      }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  let failures = 0;
+  for (let i = 0; i < n; i++) {
+    try {
+      if (!readFileSync(join(dir, String(i))).equals(expect)) failures++;
+    } catch {
+      failures++;
+    }
+  }
+  return { seconds, failures };
+}
+
+export default async function userspaceBench(): Promise<void> {
+  for (const [path, pkg] of [['/usr/bin/iperf3', 'iperf3'], ['/usr/bin/wrk', 'wrk'], ['/usr/sbin/haproxy', 'haproxy'], ['/usr/sbin/nginx', 'nginx-light'], ['/usr/sbin/nft', 'nftables'], ['/usr/sbin/in.tftpd', 'tftpd-hpa']] as const) requireBinary(path, pkg);
+  const work = mkdtempSync(join(tmpdir(), 'lbguard-bench-userspace-'));
+  chmodSync(work, 0o755);
+  const root = join(work, 'tftproot');
+  mkdirSync(root, { mode: 0o755 });
+  const oneMiB = randomBytes(1 << 20);
+  const tenMiB = randomBytes(10 << 20);
+  writeFileSync(join(root, '1M.bin'), oneMiB, { mode: 0o644 });
+  writeFileSync(join(root, '10M.bin'), tenMiB, { mode: 0o644 });
+  writeFileSync(join(work, 'nginx.conf'), `daemon off; worker_processes 1; pid ${work}/nginx.pid; error_log stderr;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
+  server { listen ${BE}:80 reuseport; location / { return 200 "ok\\n"; } } }
+`);
+  writeFileSync(join(work, 'haproxy.cfg'), `global
+  maxconn 8000
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen iperf
+  bind ${VIP}:7006
+  server be ${BE}:5201
+listen http
+  bind ${VIP}:8006
+  server be ${BE}:80
+`);
+  writeFileSync(join(work, 'dnat.nft'), `table ip lbgbench {
+  chain pre { type nat hook prerouting priority dstnat;
+    ip daddr ${VIP} tcp dport 7001 dnat to ${BE}:5201
+    ip daddr ${VIP} tcp dport 8001 dnat to ${BE}:80
+  }
+  chain post { type nat hook postrouting priority srcnat;
+    ct status dnat oifname "l1" masquerade
+  }
+}
+`);
+  const tcpFarm = (farm: string, port: number, target: number) => ({
+    service: { farm, service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'wlc' },
+    servers: [{ name: 'be', address: BE, port: target, weight: 1 }],
+  });
+  const farms = [
+    tcpFarm('iperf', 7004, 5201),
+    tcpFarm('http', 8004, 80),
+    { service: { farm: 'tftp', service: 'tftp', protocol: 'udp', address: VIP, ports: [{ from: 69, to: 69 }], scheduler: 'rr' }, servers: [{ name: 'be', address: BE, port: 69, weight: 1 }] },
+  ];
+  try {
+    topology();
+    await daemon(NS.be, ['iperf3', '-s', '-B', BE]);
+    await daemon(NS.be, ['/usr/sbin/nginx', '-c', join(work, 'nginx.conf')]);
+    await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
+    await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
+    run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
+    const balancer = await daemon(NS.lb, [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'userspace-lb.ts'), JSON.stringify(farms)], /ready/);
+
+    const targets = [
+      { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
+      { name: 'nft DNAT', iperf: [VIP, 7001], http: [VIP, 8001] },
+      { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006] },
+      { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004] },
+    ] as const;
+    const rows: { name: string; one: number; eight: number; conns: number }[] = [];
+    for (const target of targets) {
+      const [host, port] = target.iperf;
+      const stream = (streams: number) => (JSON.parse(run(NS.cli, ['iperf3', '-c', host, '-p', String(port), '-t', '5', '-O', '1', '-P', String(streams), '-J'])) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+      rows.push({ name: target.name, one: stream(1), eight: stream(8), conns: connRate(target.http[0], target.http[1]) });
+    }
+    const hap = rows.find((r) => r.name === 'HAProxy 1 thread')!;
+    console.log('\n## userspace balancer: TCP (namespaces, one run of 5 s each)');
+    console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
+    console.log('|---|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.name} | ${r.one.toFixed(2)} | ${r.eight.toFixed(2)} | ${r.conns.toFixed(0)} | ${(r.one / hap.one).toFixed(2)} / ${(r.eight / hap.eight).toFixed(2)} / ${(r.conns / hap.conns).toFixed(2)} |`);
+
+    const dl = join(work, 'dl');
+    const direct200 = await tftpGets(BE, 69, '1M.bin', 200, oneMiB, dl);
+    const relay200 = await tftpGets(VIP, 69, '1M.bin', 200, oneMiB, dl);
+    const direct10 = await tftpGets(BE, 69, '10M.bin', 1, tenMiB, dl);
+    const relay10 = await tftpGets(VIP, 69, '10M.bin', 1, tenMiB, dl);
+    console.log('\n## userspace balancer: TFTP (tftp-hpa client, blksize 512)');
+    console.log('| transfer | direct s (failures) | through lbguard s (failures) | ratio to direct |');
+    console.log('|---|---|---|---|');
+    console.log(`| 200 concurrent x 1 MiB | ${direct200.seconds.toFixed(2)} (${direct200.failures}) | ${relay200.seconds.toFixed(2)} (${relay200.failures}) | ${(relay200.seconds / direct200.seconds).toFixed(2)} |`);
+    console.log(`| one 10 MiB get | ${direct10.seconds.toFixed(2)} (${direct10.failures}) | ${relay10.seconds.toFixed(2)} (${relay10.failures}) | ${(relay10.seconds / direct10.seconds).toFixed(2)} |`);
+    balancer.kill('SIGTERM');
+  } finally {
+    for (const child of daemons) if (child.exitCode === null) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    for (const child of daemons) if (child.exitCode === null) child.kill('SIGKILL');
+    removeTopology();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
