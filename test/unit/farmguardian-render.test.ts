@@ -62,7 +62,8 @@ t.test('an option value holding HOST or PORT is pointed out: Farm Guardian would
   const text = renderFarmGuardian(farm({ probe: 'ftp', options: { get: 'PORTAL/check.txt' } }));
   t.match(text, /WARNING: Farm Guardian will also replace HOST\/PORT inside --get=PORTAL\/check.txt/);
   t.match(text, /^command: check_ftp -H HOST -p PORT -t 3 --get=PORTAL\/check.txt$/m);
-  t.match(text, /^\{"name":"lbguard-f1",/m, 'the object as JSON for the API');
+  t.match(text, /^# POST \/zapi\/v4.0\/zapi.cgi\/monitoring\/fg \{"name":"lbguard-f1"\}$/m, 'created by name');
+  t.match(text, /^\{"description":"lbguard ftp check of farm f1 \(ftp\)","command":"check_ftp [^"]*","interval":5,"cut_conns":"false","log":"true"\}$/m, 'then set (PUT body)');
 });
 
 t.test('shellWord: what sh gives back unchanged', async (t) => {

@@ -5,7 +5,7 @@
 import type { FarmConfig } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine } from '../../orchestrator/checks/command-line.ts';
 
-/** The fields of a Farm Guardian object (Zevenet API v4.0 `POST /monitoring/fg`). */
+/** A Farm Guardian object: its name (`POST /monitoring/fg`) and settings (`PUT /monitoring/fg/<name>`). */
 export interface FarmGuardianObject {
   readonly name: string;
   readonly description: string;
@@ -74,6 +74,7 @@ export function farmGuardianObject(farm: FarmConfig): FarmGuardianObject {
 /** What `lbguard render farmguardian` prints for one farm. */
 export function renderFarmGuardian(farm: FarmConfig): string {
   const fg = farmGuardianObject(farm);
+  const { name: _name, ...settings } = fg;
   const notes = [
     `# farm ${farm.name}: Farm Guardian for a Zevenet L4xNAT farm (Monitoring > Farm Guardian, or the API below)`,
     `# HOST and PORT are replaced by each backend's address and port; exit 0 = up, anything else = down.`,
@@ -89,8 +90,11 @@ export function renderFarmGuardian(farm: FarmConfig): string {
     ...notes,
     `command: ${fg.command}`,
     `interval: ${fg.interval}`,
-    `# POST /zapi/v4.0/zapi.cgi/monitoring/fg, then POST /zapi/v4.0/zapi.cgi/farms/<farm>/fg {"name": "${fg.name}"}`,
-    JSON.stringify(fg),
+    `# through the API (ZAPI v4.0): create it, set it, attach it to the appliance's farm:`,
+    `# POST /zapi/v4.0/zapi.cgi/monitoring/fg ${JSON.stringify({ name: fg.name })}`,
+    `# PUT /zapi/v4.0/zapi.cgi/monitoring/fg/${fg.name}`,
+    JSON.stringify(settings),
+    `# POST /zapi/v4.0/zapi.cgi/farms/<farm>/fg ${JSON.stringify({ name: fg.name })}`,
     '',
   ].join('\n');
 }

@@ -2,7 +2,7 @@
 // back; apply sends one request per change. Errors are thrown with what to do; the reconciler retries
 // them with backoff and shows them in /status and /metrics. With `start: true` nftlb is started here,
 // and started again on the next pass if it dies (it then comes back empty and the diff re-declares).
-import { readFileSync } from 'node:fs';
+import { readApiKey } from '../key.ts';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { NftlbClient, type NftlbFarm } from './client.ts';
@@ -21,23 +21,6 @@ export interface NftlbAdapterOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly binary?: string;
   readonly timeoutMs?: number;
-}
-
-function keyFrom(options: NftlbAdapterOptions): string {
-  if (options.keyFile) {
-    let text: string;
-    try {
-      text = readFileSync(options.keyFile, 'utf8');
-    } catch (error) {
-      throw new Error(`cannot read the nftlb key file ${options.keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    const key = text.split('\n')[0]!.trim();
-    if (!key) throw new Error(`the nftlb key file ${options.keyFile} is empty`);
-    return key;
-  }
-  const key = (options.env ?? process.env)[KEY_ENV];
-  if (!key) throw new Error(`no nftlb API key: set key-file in the dataplane settings or ${KEY_ENV} in the environment (or start: true)`);
-  return key;
 }
 
 export class NftlbAdapter implements DataPlaneAdapter {
@@ -66,7 +49,7 @@ export class NftlbAdapter implements DataPlaneAdapter {
       if (!this.daemon) throw new Error('nftlb is not started');
       return this.daemon.key;
     }
-    this.key ??= keyFrom(this.options);
+    this.key ??= readApiKey('nftlb', this.options.keyFile, KEY_ENV, this.options.env);
     return this.key;
   }
 

@@ -1,7 +1,7 @@
 // nftlb's REST API (Debian's nftlb 1.0.x): `Key` header, JSON bodies whose values are all strings,
 // answers `{"response": "success"}` or an error text with HTTP >= 400. POST /farms merges partial
 // farm objects into what nftlb holds; GET returns full objects; DELETE removes a farm or a backend.
-import { request as httpRequest } from 'node:http';
+import { exchange } from '../http.ts';
 
 /** A farm as nftlb reports it: every value a string, backends nested. Unknown keys are kept. */
 export interface NftlbBackend {
@@ -82,7 +82,7 @@ export class NftlbClient {
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await this.exchange(method, path, key, body));
+      ({ status, text } = await exchange(`${this.base}${path}`, { method, headers: { Key: key }, body, timeoutMs: this.timeoutMs }));
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       throw new NftlbError(`nftlb is not answering (${where}: ${reason}); is it running and listening there?`);
@@ -98,30 +98,5 @@ export class NftlbClient {
     if (status < 200 || status > 299) throw new NftlbError(`nftlb refused ${where}: HTTP ${status} ${said ?? text.slice(0, 200)}`, status);
     if (said !== undefined && said !== 'success') throw new NftlbError(`nftlb accepted ${where} with a warning, so part of it was ignored: ${said}`, status);
     return parsed;
-  }
-
-  /** One request on a connection of its own: nftlb closes connections in ways a keep-alive pool trips over. */
-  private exchange(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; text: string }> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        `${this.base}${path}`,
-        {
-          method,
-          agent: false,
-          timeout: this.timeoutMs,
-          headers: { Key: key, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
-      req.end(payload);
-    });
   }
 }

@@ -1,0 +1,38 @@
+// One HTTP(S) request on a connection of its own, for the REST APIs the adapters talk to (nftlb,
+// a Zevenet appliance): nftlb closes connections in ways a keep-alive pool trips over, and the
+// appliance's self-signed certificate needs a CA of its own, which global fetch cannot take per call.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+export interface Exchange {
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** sent as JSON */
+  readonly body?: unknown;
+  readonly timeoutMs: number;
+  /** https: PEM of the CA (or the self-signed certificate) to trust */
+  readonly ca?: string;
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** Rejects with an errno-style error (ECONNREFUSED, ETIMEDOUT, ...) when no answer comes. */
+export function exchange(url: string, options: Exchange): Promise<Answer> {
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  const headers = { ...options.headers, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) }) };
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, { method: options.method, agent: false, timeout: options.timeoutMs, headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

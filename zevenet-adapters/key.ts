@@ -1,0 +1,19 @@
+// API keys come from a file (first line) or the environment: never the command line, never a log line.
+import { readFileSync } from 'node:fs';
+
+export function readApiKey(what: string, keyFile: string | undefined, envName: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (keyFile) {
+    let text: string;
+    try {
+      text = readFileSync(keyFile, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read the ${what} key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const key = text.split('\n')[0]!.trim();
+    if (!key) throw new Error(`the ${what} key file ${keyFile} is empty`);
+    return key;
+  }
+  const key = env[envName];
+  if (!key) throw new Error(`no ${what} API key: set key-file in the dataplane settings or ${envName} in the environment`);
+  return key;
+}

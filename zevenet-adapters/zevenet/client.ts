@@ -1,0 +1,161 @@
+// The Zevenet appliance API (ZAPI v4.0) calls lbguard needs: farms and their backends, an L4xNAT
+// backend put in maintenance and back up, Farm Guardian objects read, created and attached.
+// `https://HOST:444/zapi/v4.0/zapi.cgi`, header `ZAPI_KEY`, JSON. Answers are
+// `{"description", "params", ...}`; errors HTTP 4xx `{"description", "error": "true", "message"}`.
+import { exchange } from '../http.ts';
+
+export interface ZevenetFarmSummary {
+  readonly farmname: string;
+  /** http, https, l4xnat, datalink, gslb */
+  readonly profile: string;
+  /** up, down, needed restart, critical, problem */
+  readonly status: string;
+  readonly vip: string;
+  readonly vport: string;
+}
+
+/** An L4xNAT backend as GET /farms/<farm> and /farms/<farm>/backends list it. */
+export interface ZevenetBackend {
+  readonly id: number;
+  readonly ip: string;
+  readonly port: number | string | null;
+  readonly weight: number | null;
+  readonly priority: number | null;
+  /** up, down (Farm Guardian found it failing), maintenance, undefined */
+  readonly status: string;
+  readonly max_conns?: number;
+}
+
+export interface ZevenetL4Farm {
+  readonly params: {
+    readonly status: string;
+    readonly vip: string;
+    readonly vport: string;
+    readonly algorithm: string;
+    readonly nattype: string;
+    readonly persistence: string;
+    readonly ttl: number;
+    readonly protocol: string;
+    readonly farmguardian: string;
+    readonly listener: string;
+    readonly [key: string]: unknown;
+  };
+  readonly backends: readonly ZevenetBackend[];
+}
+
+export interface ZevenetFarmGuardian {
+  readonly name: string;
+  readonly description: string;
+  readonly command: string;
+  readonly farms: readonly string[];
+  readonly log: string;
+  readonly interval: number;
+  readonly cut_conns: string;
+  readonly template: string;
+}
+
+/** What PUT /monitoring/fg/<name> takes. */
+export interface FarmGuardianSettings {
+  readonly description?: string;
+  readonly command?: string;
+  readonly interval?: number;
+  readonly cut_conns?: 'true' | 'false';
+  readonly log?: 'true' | 'false';
+}
+
+/** drain: established sessions finish; cut: they are dropped */
+export type MaintenanceMode = 'drain' | 'cut';
+
+export class ZevenetError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = 'ZevenetError';
+  }
+}
+
+export interface ZevenetClientOptions {
+  /** e.g. https://192.0.2.5:444 (the /zapi/v4.0/zapi.cgi path is added when missing) */
+  readonly url: string;
+  readonly key: () => string;
+  readonly timeoutMs?: number;
+  /** PEM of the appliance's (usually self-signed) certificate or its CA */
+  readonly ca?: string;
+}
+
+const API_PATH = '/zapi/v4.0/zapi.cgi';
+
+export class ZevenetClient {
+  readonly base: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: ZevenetClientOptions) {
+    const url = options.url.replace(/\/+$/, '');
+    this.base = url.includes('/zapi/') ? url : `${url}${API_PATH}`;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  async farms(): Promise<ZevenetFarmSummary[]> {
+    return (await this.request<{ params: ZevenetFarmSummary[] }>('GET', '/farms')).params;
+  }
+
+  async l4Farm(farm: string): Promise<ZevenetL4Farm> {
+    const body = await this.request<ZevenetL4Farm>('GET', `/farms/${encodeURIComponent(farm)}`);
+    if (body.params?.listener !== 'l4xnat') throw new ZevenetError(`farm ${farm} is not an L4xNAT farm (listener ${String(body.params?.listener)})`);
+    return { params: body.params, backends: body.backends ?? [] };
+  }
+
+  async backends(farm: string): Promise<ZevenetBackend[]> {
+    return (await this.request<{ params: ZevenetBackend[] }>('GET', `/farms/${encodeURIComponent(farm)}/backends`)).params;
+  }
+
+  /** No new sessions for the backend (drain keeps established ones, cut drops them). */
+  async maintenance(farm: string, backendId: number, mode: MaintenanceMode = 'drain'): Promise<void> {
+    await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}/maintenance`, { action: 'maintenance', mode });
+  }
+
+  /** Out of maintenance: the backend takes new sessions again. */
+  async up(farm: string, backendId: number): Promise<void> {
+    await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}/maintenance`, { action: 'up' });
+  }
+
+  async farmGuardians(): Promise<ZevenetFarmGuardian[]> {
+    return (await this.request<{ params: ZevenetFarmGuardian[] }>('GET', '/monitoring/fg')).params;
+  }
+
+  async farmGuardian(name: string): Promise<ZevenetFarmGuardian> {
+    return (await this.request<{ params: ZevenetFarmGuardian }>('GET', `/monitoring/fg/${encodeURIComponent(name)}`)).params;
+  }
+
+  /** Creates a blank Farm Guardian object, then sets its fields (the API takes only the name at creation). */
+  async createFarmGuardian(name: string, settings: FarmGuardianSettings): Promise<ZevenetFarmGuardian> {
+    await this.request('POST', '/monitoring/fg', { name });
+    return (await this.request<{ params: ZevenetFarmGuardian }>('PUT', `/monitoring/fg/${encodeURIComponent(name)}`, settings)).params;
+  }
+
+  async attachFarmGuardian(farm: string, name: string): Promise<void> {
+    await this.request('POST', `/farms/${encodeURIComponent(farm)}/fg`, { name });
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const where = `${method} ${path}`;
+    const key = this.options.key();
+    let answer;
+    try {
+      answer = await exchange(`${this.base}${path}`, { method, headers: { ZAPI_KEY: key }, body, timeoutMs: this.timeoutMs, ca: this.options.ca });
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new ZevenetError(`the Zevenet API at ${this.base} is not answering (${where}: ${reason})`);
+    }
+    let parsed: { description?: string; message?: string; error?: string } & Record<string, unknown>;
+    try {
+      parsed = JSON.parse(answer.text);
+    } catch {
+      throw new ZevenetError(`the Zevenet API answered ${where} with HTTP ${answer.status} and a body that is not JSON: ${answer.text.slice(0, 200)}`, answer.status);
+    }
+    if (answer.status === 401) throw new ZevenetError(`the Zevenet API refused the key (${where}: HTTP 401); check key-file or LBGUARD_ZEVENET_KEY`, 401);
+    if (answer.status >= 400 || parsed.error === 'true') {
+      throw new ZevenetError(`the Zevenet API refused ${where}: HTTP ${answer.status} ${parsed.description ?? ''}: ${parsed.message ?? answer.text.slice(0, 200)}`, answer.status);
+    }
+    return parsed as T;
+  }
+}
