@@ -119,7 +119,8 @@ const farm = z
     service: z.enum(SERVICES),
     virtual: z
       .strictObject({ address, ports: z.array(portRange).min(1).optional(), fwmark: intIn(1, 0xffffffff).optional() })
-      .refine((v) => (v.ports === undefined) !== (v.fwmark === undefined), { error: 'give either ports or fwmark' }),
+      // both: a fwmark service whose marks the ipvsadm data plane sets for these ports
+      .refine((v) => v.ports !== undefined || v.fwmark !== undefined, { error: 'give either ports or fwmark' }),
     scheduler: z.enum(SCHEDULERS).default('wlc'),
     persistence: z.strictObject({ timeout: intIn(1, 31_536_000), netmask: z.string().default('255.255.255.255') }).optional(),
     dataplane: dataplane.default({ type: 'none' }),

@@ -1,5 +1,6 @@
 import { createNftlbAdapter } from '../../zevenet-adapters/nftlb/adapter.ts';
 import { createUserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
+import { createIpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
 import type { FarmConfig } from '../config/schema.ts';
 import { MemoryAdapter } from './memory.ts';
 import type { DataPlaneAdapter } from './types.ts';
@@ -11,6 +12,7 @@ const factories = new Map<string, AdapterFactory>([
   ['none', () => new MemoryAdapter()],
   ['userspace', createUserspaceAdapter],
   ['nftlb', createNftlbAdapter],
+  ['ipvsadm', createIpvsadmAdapter],
 ]);
 
 /** Adapters register themselves by type; the orchestrator never names one. */

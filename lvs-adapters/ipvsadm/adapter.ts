@@ -1,0 +1,184 @@
+import { MemoryAdapter } from '../../orchestrator/dataplane/memory.ts';
+import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
+import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { farmServices, forwardOf, type Method } from './farm-map.ts';
+import { applyMarks, markRules } from './fwmark.ts';
+import { planCommands, sameServices } from './plan.ts';
+import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
+import { destKey, type IpvsService, parseSave, serviceKey } from './table.ts';
+
+export interface IpvsadmAdapterOptions {
+  /** path of ipvsadm (default /sbin/ipvsadm) */
+  readonly ipvsadm?: string;
+  /** path of nft, used only when a farm has a fwmark (default /usr/sbin/nft) */
+  readonly nft?: string;
+  readonly method?: Method;
+  /** more commands than this go to the kernel in one `ipvsadm -R` batch (default 8) */
+  readonly batchAbove?: number;
+}
+
+/**
+ * `dataplane: {type: ipvsadm}`: kernel IPVS driven through ipvsadm. Every apply reads the table
+ * back (`ipvsadm -Sn`), runs only the commands that make the touched farms' services equal to what
+ * is wanted (one by one, each exit status checked, or as one `ipvsadm -R` batch for large changes),
+ * then reads the table again and fails unless it now holds exactly that. Services of farms lbguard
+ * does not know are never touched. Firewall marks of fwmark farms live in nftables
+ * (`table inet lbguard_ipvs`), rewritten atomically when they change.
+ */
+export class IpvsadmAdapter implements DataPlaneAdapter {
+  readonly type = 'ipvsadm';
+  readonly ipvsadmPath: string;
+  readonly nftPath: string;
+  readonly method: Method;
+  readonly batchAbove: number;
+  /** the farms as last asked for: the memory adapter keeps them */
+  private readonly asked = new MemoryAdapter();
+  private marksApplied: string | undefined;
+  /** every command run so far, for tests and the debug log */
+  readonly history: string[][] = [];
+
+  constructor(options: IpvsadmAdapterOptions = {}) {
+    this.ipvsadmPath = options.ipvsadm ?? '/sbin/ipvsadm';
+    this.nftPath = options.nft ?? '/usr/sbin/nft';
+    this.method = options.method ?? 'nat';
+    this.batchAbove = options.batchAbove ?? 8;
+  }
+
+  /** The kernel's table, parsed from `ipvsadm -Sn`. */
+  async table(): Promise<IpvsService[]> {
+    const { stdout } = await ipvsadm(this.ipvsadmPath, ['-Sn']);
+    return parseSave(stdout);
+  }
+
+  async observe(): Promise<FarmState[]> {
+    const kernel = new Map((await this.table()).map((s) => [serviceKey(s), s]));
+    const out: FarmState[] = [];
+    for (const farm of this.asked.farms.values()) {
+      const wanted = farmServices(farm, this.method);
+      const primary = wanted[0] && kernel.get(serviceKey(wanted[0]));
+      if (!wanted[0] || !primary) continue;
+      out.push({ service: this.observedService(farm.service, wanted, primary, kernel), servers: this.observedServers(farm, wanted[0], primary) });
+    }
+    return out;
+  }
+
+  /**
+   * The farm's service as the kernel has it. Scheduler and persistence come from the kernel; when a
+   * further port's service is missing or different, the scheduler is reported as "<sched>+drift" so
+   * the diff above asks for an update-farm, which re-applies the whole farm.
+   */
+  private observedService(spec: VirtualServiceSpec, wanted: IpvsService[], primary: IpvsService, kernel: Map<string, IpvsService>): VirtualServiceSpec {
+    const drift = wanted.slice(1).some((s) => {
+      const there = kernel.get(serviceKey(s));
+      return !there || !sameServices(s, there);
+    });
+    const asked = wanted[0];
+    const samePersistence = asked?.persistent === primary.persistent && asked?.netmask === primary.netmask;
+    const persistence = samePersistence
+      ? spec.persistence
+      : primary.persistent === undefined
+        ? undefined
+        : { timeoutSeconds: primary.persistent, netmask: primary.netmask ?? '255.255.255.255' };
+    return { ...spec, scheduler: drift ? `${primary.scheduler}+drift` : primary.scheduler, persistence };
+  }
+
+  /** Real servers by the backend names we know; a forwarding method other than ours reads as weight -1. */
+  private observedServers(farm: FarmState, wanted: IpvsService, primary: IpvsService): RealServerSpec[] {
+    const byDest = new Map<string, RealServerSpec>();
+    for (const server of farm.servers) {
+      const port = wanted.kind === 'fwmark' ? 0 : server.port;
+      const key = destKey({ address: server.address.toLowerCase(), port });
+      if (!byDest.has(key)) byDest.set(key, server);
+    }
+    const forward = forwardOf(this.method);
+    return primary.dests.map((dest) => {
+      const known = byDest.get(destKey(dest));
+      const weight = dest.forward === forward ? dest.weight : -1;
+      return known ? { ...known, weight } : { name: destKey(dest), address: dest.address, port: dest.port, weight };
+    });
+  }
+
+  async apply(changes: readonly Change[]): Promise<void> {
+    if (changes.length === 0) return;
+    const { wanted, owned } = await this.stage(this.asked, changes);
+    const commands = planCommands(wanted, await this.table(), owned);
+    if (commands.length > 0) await this.run(commands);
+    await this.verify(wanted);
+    await this.syncMarks();
+  }
+
+  /** What apply() would run for these changes against the kernel's table now, without running it. */
+  async plan(changes: readonly Change[]): Promise<string[][]> {
+    const scratch = new MemoryAdapter();
+    for (const [name, farm] of this.asked.farms) scratch.farms.set(name, farm);
+    const { wanted, owned } = await this.stage(scratch, changes);
+    return planCommands(wanted, await this.table(), owned);
+  }
+
+  /** Records the changes into `farms`; returns the touched farms' services and the keys they held before. */
+  private async stage(asked: MemoryAdapter, changes: readonly Change[]): Promise<{ wanted: IpvsService[]; owned: Set<string> }> {
+    const farms = asked.farms;
+    const touched = new Set<string>();
+    const owned = new Set<string>();
+    for (const change of changes) {
+      const name = change.kind === 'add-farm' ? change.farm.service.farm : change.kind === 'update-farm' ? change.service.farm : change.farm;
+      touched.add(name);
+      const before = farms.get(name);
+      if (before) for (const s of farmServices(before, this.method)) owned.add(serviceKey(s));
+    }
+    await asked.apply(changes);
+    const wanted = [...touched].flatMap((name) => {
+      const farm = farms.get(name);
+      return farm ? farmServices(farm, this.method) : [];
+    });
+    return { wanted, owned };
+  }
+
+  private async run(commands: readonly string[][]): Promise<void> {
+    if (commands.length <= this.batchAbove) {
+      for (const argv of commands) {
+        this.history.push(argv);
+        await ipvsadm(this.ipvsadmPath, argv);
+      }
+      return;
+    }
+    // ipvsadm -R goes on after a kernel error and exits with the status of the last line only,
+    // so the batch is judged by reading the table back (verify), with its stderr as the reason.
+    this.history.push(['-R', `(${commands.length} rules)`]);
+    const result = await runTool(this.ipvsadmPath, ['-R'], { input: `${commands.map((c) => c.join(' ')).join('\n')}\n` });
+    this.lastBatchErrors = result.code === 0 ? result.stderr.trim() : `exit ${result.code}: ${result.stderr.trim()}`;
+  }
+
+  private lastBatchErrors = '';
+
+  private async verify(wanted: readonly IpvsService[]): Promise<void> {
+    const kernel = new Map((await this.table()).map((s) => [serviceKey(s), s]));
+    const wrong = wanted.filter((s) => {
+      const there = kernel.get(serviceKey(s));
+      return !there || !sameServices(s, there);
+    });
+    const errors = this.lastBatchErrors;
+    this.lastBatchErrors = '';
+    if (wrong.length > 0) {
+      const which = wrong.map(serviceKey).join(', ');
+      throw new IpvsadmError(`ipvsadm: after applying, the kernel table differs from what was asked for in ${which}${errors ? `; ipvsadm -R said: ${errors}` : ''}`, ['-R'], null, errors);
+    }
+  }
+
+  private async syncMarks(): Promise<void> {
+    const rules = markRules([...this.asked.farms.values()].map((f) => f.service));
+    const text = rules.join('\n');
+    if (text === this.marksApplied || (rules.length === 0 && this.marksApplied === undefined)) return;
+    await applyMarks(this.nftPath, rules);
+    this.marksApplied = text;
+  }
+
+  async close(): Promise<void> {}
+}
+
+
+/** The registry's factory for `dataplane: {type: ipvsadm, method, ipvsadm}`. */
+export function createIpvsadmAdapter(config: DataplaneConfig): IpvsadmAdapter {
+  if (config.type !== 'ipvsadm') throw new Error(`the ipvsadm adapter cannot run a "${config.type}" data plane`);
+  return new IpvsadmAdapter({ ipvsadm: config.ipvsadm, method: config.method });
+}

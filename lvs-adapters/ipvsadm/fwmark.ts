@@ -1,0 +1,52 @@
+import { isIP } from 'node:net';
+import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { markedPorts } from './farm-map.ts';
+import { runTool } from './runner.ts';
+
+/**
+ * The firewall marks of fwmark farms, in an nftables table of lbguard's own (`inet lbguard_ipvs`),
+ * replaced as a whole in one nft transaction: creating the table if absent, deleting it and
+ * declaring it again is atomic, so re-applying is idempotent and never leaves a half-marked VIP.
+ */
+export const MARK_TABLE = 'lbguard_ipvs';
+
+function portList(ranges: readonly { from: number; to: number }[]): string {
+  const items = ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`));
+  return items.length === 1 ? (items[0] ?? '') : `{ ${items.join(', ')} }`;
+}
+
+/** One rule per fwmark farm: `ip daddr VIP tcp dport { 20-21, 1024-65535 } meta mark set 0x…`. */
+export function markRules(services: readonly VirtualServiceSpec[]): string[] {
+  return services
+    .filter((s) => s.fwmark !== undefined && markedPorts(s).length > 0)
+    .sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || a.farm.localeCompare(b.farm))
+    .map((s) => {
+      const family = isIP(s.address) === 6 ? 'ip6' : 'ip';
+      const mark = `0x${(s.fwmark ?? 0).toString(16).padStart(8, '0')}`;
+      return `${family} daddr ${s.address} ${s.protocol} dport ${portList(markedPorts(s))} meta mark set ${mark} comment "farm ${s.farm}"`;
+    });
+}
+
+/** The nft script that makes the table hold exactly `rules` (none: the table is removed). */
+export function markScript(rules: readonly string[]): string {
+  const lines = [`table inet ${MARK_TABLE} {}`, `delete table inet ${MARK_TABLE}`];
+  if (rules.length > 0) {
+    lines.push(
+      `table inet ${MARK_TABLE} {`,
+      '\tchain prerouting {',
+      '\t\ttype filter hook prerouting priority mangle; policy accept;',
+      ...rules.map((rule) => `\t\t${rule}`),
+      '\t}',
+      '}',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function applyMarks(nft: string, rules: readonly string[]): Promise<void> {
+  const result = await runTool(nft, ['-f', '-'], { input: markScript(rules) });
+  if (result.code !== 0) {
+    const hint = result.code === -1 ? '' : ' (is nftables available, and are we root?)';
+    throw new Error(`nft -f - (table inet ${MARK_TABLE}) failed with exit ${result.code}${hint}: ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+}

@@ -1,0 +1,239 @@
+// The IPVS table as ipvsadm shows it: parsed from `ipvsadm -Sn` (the rule form, what we diff
+// against) and `ipvsadm -Ln` (the listing, which also carries connection counters), and written
+// back as ipvsadm argv in the same rule form. Formats: shared/anchors/lvs.md §2.3, fixtures from
+// a real 6.1 kernel in test/fixtures/ipvs/.
+
+export type Forward = 'masq' | 'route' | 'tunnel';
+export type ServiceKind = 'tcp' | 'udp' | 'sctp' | 'fwmark';
+
+export interface IpvsDest {
+  readonly address: string;
+  readonly port: number;
+  readonly forward: Forward;
+  readonly weight: number;
+  /** only from `-Ln` */
+  readonly activeConn?: number;
+  readonly inactConn?: number;
+}
+
+export interface IpvsService {
+  readonly kind: ServiceKind;
+  /** tcp/udp/sctp: the virtual address and port */
+  readonly address?: string;
+  readonly port?: number;
+  /** fwmark services */
+  readonly fwmark?: number;
+  readonly ipv6?: boolean;
+  readonly scheduler: string;
+  /** `-b` scheduler flags such as sh-fallback,sh-port */
+  readonly flags?: readonly string[];
+  /** seconds; absent = not persistent */
+  readonly persistent?: number;
+  /** persistence granularity; absent = 255.255.255.255 (v4) / 128 (v6) */
+  readonly netmask?: string;
+  readonly pe?: string;
+  readonly ops?: boolean;
+  readonly dests: readonly IpvsDest[];
+}
+
+export class IpvsParseError extends Error {
+  override name = 'IpvsParseError';
+}
+
+const KIND_FLAG: Record<Exclude<ServiceKind, 'fwmark'>, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
+const FLAG_KIND: Record<string, ServiceKind> = { '-t': 'tcp', '-u': 'udp', '--sctp-service': 'sctp', '-f': 'fwmark' };
+const FORWARD_FLAG: Record<Forward, string> = { masq: '-m', route: '-g', tunnel: '-i' };
+const LIST_FORWARD: Record<string, Forward> = { Masq: 'masq', Route: 'route', Local: 'route', Tunnel: 'tunnel' };
+
+/** `10.0.0.1:21` / `[2001:db8::1]:80`, as ipvsadm prints and takes them. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+export function splitHostPort(text: string): { address: string; port: number } {
+  const match = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(text) ?? /^([^:\s]+)(?::(\d+))?$/.exec(text) ?? /^([0-9A-Fa-f:]+)$/.exec(text);
+  if (!match?.[1]) throw new IpvsParseError(`"${text}" is not address[:port]`);
+  return { address: match[1].toLowerCase(), port: match[2] === undefined ? 0 : Number(match[2]) };
+}
+
+/** The argv that names a virtual service: `-t 10.0.0.1:21`, `-f 1`, `-f 7 -6`. */
+export function serviceArgs(service: Pick<IpvsService, 'kind' | 'address' | 'port' | 'fwmark' | 'ipv6'>): string[] {
+  if (service.kind === 'fwmark') return service.ipv6 ? ['-f', String(service.fwmark), '-6'] : ['-f', String(service.fwmark)];
+  return [KIND_FLAG[service.kind], hostPort(service.address ?? '', service.port ?? 0)];
+}
+
+/** One string per virtual service, equal for equal services: the map key used when diffing. */
+export function serviceKey(service: Pick<IpvsService, 'kind' | 'address' | 'port' | 'fwmark' | 'ipv6'>): string {
+  return serviceArgs(service).join(' ');
+}
+
+export function destKey(dest: Pick<IpvsDest, 'address' | 'port'>): string {
+  return hostPort(dest.address, dest.port);
+}
+
+const FULL_MASK = new Set(['255.255.255.255', '128']);
+
+/** `-A|-E <service> -s sched [-p N [-M mask]] [-b flags] [--pe x] [-o]`: always the full spec. */
+export function serviceRule(command: '-A' | '-E', service: IpvsService): string[] {
+  const argv = [command, ...serviceArgs(service), '-s', service.scheduler];
+  if (service.persistent !== undefined) {
+    argv.push('-p', String(service.persistent));
+    if (service.netmask !== undefined && !FULL_MASK.has(service.netmask)) argv.push('-M', service.netmask);
+  }
+  if (service.flags?.length) argv.push('-b', service.flags.join(','));
+  if (service.pe) argv.push('--pe', service.pe);
+  if (service.ops) argv.push('-o');
+  return argv;
+}
+
+/** `-a|-e <service> -r addr:port -m|-g|-i -w N`: `-e` is not a partial update, so all of it, always. */
+export function destRule(command: '-a' | '-e', service: IpvsService, dest: IpvsDest): string[] {
+  return [command, ...serviceArgs(service), '-r', destKey(dest), FORWARD_FLAG[dest.forward], '-w', String(dest.weight)];
+}
+
+/** The table in `ipvsadm -Sn` form, one rule per line (what `ipvsadm -R` reads). */
+export function saveLines(services: readonly IpvsService[]): string[] {
+  return services.flatMap((s) => [serviceRule('-A', s), ...s.dests.map((d) => destRule('-a', s, d))].map((argv) => argv.join(' ')));
+}
+
+interface MutableService {
+  kind: ServiceKind;
+  address?: string;
+  port?: number;
+  fwmark?: number;
+  ipv6?: boolean;
+  scheduler: string;
+  flags?: string[];
+  persistent?: number;
+  netmask?: string;
+  pe?: string;
+  ops?: boolean;
+  dests: IpvsDest[];
+}
+
+function number(text: string | undefined, what: string, line: number): number {
+  if (text === undefined || !/^\d+$/.test(text)) throw new IpvsParseError(`line ${line}: ${what} "${text ?? ''}" is not a number`);
+  return Number(text);
+}
+
+/** Reads the service-naming options at argv[at..]; returns the service identity and the next index. */
+function readServiceArgs(argv: readonly string[], at: number, line: number): { id: Pick<MutableService, 'kind' | 'address' | 'port' | 'fwmark' | 'ipv6'>; next: number } {
+  const flag = argv[at] ?? '';
+  const kind = FLAG_KIND[flag];
+  if (!kind) throw new IpvsParseError(`line ${line}: expected -t, -u, --sctp-service or -f, got "${flag}"`);
+  if (kind === 'fwmark') {
+    const fwmark = number(argv[at + 1], 'fwmark', line);
+    const ipv6 = argv[at + 2] === '-6';
+    return { id: { kind, fwmark, ipv6 }, next: at + (ipv6 ? 3 : 2) };
+  }
+  const { address, port } = splitHostPort(argv[at + 1] ?? '');
+  return { id: { kind, address, port }, next: at + 2 };
+}
+
+/** Parses `ipvsadm -Sn` (also `ipvsadm-save -n`). Lines of other forms are an error, not skipped. */
+export function parseSave(text: string): IpvsService[] {
+  const services = new Map<string, MutableService>();
+  text.split('\n').forEach((raw, index) => {
+    const line = index + 1;
+    const argv = raw.trim().split(/\s+/).filter(Boolean);
+    if (argv.length === 0 || argv[0]?.startsWith('#')) return;
+    if (argv[0] === 'ipvsadm') argv.shift();
+    const command = argv[0];
+    if (command !== '-A' && command !== '-a') throw new IpvsParseError(`line ${line}: expected a -A or -a rule, got "${raw.trim()}"`);
+    const { id, next } = readServiceArgs(argv, 1, line);
+    const key = serviceKey(id);
+    if (command === '-A') {
+      const service: MutableService = { ...id, scheduler: 'wlc', dests: [] };
+      for (let at = next; at < argv.length; at++) {
+        const option = argv[at];
+        const value = argv[at + 1];
+        switch (option) {
+          case '-s': service.scheduler = value ?? ''; at++; break;
+          case '-p': service.persistent = number(value, 'persistence timeout', line); at++; break;
+          case '-M': service.netmask = value ?? ''; at++; break;
+          case '-b': service.flags = (value ?? '').split(',').filter(Boolean); at++; break;
+          case '--pe': service.pe = value ?? ''; at++; break;
+          case '-o': service.ops = true; break;
+          default: throw new IpvsParseError(`line ${line}: unknown service option "${option}"`);
+        }
+      }
+      services.set(key, service);
+      return;
+    }
+    const service = services.get(key);
+    if (!service) throw new IpvsParseError(`line ${line}: real server for ${key}, which no -A line declared`);
+    let dest: { address: string; port: number } | undefined;
+    let forward: Forward = 'route';
+    let weight = 1;
+    for (let at = next; at < argv.length; at++) {
+      const option = argv[at];
+      if (option === '-r') dest = splitHostPort(argv[++at] ?? '');
+      else if (option === '-m') forward = 'masq';
+      else if (option === '-g') forward = 'route';
+      else if (option === '-i') forward = 'tunnel';
+      else if (option === '-w') weight = number(argv[++at], 'weight', line);
+      else if (option === '-x' || option === '-y' || option?.startsWith('--tun-')) {
+        // thresholds and tunnel details: not part of what lbguard manages; skip the value if any
+        if (option !== '--tun-nocsum' && option !== '--tun-csum' && option !== '--tun-remcsum') at++;
+      } else throw new IpvsParseError(`line ${line}: unknown real-server option "${option}"`);
+    }
+    if (!dest) throw new IpvsParseError(`line ${line}: -a without -r`);
+    service.dests.push({ ...dest, forward, weight });
+  });
+  return [...services.values()];
+}
+
+const LIST_SERVICE = /^(TCP|UDP|SCTP)\s+(\S+)\s+(\S+)(.*)$/;
+const LIST_FWMARK = /^FWM\s+(\d+)(\s+IPv6)?\s+(\S+)(.*)$/;
+const LIST_DEST = /^\s+->\s+(\S+)\s+(Masq|Route|Local|Tunnel)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
+
+function listFlags(service: MutableService, rest: string, line: number): void {
+  const words = rest.trim().split(/\s+/).filter(Boolean);
+  for (let at = 0; at < words.length; at++) {
+    const word = words[at] ?? '';
+    if (word.startsWith('(') && word.endsWith(')')) service.flags = word.slice(1, -1).split(',').filter(Boolean);
+    else if (word === 'persistent') service.persistent = number(words[++at], 'persistence timeout', line);
+    else if (word === 'mask') service.netmask = words[++at] ?? '';
+    else if (word === 'pe') service.pe = words[++at] ?? '';
+    else if (word === 'ops') service.ops = true;
+    else throw new IpvsParseError(`line ${line}: unexpected "${word}" in the service line`);
+  }
+}
+
+/**
+ * Parses `ipvsadm -Ln` (full listing or `-Ln -t|-u|-f SERVICE`). Header lines are recognised and
+ * skipped; anything else that is neither a service nor a real-server line is an error.
+ */
+export function parseList(text: string): IpvsService[] {
+  const services: MutableService[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = index + 1;
+    if (raw.trim() === '' || raw.startsWith('IP Virtual Server version') || raw.startsWith('Prot LocalAddress') || /^\s+-> RemoteAddress/.test(raw)) return;
+    const tcp = LIST_SERVICE.exec(raw);
+    const fwm = LIST_FWMARK.exec(raw);
+    const dest = LIST_DEST.exec(raw);
+    if (tcp) {
+      const { address, port } = splitHostPort(tcp[2] ?? '');
+      const service: MutableService = { kind: (tcp[1] ?? '').toLowerCase() as ServiceKind, address, port, scheduler: tcp[3] ?? '', dests: [] };
+      listFlags(service, tcp[4] ?? '', line);
+      services.push(service);
+    } else if (fwm) {
+      const service: MutableService = { kind: 'fwmark', fwmark: Number(fwm[1]), ipv6: fwm[2] !== undefined, scheduler: fwm[3] ?? '', dests: [] };
+      listFlags(service, fwm[4] ?? '', line);
+      services.push(service);
+    } else if (dest) {
+      const service = services.at(-1);
+      if (!service) throw new IpvsParseError(`line ${line}: real server before any service`);
+      service.dests.push({
+        ...splitHostPort(dest[1] ?? ''),
+        forward: LIST_FORWARD[dest[2] ?? ''] ?? 'route',
+        weight: Number(dest[3]),
+        activeConn: Number(dest[4]),
+        inactConn: Number(dest[5]),
+      });
+    } else {
+      throw new IpvsParseError(`line ${line}: not an ipvsadm -Ln line: "${raw}"`);
+    }
+  });
+  return services;
+}

@@ -1,0 +1,49 @@
+// The ipvsadm adapter against a real IPVS kernel: this machine's kernel has none, so a Debian
+// kernel that has it boots under QEMU (TCG, no KVM needed) with this machine's root as its
+// userland (test/vm/). Inside, test/vm/ipvs-scenario.ts drives the adapter step by step and
+// compares `ipvsadm -Sn` with what each step intends, then sends TCP through IPVS-NAT.
+// Every step of the guest becomes an assertion here.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import t from 'tap';
+import { requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
+
+t.setTimeout(400_000);
+
+const cache = process.env.LBGUARD_VM_CACHE ?? '/var/cache/lbguard-vm';
+
+t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
+  for (const [binary, pkg] of [
+    ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
+    ['/bin/busybox', 'busybox-static'],
+    ['/usr/sbin/ipvsadm', 'ipvsadm'],
+    ['/usr/bin/cpio', 'cpio'],
+    ['/usr/bin/kmod', 'kmod'],
+    ['/usr/sbin/nft', 'nftables'],
+    ['/usr/bin/curl', 'curl'],
+  ] as const) requireBinary(binary, pkg);
+
+  const built = await runCommand('bash', [join(ROOT, 'test', 'vm', 'build-guest.sh')], { timeoutMs: 300_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
+  t.equal(built.code, 0, `guest built or found in ${cache}${built.code === 0 ? '' : `: ${built.stderr}`}`);
+
+  const bundle = join(cache, 'ipvs-scenario.mjs');
+  await build({ entryPoints: [join(ROOT, 'test', 'vm', 'ipvs-scenario.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
+  const script = join(cache, 'ipvs-scenario.sh');
+  writeFileSync(script, `#!/bin/bash\ncd ${cache}\nexec node ${bundle}\n`);
+
+  const started = performance.now();
+  const guest = await runCommand('bash', [join(ROOT, 'test', 'vm', 'run-guest.sh'), script], { timeoutMs: 200_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
+  t.comment(`guest boot + scenario: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const lines = guest.stdout.split('\n');
+  lines.filter((l) => l.startsWith('# ')).forEach((l) => t.comment(l.slice(2)));
+  const steps = lines.filter((l) => /^(not )?ok \d+ - /.test(l));
+  for (const [index, line] of lines.entries()) {
+    const match = /^(not )?ok \d+ - (.*)$/.exec(line);
+    if (!match) continue;
+    const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
+    t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
+  }
+  t.equal(steps.length, 18, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(guest.code, 0, 'the guest scenario passed');
+});

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { ipvsNetmask } from '../../lvs-adapters/ipvsadm/farm-map.ts';
+import { planCommands } from '../../lvs-adapters/ipvsadm/plan.ts';
+import { describeFailure } from '../../lvs-adapters/ipvsadm/runner.ts';
+import { type IpvsService, parseList, parseSave, saveLines } from '../../lvs-adapters/ipvsadm/table.ts';
+import { ROOT } from '../helpers/processes.ts';
+
+/** The transcript of ipvsadm runs on a real 6.1 kernel: `### $ command`, its output, `### rc=N`. */
+function transcript(name: string): { command: string; output: string; rc: number }[] {
+  const text = readFileSync(join(ROOT, 'test', 'fixtures', 'ipvs', name), 'utf8');
+  const runs: { command: string; output: string; rc: number }[] = [];
+  let current: { command: string; lines: string[] } | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('### $ ')) current = { command: line.slice(6), lines: [] };
+    else if (line.startsWith('### rc=') && current) {
+      runs.push({ command: current.command, output: current.lines.map((l) => `${l}\n`).join(''), rc: Number(line.slice(7)) });
+      current = undefined;
+    } else current?.lines.push(line);
+  }
+  return runs;
+}
+
+const basic = transcript('ipvs-basic.transcript.txt');
+const outputs = (command: string) => basic.filter((r) => r.command === command).map((r) => r.output);
+/** Without counters, dests sorted: what -Ln and -Sn must agree on. */
+const comparable = (services: IpvsService[]) =>
+  services.map((s) => ({ ...s, dests: s.dests.map(({ activeConn: _a, inactConn: _i, ...d }) => d).sort((a, b) => `${a.address}:${a.port}`.localeCompare(`${b.address}:${b.port}`)) }));
+
+t.test('-Ln of the real kernel: every listing of the transcript parses', async (t) => {
+  const listings = outputs('ipvsadm -Ln');
+  t.equal(listings.length, 8);
+  t.same(parseList(listings[0] ?? ''), [], 'empty table');
+  const second = parseList(listings[1] ?? '');
+  t.same(second[0], {
+    kind: 'tcp', address: '10.0.0.1', port: 21, scheduler: 'wlc', persistent: 300,
+    dests: [
+      { address: '10.0.1.2', port: 21, forward: 'masq', weight: 1, activeConn: 0, inactConn: 0 },
+      { address: '10.0.1.3', port: 21, forward: 'masq', weight: 2, activeConn: 0, inactConn: 0 },
+    ],
+  });
+  t.same(second[2], { kind: 'fwmark', fwmark: 1, ipv6: false, scheduler: 'wlc', persistent: 45, dests: [
+    { address: '10.0.1.2', port: 0, forward: 'route', weight: 1, activeConn: 0, inactConn: 0 },
+    { address: '10.0.1.3', port: 0, forward: 'masq', weight: 3, activeConn: 0, inactConn: 0 },
+  ] });
+});
+
+t.test('-Ln shapes: scheduler flags, mask, ops, IPv6 addresses, IPv6 fwmark, tunnel', async (t) => {
+  const rich = parseList(outputs('ipvsadm -Ln').find((o) => o.includes('FWM  7')) ?? '');
+  t.same(rich.map((s) => [s.kind, s.address ?? s.fwmark, s.scheduler, s.flags, s.persistent, s.netmask, s.ops, s.ipv6]), [
+    ['tcp', '10.0.0.1', 'wlc', undefined, 300, undefined, undefined, undefined],
+    ['tcp', '10.0.0.1', 'sh', ['sh-fallback', 'sh-port'], undefined, undefined, undefined, undefined],
+    ['tcp', '10.0.0.1', 'wrr', undefined, 60, '255.255.255.0', undefined, undefined],
+    ['udp', '10.0.0.1', 'rr', undefined, undefined, undefined, true, undefined],
+    ['tcp', '2001:db8::1', 'rr', undefined, undefined, undefined, undefined, undefined],
+    ['fwmark', 1, 'wlc', undefined, 45, undefined, undefined, false],
+    ['fwmark', 7, 'rr', undefined, undefined, undefined, undefined, true],
+  ]);
+  t.same(rich[2]?.dests.map((d) => d.forward), ['route', 'tunnel']);
+  t.same(rich[4]?.dests[0], { address: '2001:db8::2', port: 8080, forward: 'masq', weight: 1, activeConn: 0, inactConn: 0 });
+  t.equal(rich[0]?.dests[1]?.weight, 70000, 'the kernel took weight 70000 and lists it');
+});
+
+t.test('-Ln of one service (no version line) parses too', async (t) => {
+  const one = basic.find((r) => r.command === 'ipvsadm -Ln -f 1')?.output ?? '';
+  t.same(parseList(one).map((s) => [s.fwmark, s.dests.length]), [[1, 2]]);
+});
+
+t.test('-Sn of the real kernel parses and renders back byte for byte', async (t) => {
+  const saves = basic.filter((r) => /^ipvsadm-save -n > (\S+); cat \1$/.test(r.command) || r.command === 'ipvsadm -S');
+  t.equal(saves.length, 3);
+  for (const save of saves) {
+    const rendered = saveLines(parseSave(save.output)).join('\n');
+    t.equal(rendered, save.output.trimEnd().replace(/ --tun-type ipip/g, ''), save.command);
+  }
+});
+
+t.test('-Ln and -Sn of the same table agree', async (t) => {
+  const listing = parseList(outputs('ipvsadm -Ln').find((o) => o.includes('FWM  7')) ?? '');
+  const saved = parseSave(basic.find((r) => r.command.startsWith('ipvsadm-save -n > /tmp/saved2'))?.output ?? '');
+  const order = (s: IpvsService[]) => comparable(s).sort((a, b) => JSON.stringify([a.kind, a.fwmark, a.address, a.port]).localeCompare(JSON.stringify([b.kind, b.fwmark, b.address, b.port])));
+  t.same(order(listing), order(saved));
+});
+
+t.test('the NAT traffic transcript: counters after real connections', async (t) => {
+  const text = readFileSync(join(ROOT, 'test', 'fixtures', 'ipvs', 'ipvs-nat-tcp.transcript.txt'), 'utf8');
+  const listing = /== ipvsadm -Ln\n([\s\S]*?)\n==/.exec(text)?.[1] ?? '';
+  t.same(parseList(listing), [{ kind: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'rr', dests: [
+    { address: '10.0.1.2', port: 80, forward: 'masq', weight: 1, activeConn: 0, inactConn: 6 },
+    { address: '10.0.1.3', port: 80, forward: 'masq', weight: 0, activeConn: 0, inactConn: 2 },
+  ] }], 'the quiesced server (weight 0) with its TIME_WAIT connections');
+});
+
+t.test('garbage is an error with its line number', async (t) => {
+  t.throws(() => parseSave('-A -t 10.0.0.1:21 -s wlc\n-x nonsense'), /line 2/);
+  t.throws(() => parseList('TCP  10.0.0.1:21 wlc\n  -> what'), /line 2/);
+  t.throws(() => parseSave('-a -t 10.0.0.1:21 -r 10.0.0.2:21 -m -w 1'), /no -A line/);
+});
+
+t.test('plan: only the difference, edits with the full spec, deletes only what is owned', async (t) => {
+  const kernel = parseSave('-A -t 10.0.0.1:21 -s wlc -p 300\n-a -t 10.0.0.1:21 -r 10.0.1.2:21 -m -w 1\n-a -t 10.0.0.1:21 -r 10.0.1.9:21 -m -w 1\n-A -u 10.0.0.9:53 -s rr\n-A -f 5 -s rr');
+  const wanted = parseSave('-A -t 10.0.0.1:21 -s wlc -p 300\n-a -t 10.0.0.1:21 -r 10.0.1.2:21 -m -w 0\n-a -t 10.0.0.1:21 -r 10.0.1.3:21 -m -w 1');
+  t.same(planCommands(wanted, kernel, new Set(['-f 5'])).map((c) => c.join(' ')), [
+    '-d -t 10.0.0.1:21 -r 10.0.1.9:21',
+    '-D -f 5',
+    '-e -t 10.0.0.1:21 -r 10.0.1.2:21 -m -w 0',
+    '-a -t 10.0.0.1:21 -r 10.0.1.3:21 -m -w 1',
+  ], 'the UDP service nobody said is ours stays');
+  t.same(planCommands(wanted, parseSave(saveLines(wanted).join('\n'))), [], 'nothing to do when equal');
+  const rescheduled = parseSave('-A -t 10.0.0.1:21 -s rr -p 60 -M 255.255.255.0');
+  t.same(planCommands(rescheduled, kernel).find((c) => c[0] === '-E')?.join(' '), '-E -t 10.0.0.1:21 -s rr -p 60 -M 255.255.255.0', 'the whole spec, never a partial -E');
+});
+
+t.test('errors name the command, the tool\'s words and what they mean', async (t) => {
+  t.match(describeFailure(['-A', '-t', '10.0.0.1:21', '-s', 'wlc'], 255, 'Service already exists\n'), /^ipvsadm -A -t 10.0.0.1:21 -s wlc: the kernel refused it \(exit 255\): Service already exists — the virtual service is already declared$/);
+  t.match(describeFailure(['-a', '-f', '7', '-r', '[2001:db8::3]'], 2, 'illegal real server address[:port] specified\n'), /rejected the arguments \(exit 2\): illegal real server/);
+  t.match(describeFailure(['-Sn'], 2, "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n"), /this kernel has no IPVS/);
+});
+
+t.test('netmasks: prefix lengths become dotted masks for IPv4', async (t) => {
+  t.equal(ipvsNetmask('24', false), '255.255.255.0');
+  t.equal(ipvsNetmask('32', false), '255.255.255.255');
+  t.equal(ipvsNetmask('255.255.0.0', false), '255.255.0.0');
+  t.equal(ipvsNetmask('64', true), '64');
+});

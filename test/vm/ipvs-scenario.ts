@@ -1,0 +1,211 @@
+// Runs INSIDE the IPVS guest (test/vm/run-guest.sh), bundled by test/system/ipvs-vm.test.ts.
+// Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
+// `ipvsadm -Sn` with the table the step intends, byte for byte; then sends real TCP traffic
+// through IPVS-NAT between namespaces. Prints TAP-style lines (`ok N - …` / `not ok N - …`),
+// `# …` notes, and exits 1 if any step failed.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
+import { diffFarms } from '../../orchestrator/dataplane/diff.ts';
+import type { FarmState, RealServerSpec } from '../../orchestrator/dataplane/types.ts';
+
+let step = 0;
+let failed = 0;
+function report(ok: boolean, name: string, detail = ''): void {
+  step++;
+  if (!ok) failed++;
+  process.stdout.write(`${ok ? 'ok' : 'not ok'} ${step} - ${name}\n`);
+  if (!ok && detail) process.stdout.write(`${detail.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+}
+
+function run(command: string, args: string[]): string {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const save = () => run('ipvsadm', ['-Sn']);
+/** -Sn lists services in the kernel's hash order: compare service blocks sorted, real servers sorted. */
+function canonical(text: string): string {
+  const blocks: string[][] = [];
+  for (const line of text.split('\n').filter(Boolean)) {
+    if (line.startsWith('-A ')) blocks.push([line]);
+    else blocks.at(-1)?.push(line);
+  }
+  return blocks.map(([head, ...dests]) => [head, ...dests.sort()].join('\n')).sort().join('\n');
+}
+function expectTable(name: string, lines: string[]): void {
+  const want = canonical(lines.join('\n'));
+  const got = canonical(save());
+  report(got === want, name, `wanted:\n${want}\ngot:\n${got}`);
+}
+
+const adapter = new IpvsadmAdapter({ ipvsadm: '/usr/sbin/ipvsadm', nft: '/usr/sbin/nft', method: 'nat' });
+async function converge(desired: FarmState[], via = adapter): Promise<void> {
+  await via.apply(diffFarms(desired, await via.observe(), new Set(desired.map((f) => f.service.farm))));
+}
+
+const rs = (name: string, address: string, port: number, weight = 1): RealServerSpec => ({ name, address, port, weight });
+const ftp = (servers: readonly RealServerSpec[], scheduler = 'wlc', timeoutSeconds = 300): FarmState => ({
+  service: { farm: 'ftp', service: 'ftp', protocol: 'tcp', address: '192.0.2.10', fwmark: 21, scheduler, persistence: { timeoutSeconds, netmask: '255.255.255.255' } },
+  servers,
+});
+const tftp = (servers: RealServerSpec[]): FarmState => ({
+  service: { farm: 'tftp', service: 'tftp', protocol: 'udp', address: '192.0.2.11', fwmark: 69, scheduler: 'wlc', persistence: { timeoutSeconds: 45, netmask: '24' } },
+  servers,
+});
+const sftp = (servers: RealServerSpec[]): FarmState => ({
+  service: { farm: 'sftp', service: 'sftp', protocol: 'tcp', address: '192.0.2.10', ports: [{ from: 22, to: 22 }], scheduler: 'rr' },
+  servers,
+});
+
+async function tableSteps(): Promise<void> {
+  run('ipvsadm', ['-A', '-u', '198.51.100.1:53', '-s', 'rr']); // someone else's service: must survive
+  const foreign = '-A -u 198.51.100.1:53 -s rr';
+
+  let farms = [ftp([rs('a', '10.0.1.2', 21), rs('b', '10.0.1.3', 21, 2)]), tftp([rs('t1', '10.0.1.4', 69)]), sftp([rs('s1', '10.0.1.2', 2222)])];
+  await converge(farms);
+  expectTable('declare: fwmark FTP with persistence, fwmark TFTP with a /24 mask, TCP port service', [
+    foreign,
+    '-A -f 21 -s wlc -p 300',
+    '-a -f 21 -r 10.0.1.2:0 -m -w 1',
+    '-a -f 21 -r 10.0.1.3:0 -m -w 2',
+    '-A -f 69 -s wlc -p 45 -M 255.255.255.0',
+    '-a -f 69 -r 10.0.1.4:0 -m -w 1',
+    '-A -t 192.0.2.10:22 -s rr',
+    '-a -t 192.0.2.10:22 -r 10.0.1.2:2222 -m -w 1',
+  ]);
+  const marks = run('nft', ['list', 'table', 'inet', 'lbguard_ipvs']);
+  report(
+    /ip daddr 192\.0\.2\.10 tcp dport \{ 20-21, 1024-65535 \} meta mark set 0x00000015/.test(marks) && /ip daddr 192\.0\.2\.11 udp dport \{ 69, 1024-65535 \} meta mark set 0x00000045/.test(marks),
+    'fwmark rules for FTP (20-21 + passive range) and TFTP (69 + 1024-65535) in table inet lbguard_ipvs',
+    marks,
+  );
+  await converge(farms);
+  report(run('nft', ['list', 'table', 'inet', 'lbguard_ipvs']) === marks, 'applying the same farms again leaves the marks as they were');
+
+  farms = [ftp([rs('a', '10.0.1.2', 21, 0), rs('c', '10.0.1.5', 21)]), tftp([rs('t1', '10.0.1.4', 69)]), sftp([rs('s1', '10.0.1.2', 2222)])];
+  const before = adapter.history.length;
+  await converge(farms);
+  expectTable('quiesce a (weight 0, NAT kept), remove b, add c', [
+    foreign,
+    '-A -f 21 -s wlc -p 300',
+    '-a -f 21 -r 10.0.1.2:0 -m -w 0',
+    '-a -f 21 -r 10.0.1.5:0 -m -w 1',
+    '-A -f 69 -s wlc -p 45 -M 255.255.255.0',
+    '-a -f 69 -r 10.0.1.4:0 -m -w 1',
+    '-A -t 192.0.2.10:22 -s rr',
+    '-a -t 192.0.2.10:22 -r 10.0.1.2:2222 -m -w 1',
+  ]);
+  report(adapter.history.length - before === 3, 'three commands for three changes', adapter.history.slice(before).map((c) => c.join(' ')).join('\n'));
+
+  farms[0] = ftp(farms[0]?.servers ?? [], 'sh', 600);
+  await converge(farms);
+  report(save().includes('-A -f 21 -s sh -p 600\n-a -f 21 -r 10.0.1.2:0 -m -w 0\n'), 'scheduler and persistence changed with -E; real servers untouched', save());
+
+  run('ipvsadm', ['-d', '-f', '21', '-r', '10.0.1.5:0']);
+  run('ipvsadm', ['-e', '-t', '192.0.2.10:22', '-r', '10.0.1.2:2222', '-m', '-w', '7']);
+  const drift = diffFarms(farms, await adapter.observe(), new Set(['ftp', 'tftp', 'sftp']));
+  report(drift.map((c) => c.kind).sort().join(',') === 'add-server,update-server', 'observe sees a real server deleted and a weight changed by hand', JSON.stringify(drift));
+  await converge(farms);
+  report(save().includes('-a -f 21 -r 10.0.1.5:0 -m -w 1\n') && save().includes('-r 10.0.1.2:2222 -m -w 1\n'), 'drift repaired', save());
+
+  const restarted = new IpvsadmAdapter({ ipvsadm: '/usr/sbin/ipvsadm', nft: '/usr/sbin/nft', method: 'nat' });
+  await converge(farms, restarted);
+  report(restarted.history.length === 0, 'a restarted adapter finds the kernel in the wanted state and runs nothing', restarted.history.map((c) => c.join(' ')).join('\n'));
+
+  const many = Array.from({ length: 1000 }, (_, i) => rs(`rs${i}`, `10.2.${Math.floor(i / 250)}.${(i % 250) + 1}`, 21));
+  let started = performance.now();
+  await converge([ftp(many, 'sh', 600), ...farms.slice(1)]);
+  const batchMs = performance.now() - started;
+  const count = save().split('\n').filter((l) => l.startsWith('-a -f 21 ')).length;
+  report(count === 1000 && adapter.history.at(-1)?.[0] === '-R', `1,000 real servers applied in one ipvsadm -R batch (${batchMs.toFixed(0)} ms incl. two -Sn reads, under TCG)`, `${count} servers`);
+  started = performance.now();
+  await converge([ftp(many.map((s) => ({ ...s, weight: 0 })), 'sh', 600), ...farms.slice(1)]);
+  process.stdout.write(`# quiescing all 1,000: ${(performance.now() - started).toFixed(0)} ms\n`);
+  report(!save().includes('-m -w 1\n-a -f 21'), 'all 1,000 quiesced (weight 0) in one batch');
+
+  await adapter.apply([{ kind: 'remove-farm', farm: 'ftp' }, { kind: 'remove-farm', farm: 'tftp' }, { kind: 'remove-farm', farm: 'sftp' }]);
+  expectTable('farms removed; the foreign service stays', [foreign]);
+  const gone = spawnStatus('nft', ['list', 'table', 'inet', 'lbguard_ipvs']);
+  report(gone !== 0, 'no fwmark farm left: the marks table is gone');
+  run('ipvsadm', ['-D', '-u', '198.51.100.1:53']);
+}
+
+function spawnStatus(command: string, args: string[]): number {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' });
+    return 0;
+  } catch (error) {
+    return (error as { status?: number }).status ?? 1;
+  }
+}
+
+/** client ns (10.0.0.2) — director (this namespace, VIP 10.0.0.1) — server ns (10.0.1.2, 10.0.1.3) */
+function network(): void {
+  const ip = (...args: string[]) => run('ip', args);
+  ip('netns', 'add', 'cli');
+  ip('netns', 'add', 'srv');
+  ip('link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1', 'netns', 'cli');
+  ip('link', 'add', 's0', 'type', 'veth', 'peer', 'name', 's1', 'netns', 'srv');
+  ip('addr', 'add', '10.0.0.1/24', 'dev', 'c0');
+  ip('addr', 'add', '10.0.1.1/24', 'dev', 's0');
+  ip('link', 'set', 'c0', 'up');
+  ip('link', 'set', 's0', 'up');
+  for (const [ns, dev, addrs, gw] of [['cli', 'c1', ['10.0.0.2/24'], '10.0.0.1'], ['srv', 's1', ['10.0.1.2/24', '10.0.1.3/24'], '10.0.1.1']] as const) {
+    for (const a of addrs) ip('-n', ns, 'addr', 'add', a, 'dev', dev);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', gw);
+  }
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  for (const backend of ['10.0.1.2', '10.0.1.3']) {
+    for (const port of [80, 8080]) {
+      const root = `/tmp/www-${backend}-${port}`;
+      mkdirSync(root, { recursive: true });
+      writeFileSync(`${root}/index.html`, `backend ${backend}:${port}\n`);
+      spawn('ip', ['netns', 'exec', 'srv', 'busybox', 'httpd', '-f', '-p', `${backend}:${port}`, '-h', root], { stdio: 'ignore', detached: false }).unref();
+    }
+  }
+}
+
+function fetchFromClient(url: string): string {
+  try {
+    return run('ip', ['netns', 'exec', 'cli', 'curl', '-s', '--max-time', '3', url]).trim();
+  } catch (error) {
+    return `failed: ${(error as { status?: number }).status}`;
+  }
+}
+
+async function trafficSteps(): Promise<void> {
+  network();
+  await new Promise((r) => setTimeout(r, 500));
+  const web = (servers: RealServerSpec[]): FarmState => ({
+    service: { farm: 'web', service: 'tcp', protocol: 'tcp', address: '10.0.0.1', ports: [{ from: 80, to: 80 }], scheduler: 'rr' },
+    servers,
+  });
+  const marked = (servers: RealServerSpec[]): FarmState => ({
+    service: { farm: 'marked', service: 'tcp', protocol: 'tcp', address: '10.0.0.1', ports: [{ from: 8080, to: 8081 }], fwmark: 80, scheduler: 'rr' },
+    servers,
+  });
+  await converge([web([rs('w2', '10.0.1.2', 80), rs('w3', '10.0.1.3', 80)]), marked([rs('m2', '10.0.1.2', 8080), rs('m3', '10.0.1.3', 8080)])]);
+  const first = Array.from({ length: 4 }, () => fetchFromClient('http://10.0.0.1/'));
+  report(first.filter((b) => b === 'backend 10.0.1.2:80').length === 2 && first.filter((b) => b === 'backend 10.0.1.3:80').length === 2, 'IPVS-NAT: 4 connections through the VIP, round robin over both backends', first.join('\n'));
+  const markedReplies = Array.from({ length: 4 }, () => fetchFromClient('http://10.0.0.1:8080/'));
+  report(new Set(markedReplies).size === 2 && markedReplies.every((b) => /^backend 10\.0\.1\.[23]:8080$/.test(b)), 'fwmark service: nft marks 10.0.0.1:8080-8081, IPVS balances it keeping the port', markedReplies.join('\n'));
+
+  await converge([web([rs('w2', '10.0.1.2', 80), rs('w3', '10.0.1.3', 80, 0)]), marked([rs('m2', '10.0.1.2', 8080), rs('m3', '10.0.1.3', 8080)])]);
+  const after = Array.from({ length: 4 }, () => fetchFromClient('http://10.0.0.1/'));
+  report(after.every((b) => b === 'backend 10.0.1.2:80'), 'w3 quiesced (weight 0): no new connection reaches it', after.join('\n'));
+  const listing = run('ipvsadm', ['-Ln', '-t', '10.0.0.1:80']);
+  report(/10\.0\.1\.3:80\s+Masq\s+0\s+\d+\s+[1-9]/.test(listing), 'the quiesced server is still listed with weight 0 and its earlier connections', listing);
+  await converge([web([rs('w3', '10.0.1.3', 80, 0)]), marked([rs('m2', '10.0.1.2', 8080)])]);
+  report(fetchFromClient('http://10.0.0.1/').startsWith('failed'), 'only a quiesced server left: the connection is refused');
+}
+
+try {
+  await tableSteps();
+  await trafficSteps();
+} catch (error) {
+  report(false, `unexpected error: ${(error as Error).message}`, (error as Error).stack ?? '');
+}
+process.stdout.write(`1..${step}\n`);
+process.exitCode = failed > 0 ? 1 : 0;
