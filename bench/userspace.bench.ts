@@ -113,7 +113,22 @@ async function tftpGets(host: string, port: number, file: string, n: number, exp
   return { seconds, failures };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `work` and returns its result with the share of one core `pid` used meanwhile. */
+async function withCpu<T>(pid: number, work: () => T | Promise<T>): Promise<T & { cpu: number }> {
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const result = await work();
+  return { ...result, cpu: (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000) };
+}
+
 export default async function userspaceBench(): Promise<void> {
+  const parts = (process.env.BENCH_USERSPACE ?? 'tcp,tftp').split(',');
   for (const [path, pkg] of [['/usr/bin/iperf3', 'iperf3'], ['/usr/bin/wrk', 'wrk'], ['/usr/sbin/haproxy', 'haproxy'], ['/usr/sbin/nginx', 'nginx-light'], ['/usr/sbin/nft', 'nftables'], ['/usr/sbin/in.tftpd', 'tftpd-hpa']] as const) requireBinary(path, pkg);
   const work = mkdtempSync(join(tmpdir(), 'lbguard-bench-userspace-'));
   chmodSync(work, 0o755);
@@ -169,7 +184,7 @@ listen http
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
     await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const balancer = await daemon(NS.lb, [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'userspace-lb.ts'), JSON.stringify(farms)], /ready/);
+    const balancer = await daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'userspace-lb.ts'), JSON.stringify(farms)], /ready/);
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
@@ -178,28 +193,32 @@ listen http
       { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004] },
     ] as const;
     const rows: { name: string; one: number; eight: number; conns: number }[] = [];
-    for (const target of targets) {
+    for (const target of parts.includes('tcp') ? targets : []) {
       const [host, port] = target.iperf;
       const stream = (streams: number) => (JSON.parse(run(NS.cli, ['iperf3', '-c', host, '-p', String(port), '-t', '5', '-O', '1', '-P', String(streams), '-J'])) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-      rows.push({ name: target.name, one: stream(1), eight: stream(8), conns: connRate(target.http[0], target.http[1]) });
+      const conns = await withCpu(balancer.pid!, () => ({ rate: connRate(target.http[0], target.http[1]) }));
+      rows.push({ name: target.name, one: stream(1), eight: stream(8), conns: conns.rate });
+      if (target.name === 'lbguard userspace') console.log(`(lbguard used ${(conns.cpu * 100).toFixed(0)} % of a core during its conn/s run)`);
     }
-    const hap = rows.find((r) => r.name === 'HAProxy 1 thread')!;
-    console.log('\n## userspace balancer: TCP (namespaces, one run of 5 s each)');
+    const hap = rows.find((r) => r.name === 'HAProxy 1 thread');
+    if (hap) console.log('\n## userspace balancer: TCP (namespaces, one run of 5 s each)');
     console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
     console.log('|---|---|---|---|---|');
-    for (const r of rows) console.log(`| ${r.name} | ${r.one.toFixed(2)} | ${r.eight.toFixed(2)} | ${r.conns.toFixed(0)} | ${(r.one / hap.one).toFixed(2)} / ${(r.eight / hap.eight).toFixed(2)} / ${(r.conns / hap.conns).toFixed(2)} |`);
+    if (hap) for (const r of rows) console.log(`| ${r.name} | ${r.one.toFixed(2)} | ${r.eight.toFixed(2)} | ${r.conns.toFixed(0)} | ${(r.one / hap.one).toFixed(2)} / ${(r.eight / hap.eight).toFixed(2)} / ${(r.conns / hap.conns).toFixed(2)} |`);
 
+    if (!parts.includes('tftp')) return;
     const dl = join(work, 'dl');
     const direct200 = await tftpGets(BE, 69, '1M.bin', 200, oneMiB, dl);
-    const relay200 = await tftpGets(VIP, 69, '1M.bin', 200, oneMiB, dl);
+    const relay200 = await withCpu(balancer.pid!, () => tftpGets(VIP, 69, '1M.bin', 200, oneMiB, dl));
     const direct10 = await tftpGets(BE, 69, '10M.bin', 1, tenMiB, dl);
     const relay10 = await tftpGets(VIP, 69, '10M.bin', 1, tenMiB, dl);
     console.log('\n## userspace balancer: TFTP (tftp-hpa client, blksize 512)');
     console.log('| transfer | direct s (failures) | through lbguard s (failures) | ratio to direct |');
     console.log('|---|---|---|---|');
-    console.log(`| 200 concurrent x 1 MiB | ${direct200.seconds.toFixed(2)} (${direct200.failures}) | ${relay200.seconds.toFixed(2)} (${relay200.failures}) | ${(relay200.seconds / direct200.seconds).toFixed(2)} |`);
+    console.log(`| 200 concurrent x 1 MiB | ${direct200.seconds.toFixed(2)} (${direct200.failures}) | ${relay200.seconds.toFixed(2)} (${relay200.failures}) | ${(relay200.seconds / direct200.seconds).toFixed(2)} (lbguard at ${(relay200.cpu * 100).toFixed(0)} % of a core) |`);
     console.log(`| one 10 MiB get | ${direct10.seconds.toFixed(2)} (${direct10.failures}) | ${relay10.seconds.toFixed(2)} (${relay10.failures}) | ${(relay10.seconds / direct10.seconds).toFixed(2)} |`);
     balancer.kill('SIGTERM');
+    await new Promise((r) => balancer.once('exit', r));
   } finally {
     for (const child of daemons) if (child.exitCode === null) child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
