@@ -95,6 +95,8 @@ const dataplane = z.discriminatedUnion('type', [
     'listen-address': address.optional(),
     'max-sessions': intIn(1, 1_000_000).optional(),
     'idle-timeout': duration(1000, 86_400_000).optional(),
+    /** a backend taken out (down, on-failure: remove) has its open sessions closed too (Zevenet's cut_conns) */
+    'cut-connections': z.boolean().optional(),
   }),
   z.strictObject({
     type: z.literal('ipvsadm'),
@@ -109,7 +111,14 @@ const dataplane = z.discriminatedUnion('type', [
     /** snat: replies come back through the balancer by itself; dnat: backends must route through it */
     mode: z.enum(['snat', 'dnat']).default('snat'),
   }),
-  z.strictObject({ type: z.literal('zevenet'), url: z.url(), 'key-file': z.string(), farm: z.string().optional() }),
+  z.strictObject({
+    type: z.literal('zevenet'),
+    url: z.url(),
+    'key-file': z.string(),
+    farm: z.string().optional(),
+    /** the appliance's certificate (PEM): appliances usually have a self-signed one */
+    'ca-file': z.string().optional(),
+  }),
   z.strictObject({ type: z.literal('none') }),
 ]);
 

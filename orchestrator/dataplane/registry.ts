@@ -1,4 +1,5 @@
 import { createNftlbAdapter } from '../../zevenet-adapters/nftlb/adapter.ts';
+import { createZevenetAdapter } from '../../zevenet-adapters/zevenet/adapter.ts';
 import { createUserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import { createIpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
 import type { FarmConfig } from '../config/schema.ts';
@@ -12,6 +13,7 @@ const factories = new Map<string, AdapterFactory>([
   ['none', () => new MemoryAdapter()],
   ['userspace', createUserspaceAdapter],
   ['nftlb', createNftlbAdapter],
+  ['zevenet', createZevenetAdapter],
   ['ipvsadm', createIpvsadmAdapter],
 ]);
 
