@@ -139,6 +139,17 @@ function processesUsing(file: string): number[] {
   return pids;
 }
 
+/** processesUsing(file) once they had up to waitMs to exit */
+async function processesLeft(file: string, waitMs: number): Promise<number[]> {
+  const until = Date.now() + waitMs;
+  let left = processesUsing(file);
+  while (left.length > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = processesUsing(file);
+  }
+  return left;
+}
+
 let vsftpd: Vsftpd;
 let tftpd: TftpServerDir;
 let sshd: Sshd;
@@ -150,83 +161,107 @@ t.teardown(async () => {
   await Promise.all([vsftpd?.stop(), tftpd?.stop(), sshd?.stop(), quiet?.close()]);
 });
 
-t.test('Nagios runs the plugins and keeps state, status line, perfdata and long output', async (t) => {
-  const closedTcp = await freePort();
-  const closedUdp = await freeUdpPort();
-  // service description -> check_command, the expected state and what status.dat must hold
-  const expected: Record<string, { command: string; state: number; output: RegExp; perf?: RegExp; long?: RegExp }> = {
+/** One service: how Nagios and Icinga 2 call it, and what their results must hold. */
+interface Scenario {
+  readonly nagios: string;
+  readonly icinga: readonly [command: string, vars: Readonly<Record<string, string | number | boolean>>];
+  readonly state: number;
+  readonly output: RegExp;
+  readonly perf?: RegExp;
+  /** the long output, its line breaks written as status.dat writes them (`\\n`) */
+  readonly long?: RegExp;
+}
+
+/** by service description */
+function scenarios(closedTcp: number, closedUdp: number): Record<string, Scenario> {
+  return {
     'ftp greeting': {
-      command: `lbg_check_ftp!${vsftpd.port}!`,
+      nagios: `lbg_check_ftp!${vsftpd.port}!`,
+      icinga: ['lbg_ftp', { lbg_ftp_port: vsftpd.port }],
       state: 0,
       output: new RegExp(`^FTP OK - \\d+\\.\\d{3} second response time on 127\\.0\\.0\\.1 port ${vsftpd.port} \\[220 \\(vsFTPd 3\\.0\\.3\\)\\]$`),
       perf: /^time=\d+\.\d{6}s;;;0\.000000;10\.000000$/,
     },
     'ftp slow': {
-      command: `lbg_check_ftp!${vsftpd.port}!-w 0.000001 -c 5`,
+      nagios: `lbg_check_ftp!${vsftpd.port}!-w 0.000001 -c 5`,
+      icinga: ['lbg_ftp', { lbg_ftp_port: vsftpd.port, lbg_warning: '0.000001', lbg_critical: '5' }],
       state: 1,
       output: /^FTP WARNING - \d+\.\d{3} second response time on 127\.0\.0\.1 port \d+ \[220 /,
       perf: /^time=\d+\.\d{6}s;0\.000001;5(\.0+)?;0\.000000;10\.000000$/,
     },
     'ftp download': {
-      command: `lbg_check_ftp_get!${vsftpd.port}!hello.txt!hello`,
+      nagios: `lbg_check_ftp_get!${vsftpd.port}!hello.txt!hello`,
+      icinga: ['lbg_ftp', { lbg_ftp_port: vsftpd.port, lbg_ftp_get: 'hello.txt', lbg_ftp_expect_content: 'hello' }],
       state: 0,
       output: /^FTP OK - .*user anonymous logged in, passive RETR hello\.txt 18 bytes$/,
       perf: /^time=\S+ connect=\S+ login=\S+ get_open=\S+ get_transfer=\S+ get_bytes=18B;;;0$/,
     },
     'ftp refused': {
-      command: `lbg_check_ftp!${closedTcp}!`,
+      nagios: `lbg_check_ftp!${closedTcp}!`,
+      icinga: ['lbg_ftp', { lbg_ftp_port: closedTcp }],
       state: 2,
       output: new RegExp(`^FTP CRITICAL - connect to address 127\\.0\\.0\\.1 and port ${closedTcp}: Connection refused$`),
     },
     'ftp silent': {
-      command: `lbg_check_ftp!${quiet.port}!-t 2`,
+      nagios: `lbg_check_ftp!${quiet.port}!-t 2`,
+      icinga: ['lbg_ftp', { lbg_ftp_port: quiet.port, lbg_timeout: 2 }],
       state: 2,
       output: /^FTP CRITICAL - Socket timeout after 2 seconds/,
     },
     'tftp read': {
-      command: `lbg_check_tftp!${tftpd.port}!`,
+      nagios: `lbg_check_tftp!${tftpd.port}!`,
+      icinga: ['lbg_tftp', { lbg_tftp_port: tftpd.port }],
       state: 0,
       output: new RegExp(`^TFTP OK - 3 bytes in \\d+\\.\\d{3} s from 127\\.0\\.0\\.1 port ${tftpd.port} \\(tftp_check\\.txt\\)$`),
       perf: /^time=\d+\.\d{6}s;;;0\.000000;5\.000000 size=3B;;;0 throughput=\d+;;;0$/,
     },
     'tftp verbose': {
-      command: `lbg_check_tftp!${tftpd.port}!-v`,
+      nagios: `lbg_check_tftp!${tftpd.port}!-v`,
+      icinga: ['lbg_tftp', { lbg_tftp_port: tftpd.port, lbg_verbose: true }],
       state: 0,
       output: /^TFTP OK - 3 bytes/,
       perf: /^time=\S+ size=3B;;;0 throughput=\d+;;;0$/,
       long: /^options accepted: .*\\n1 blocks, 3 bytes on the wire in .*, sha256 [0-9a-f]{64}(\\n)?$/,
     },
     'tftp nobody': {
-      command: `lbg_check_tftp!${closedUdp}!-t 2`,
+      nagios: `lbg_check_tftp!${closedUdp}!-t 2`,
+      icinga: ['lbg_tftp', { lbg_tftp_port: closedUdp, lbg_timeout: 2 }],
       state: 2,
       output: /^TFTP CRITICAL - /,
     },
     ssh: {
-      command: `lbg_check_ssh!${sshd.port}!`,
+      nagios: `lbg_check_ssh!${sshd.port}!`,
+      icinga: ['lbg_ssh', { lbg_ssh_port: sshd.port }],
       state: 0,
       output: /^SSH OK - OpenSSH_\S+ .*\(protocol 2\.0\)$/,
       perf: /^time=\d+\.\d{6}s;;;0\.000000;10\.000000$/,
     },
     'ssh verbose': {
-      command: `lbg_check_ssh!${sshd.port}!-v`,
+      nagios: `lbg_check_ssh!${sshd.port}!-v`,
+      icinga: ['lbg_ssh', { lbg_ssh_port: sshd.port, lbg_verbose: true }],
       state: 0,
       output: /^SSH OK - /,
       perf: /^time=\d+\.\d{6}s;;;0\.000000;10\.000000$/,
       long: /^server identification: SSH-2\.0-OpenSSH_/,
     },
     'ssh silent': {
-      command: `lbg_check_ssh!${quiet.port}!-t 2`,
+      nagios: `lbg_check_ssh!${quiet.port}!-t 2`,
+      icinga: ['lbg_ssh', { lbg_ssh_port: quiet.port, lbg_timeout: 2 }],
       state: 2,
       output: /^SSH CRITICAL - Socket timeout after 2 seconds/,
     },
     sftp: {
-      command: `lbg_check_sftp!${sshd.port}!${sshd.hostKeyFingerprint}!${sshd.user}!${sshd.userKeyPath}!/`,
+      nagios: `lbg_check_sftp!${sshd.port}!${sshd.hostKeyFingerprint}!${sshd.user}!${sshd.userKeyPath}!/`,
+      icinga: ['lbg_ssh', { lbg_ssh_port: sshd.port, lbg_ssh_hostkey: sshd.hostKeyFingerprint, lbg_ssh_user: sshd.user, lbg_ssh_identity: sshd.userKeyPath, lbg_ssh_sftp: '/' }],
       state: 0,
       output: /^SSH OK - /,
       perf: /\bsftp=\d+\.\d+s/,
     },
   };
+}
 
+t.test('Nagios runs the plugins and keeps state, status line, perfdata and long output', async (t) => {
+  const expected = scenarios(await freePort(), await freeUdpPort());
   mkdirSync(join(dir, 'live'));
   const boilerplate = `define timeperiod {
     timeperiod_name always
@@ -267,7 +302,7 @@ define host {
     .map(([name, e]) => `define service {
     host_name               loopback
     service_description     ${name}
-    check_command           ${e.command}
+    check_command           ${e.nagios}
     max_check_attempts      1
     check_interval          5
     retry_interval          1
@@ -322,10 +357,107 @@ define host {
 
   await nagios.stop();
   t.notOk(nagios.running(), 'Nagios stopped by its PID');
-  let left = processesUsing(config);
-  for (let i = 0; left.length > 0 && i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = processesUsing(config);
+  t.same(await processesLeft(config, 2000), [], 'no Nagios worker left behind');
+});
+
+// --- Icinga 2 -------------------------------------------------------------------------------
+
+const ICINGA2 = requireBinary('/usr/sbin/icinga2', 'icinga2-bin');
+
+/** Icinga 2 with every path it writes under BASE, running checks as root like the Nagios above. */
+function icingaArgs(base: string, config: string, mode: 'validate' | 'run'): string[] {
+  for (const d of ['cache', 'data', 'log', 'run', 'spool']) mkdirSync(join(base, d), { recursive: true });
+  const defines = ['CacheDir=cache', 'DataDir=data', 'LogDir=log', 'InitRunDir=run', 'SpoolDir=spool'].map((d) => `-D${d.replace('=', `=${base}/`)}`);
+  return ['daemon', ...(mode === 'validate' ? ['-C'] : []), '-c', config, '-DRunAsUser=root', '-DRunAsGroup=root', ...defines];
+}
+
+/** A localized copy of the guide's CheckCommand objects: our bin directory for LbguardBinDir. */
+const icingaCommands = () => docExample('nagios.md', 'lbguard-commands.conf').replace(/^const LbguardBinDir = ".*"$/m, `const LbguardBinDir = "${bin}"`);
+
+t.test('Icinga 2 accepts the documented CheckCommand objects and services (icinga2 daemon -C)', async (t) => {
+  const base = join(dir, 'icinga-validate');
+  mkdirSync(base);
+  const config = join(base, 'icinga2.conf');
+  // what Debian's stock icinga2.conf provides: the ITL, the plugin commands (hostalive), PluginDir
+  writeFileSync(config, ['include <itl>', 'const PluginDir = "/usr/lib/nagios/plugins"', 'include <plugins>', icingaCommands(), docExample('nagios.md', 'lbguard-services.conf')].join('\n'));
+  const run = await runCommand(ICINGA2, icingaArgs(base, config, 'validate'), { timeoutMs: 30000 });
+  t.equal(run.code, 0, `icinga2 daemon -C exits 0 ${run.stdout.split('\n').filter((l) => /critical|warning/.test(l)).join(' ')}`);
+  t.notMatch(run.stdout, /\/(warning|critical)\//, 'no warning, no error');
+  t.match(run.stdout, /Instantiated 3 Services\./);
+  t.match(run.stdout, /Instantiated 3 Hosts\./);
+});
+
+interface IcingaResult { state: number; exit_status: number; output: string; performance_data: string[] }
+
+/** The last check result of every service in Icinga's state file (netstrings of JSON objects). */
+function readIcingaState(file: string): Map<string, IcingaResult> {
+  const bytes = readFileSync(file);
+  const results = new Map<string, IcingaResult>();
+  for (let at = 0; at < bytes.length; ) {
+    const colon = bytes.indexOf(0x3a, at);
+    const length = Number(bytes.subarray(at, colon).toString('latin1'));
+    const object = JSON.parse(bytes.subarray(colon + 1, colon + 1 + length).toString('utf8')) as { name: string; type: string; update?: { last_check_result?: IcingaResult } };
+    at = colon + 1 + length + 1; // the netstring's closing ','
+    const result = object.update?.last_check_result;
+    if (object.type === 'Service' && result) results.set(object.name.slice(object.name.indexOf('!') + 1), result);
   }
-  t.same(left, [], 'no Nagios worker left behind');
+  return results;
+}
+
+t.test('Icinga 2 runs the plugins with the documented CheckCommands: state, output, perfdata', async (t) => {
+  const expected = scenarios(await freePort(), await freeUdpPort());
+  const base = join(dir, 'icinga-live');
+  mkdirSync(base);
+  const config = join(base, 'icinga2.conf');
+  const services = Object.entries(expected).map(([name, e]) => {
+    const vars = Object.entries(e.icinga[1]).map(([key, value]) => `  vars.${key} = ${JSON.stringify(value)}`);
+    return [`object Service ${JSON.stringify(name)} {`, '  host_name = "loopback"', `  check_command = "${e.icinga[0]}"`, '  max_check_attempts = 1', '  check_interval = 1s', '  retry_interval = 1s', ...vars, '}'].join('\n');
+  });
+  writeFileSync(
+    config,
+    [
+      'include <itl>',
+      'object CheckerComponent "checker" { }',
+      `object FileLogger "debug" {\n  path = "${join(base, 'log', 'debug.log')}"\n  severity = "debug"\n}`,
+      icingaCommands(),
+      'object Host "loopback" {\n  check_command = "dummy"\n  address = "127.0.0.1"\n}',
+      ...services,
+    ].join('\n'),
+  );
+  const started = Date.now();
+  const icinga = startDaemon(ICINGA2, icingaArgs(base, config, 'run'));
+  t.teardown(() => icinga.stop());
+  // Icinga writes its state file when it stops: wait until its log shows a result for every service
+  // (the first result is a hard state change from the initial UNKNOWN), then stop it with SIGTERM
+  // and give it time to write the file.
+  const debugLog = join(base, 'log', 'debug.log');
+  const finished = (name: string) => `State Change: Checkable 'loopback!${name}' hard state change from UNKNOWN to `;
+  for (;;) {
+    const log = existsSync(debugLog) ? readFileSync(debugLog, 'utf8') : '';
+    if (Object.keys(expected).every((name) => log.includes(finished(name)))) break;
+    if (Date.now() - started > 45000 || !icinga.running()) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  t.comment(`Icinga 2 checked ${Object.keys(expected).length} services in ${Date.now() - started} ms (start-up included)`);
+  t.ok(icinga.running(), `Icinga still running: ${icinga.output().slice(-500)}`);
+  process.kill(icinga.pid, 'SIGTERM');
+  for (let i = 0; icinga.running() && i < 150; i++) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(icinga.running(), 'Icinga stopped by its PID within 15 s');
+  t.same(await processesLeft(config, 5000), [], 'no Icinga process left behind');
+
+  const results = readIcingaState(join(base, 'data', 'icinga2.state'));
+  for (const [name, e] of Object.entries(expected)) {
+    const r = results.get(name);
+    t.ok(r, `${name}: checked`);
+    if (!r) continue;
+    const [first = '', ...rest] = r.output.split('\n');
+    t.same([r.exit_status, r.state], [e.state, e.state], `${name}: exit status and state ${e.state} (${first})`);
+    // check_ssh separates perfdata with ' | ' as monitoring-plugins' check_ssh does: Nagios trims the
+    // space before the '|', Icinga 2 keeps it
+    t.match(first.replace(/ $/, ''), e.output, `${name}: status line`);
+    const perf = r.performance_data.join(' ');
+    if (e.perf) t.match(perf, e.perf, `${name}: perfdata as Icinga parsed it`);
+    else t.equal(perf, '', `${name}: no perfdata`);
+    if (e.long) t.match(rest.filter((l) => l !== '').join('\\n'), e.long, `${name}: long output kept`);
+  }
 });

@@ -3,8 +3,8 @@
 // send_program/expect through lbguard's model of nanny, keepalived.conf through
 // `keepalived --config-test` and its misc_path exit codes, ldirectord.cf's checkcommand scripts with
 // ldirectord's four arguments, and lbguard's own farms file through `lbguard check` and its command
-// checks. Backends: real vsftpd, tftpd-hpa and sshd on loopback (up), closed ports (down), and a
-// slow FTP greeting (WARNING).
+// checks. Backends: real vsftpd, tftpd-hpa and sshd on loopback (up), closed ports and a tftpd-hpa
+// without the check file (down), and a slow FTP greeting (WARNING).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,18 +41,26 @@ for (const name of ['ldirectord-ftp', 'ldirectord-tftp', 'ldirectord-ssh']) inst
 type Service = 'ftp' | 'tftp' | 'ssh';
 let vsftpd: Vsftpd;
 let tftpd: TftpServerDir;
+/** a TFTP backend that lost its files: answers File not found at once (a silent port would cost -t) */
+let emptyTftpd: TftpServerDir;
 let sshd: Sshd;
 let slow: FakeServer;
 let up: Record<Service, number>;
 let down: Record<Service, number>;
 t.before(async () => {
-  [vsftpd, tftpd, sshd, slow] = await Promise.all([startVsftpd({ tls: false }), startTftpdHpa({ 'tftp_check.txt': 'OK\n' }), startSshd(), slowBanner('220 slow but fine\r\n', 700)]);
+  [vsftpd, tftpd, emptyTftpd, sshd, slow] = await Promise.all([
+    startVsftpd({ tls: false }),
+    startTftpdHpa({ 'tftp_check.txt': 'OK\n' }),
+    startTftpdHpa({}),
+    startSshd(),
+    slowBanner('220 slow but fine\r\n', 700),
+  ]);
   writeFileSync(join(vsftpd.dir, 'anon', 'check.txt'), 'OK\n');
   up = { ftp: vsftpd.port, tftp: tftpd.port, ssh: sshd.port };
-  down = { ftp: await freePort(), tftp: await freeUdpPort(), ssh: await freePort() };
+  down = { ftp: await freePort(), tftp: emptyTftpd.port, ssh: await freePort() };
 });
 t.teardown(async () => {
-  await Promise.all([vsftpd?.stop(), tftpd?.stop(), sshd?.stop(), slow?.close()]);
+  await Promise.all([vsftpd?.stop(), tftpd?.stop(), emptyTftpd?.stop(), sshd?.stop(), slow?.close()]);
 });
 
 const serviceOf = (line: string): Service => {
@@ -77,7 +85,7 @@ t.test('Farm Guardian: HOST/PORT substituted, run by a shell from libexec, exit 
     for (const [port, expectUp] of [[up[service], true], [down[service], false]] as const) {
       // Farm Guardian: s/HOST/ip/g, s/PORT/port/g, then `$libexec_dir/<command>` in backticks
       const command = withTestKeys(line).replace(/HOST/g, '127.0.0.1').replace(/PORT/g, String(port));
-      const run = await runCommand('/bin/sh', ['-c', `${libexec}/${command}`], { timeoutMs: 10000 });
+      const run = await runCommand('/bin/sh', ['-c', `${libexec}/${command}`], { timeoutMs: 30000 });
       if (expectUp) t.equal(run.code, 0, `up: ${line} -> ${run.firstLine}`);
       else t.not(run.code, 0, `down: ${line} -> exit ${run.code}: ${run.firstLine}`);
     }
@@ -150,14 +158,15 @@ t.test('Piranha lvs.cf: nanny-check send_programs judged as nanny judges them', 
 });
 
 t.test('Piranha: the classic check_tftp --connect line is up even when the server is dead, unless wrapped', async (t) => {
+  const dead = await freeUdpPort(); // nothing answers there: --connect treats File not found as success
   const classic = fromNanny(`"${bin}/check_tftp --connect %h -p %p -t 2"`, { expect: '"OK - answer from server"', timeoutMs: 6000 });
   t.equal((await runCommandCheck(classic, { address: '127.0.0.1', port: up.tftp }, never)).up, true, 'live server: up');
-  const flaw = await runCommandCheck(classic, { address: '127.0.0.1', port: down.tftp }, never);
+  const flaw = await runCommandCheck(classic, { address: '127.0.0.1', port: dead }, never);
   t.equal(flaw.up, true, `dead server: nanny still counts it up (${flaw.line})`);
   t.equal(flaw.exitCode, 2);
   const wrapped = fromNanny(`"${lib}/nanny-check ${bin}/check_tftp --connect %h -p %p -t 2"`, { expect: '"OK"', timeoutMs: 6000 });
   t.equal((await runCommandCheck(wrapped, { address: '127.0.0.1', port: up.tftp }, never)).up, true, 'wrapped, live: up');
-  t.equal((await runCommandCheck(wrapped, { address: '127.0.0.1', port: down.tftp }, never)).up, false, 'wrapped, dead: down');
+  t.equal((await runCommandCheck(wrapped, { address: '127.0.0.1', port: dead }, never)).up, false, 'wrapped, dead: down');
 });
 
 /** keepalived.conf's MISC_CHECK blocks: misc_path, misc_timeout, misc_dynamic */
@@ -241,7 +250,7 @@ t.test('ldirectord.cf: external checks called with ldirectord\'s four arguments,
     const service = (/ldirectord-(\w+)$/.exec(command)?.[1] ?? 'ftp') as Service;
     const [vip, vport] = v.virtual.split(':') as [string, string];
     for (const [port, expectUp] of [[up[service], true], [down[service], false]] as const) {
-      const run = await runCommand(localize(command), [vip, vport, '127.0.0.1', String(port)], { timeoutMs: 10000 });
+      const run = await runCommand(localize(command), [vip, vport, '127.0.0.1', String(port)], { timeoutMs: 30000 });
       if (expectUp) t.equal(run.code, 0, `up: ${run.firstLine}`);
       else t.not(run.code, 0, `down: exit ${run.code}: ${run.firstLine}`);
     }
