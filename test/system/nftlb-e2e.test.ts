@@ -162,5 +162,6 @@ ${backends}
     await daemon.stop();
     const left = await inNamespace(topo.balancer, ['pgrep', '-x', 'nftlb']);
     t.equal(left.stdout.trim(), '', 'no nftlb left in the balancer namespace');
+    t.notMatch(daemon.output(), /Key: /, "nftlb's key line never reached lbguard's output");
   });
 });
