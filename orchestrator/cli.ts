@@ -8,6 +8,7 @@ import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
 import { startStatusServer } from './status/server.ts';
 import { printStatusTable } from './status/table.ts';
+import { importLvs, LVS_USAGE, renderLvs } from '../lvs-adapters/cli.ts';
 
 const USAGE = `Usage: lbguard <command> [options]
 
@@ -20,7 +21,7 @@ Commands:
                        take a backend out of (or back into) service by hand
   render farmguardian -c FILE [FARM]
                        print each farm's check as a Zevenet Farm Guardian command and object
-  demo                 run the embedded demo: local backends, the orchestrator, the status page
+${LVS_USAGE}  demo                 run the embedded demo: local backends, the orchestrator, the status page
   version              print the version
 
 Options:
@@ -108,7 +109,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await response.text()}\n`);
       return response.ok ? 0 : 1;
     }
-    case 'render': {
+    case 'import': case 'render': {
+      if (command === 'import' || positionals[0] === 'lvs.cf') {
+        const result = command === 'import' ? importLvs(positionals[0], positionals[1]) : renderLvs(positionals[0], values.config);
+        process.stdout.write(result.stdout);
+        process.stderr.write(result.stderr);
+        return result.code;
+      }
       if (positionals[0] !== 'farmguardian' || !values.config) return fail(`render needs farmguardian -c FILE [FARM]\n${USAGE}`);
       const { renderFarmGuardian } = await import('../zevenet-adapters/farmguardian/render.ts');
       let config;

@@ -1,0 +1,194 @@
+import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
+import { backendPort } from '../../orchestrator/probes.ts';
+import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type ServerBlock, type VirtualBlock } from './lvs-cf.ts';
+
+/**
+ * lvs.cf ⇄ lbguard farms file. Importing keeps what lbguard can act on: each `virtual` becomes a
+ * farm on the ipvsadm data plane with its scheduler, persistence, sorry server and real servers,
+ * and its nanny check (send_program + expect, timeout, reentry, quiesce_server) becomes the farm's
+ * check. Rendering writes the farms back as virtual blocks whose send_program runs our plugins
+ * through nanny-check (docs/piranha.md), since nanny counts a non-zero exit as "up".
+ */
+
+/** Where `lbguard render lvs.cf` points nanny; docs/piranha.md installs them there. */
+export interface RenderPaths {
+  readonly nannyCheck: string;
+  readonly plugins: string;
+  /** `address = VIP DEVICE` needs the interface alias lvsd puts the VIP on */
+  readonly device: string;
+}
+
+export const DEFAULT_PATHS: RenderPaths = { nannyCheck: '/usr/local/lib/lbguard/nanny-check', plugins: '/usr/local/bin', device: 'eth0:1' };
+
+const NAMED_PORTS: Record<string, number> = { ftp: 21, 'ftp-data': 20, ssh: 22, tftp: 69, http: 80, https: 443 };
+const METHOD = { nat: 'nat', direct: 'dr', tunnel: 'tun' } as const;
+const NETWORK = { nat: 'nat', dr: 'direct', tun: 'tunnel' } as const;
+
+function portOf(text: string | undefined, line: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^[+-]?\d|^0[xX]/.test(text)) return integerValue(text);
+  const port = NAMED_PORTS[text];
+  if (port === undefined) throw new LvsCfError(line, `port "${text}": lbguard needs the number (it does not read /etc/services)`);
+  return port;
+}
+
+const safeName = (name: string) => name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'unnamed';
+
+function lineOf(entries: readonly Entry[], key: string, fallback: number): number {
+  return entries.findLast((e) => e.key === key)?.line ?? fallback;
+}
+
+function importServer(server: ServerBlock, defaultPort: number, alwaysPort: boolean) {
+  const at = (key: string) => get(server.entries, key);
+  const address = at('address');
+  if (!address) throw new LvsCfError(server.line, `server ${server.name} has no address`);
+  const port = portOf(at('port'), lineOf(server.entries, 'port', server.line)) ?? defaultPort;
+  return {
+    name: safeName(server.name),
+    address,
+    ...(port === defaultPort && !alwaysPort ? {} : { port }),
+    weight: at('weight') === undefined ? 1 : integerValue(at('weight') ?? '1'),
+    ...(at('active') === '0' ? { maintenance: true } : {}),
+  };
+}
+
+function importVirtual(block: VirtualBlock, globals: readonly Entry[]) {
+  const at = (key: string) => get(block.entries, key);
+  const vip = at('address')?.split(' ')[0];
+  if (!vip) throw new LvsCfError(block.line, `virtual ${block.name} has no address`);
+  const port = portOf(at('port'), lineOf(block.entries, 'port', block.line)) ?? 80;
+  const protocol = at('protocol') ?? 'tcp';
+  const fwmark = at('fwmark') === undefined ? 0 : integerValue(at('fwmark') ?? '0');
+  const service = port === 21 ? 'ftp' : port === 69 ? 'tftp' : port === 22 ? 'sftp' : protocol;
+  const seconds = at('timeout') === undefined ? 10 : integerValue(at('timeout') ?? '10');
+  const persistent = at('persistent') === undefined ? 0 : integerValue(at('persistent') ?? '0');
+  const pmask = at('pmask');
+  const sendProgram = at('send_program');
+  const probe = service === 'ftp' ? 'ftp' : service === 'tftp' ? 'tftp' : service === 'sftp' ? 'ssh' : 'tcp';
+  const ipvsadm = get(globals, 'ipvsadm');
+  const network = (get(globals, 'network') ?? 'nat') as keyof typeof METHOD;
+  return {
+    name: safeName(block.name),
+    service,
+    virtual: fwmark > 0 ? { address: vip, fwmark } : { address: vip, ports: [port] },
+    scheduler: at('scheduler') ?? 'wlc',
+    ...(persistent > 0 ? { persistence: { timeout: persistent, ...(pmask && pmask !== '255.255.255.255' ? { netmask: pmask } : {}) } } : {}),
+    dataplane: { type: 'ipvsadm', method: METHOD[network], ...(ipvsadm ? { ipvsadm } : {}) },
+    check: {
+      ...(sendProgram ? { probe: 'command', command: sendProgram, style: 'nanny', ...(at('expect') !== undefined ? { expect: at('expect') } : {}) } : { probe }),
+      interval: `${seconds}s`,
+      // nanny gives the program the whole interval; lbguard wants the timeout strictly shorter
+      timeout: `${Math.max(seconds * 1000 - 100, 50)}ms`,
+      rise: 1,
+      fall: 1,
+      reentry: `${at('reentry') === undefined ? 180 : integerValue(at('reentry') ?? '180')}s`,
+      'on-failure': at('quiesce_server') === '1' ? 'quiesce' : 'remove',
+    },
+    ...(at('sorry_server') ? { sorry: { address: at('sorry_server') } } : {}),
+    // a fwmark farm has no virtual port to default to: every backend says its port
+    backends: block.servers.map((s) => importServer(s, port, fwmark > 0)),
+  };
+}
+
+export interface ImportResult {
+  /** the farms file, as it would be written in YAML */
+  readonly config: { farms: ReturnType<typeof importVirtual>[] };
+  /** what was in the file but has no place in lbguard (heartbeat, failover services, …) */
+  readonly notes: string[];
+}
+
+export function farmsFromLvsCf(cf: LvsCf): ImportResult {
+  const notes: string[] = [];
+  const kept = new Set(['network', 'ipvsadm', 'serial_no', 'service']);
+  for (const entry of cf.globals) if (!kept.has(entry.key)) notes.push(`line ${entry.line}: ${entry.key} (pulse/heartbeat setting) is not imported`);
+  const farms = [];
+  for (const block of cf.blocks) {
+    if (block.kind === 'failover') notes.push(`line ${block.line}: failover ${block.name} (a fos service, not LVS) is not imported`);
+    else if (get(block.entries, 'active') === '0') notes.push(`line ${block.line}: virtual ${block.name} is inactive (active = 0) and is not imported`);
+    else if (block.servers.length === 0) notes.push(`line ${block.line}: virtual ${block.name} has no server and is not imported`);
+    else farms.push(importVirtual(block, cf.globals));
+  }
+  return { config: { farms }, notes };
+}
+
+const entry = (key: string, ...values: (string | number)[]): Entry => ({ key, values: values.map(String), line: 0 });
+
+function pluginArgs(farm: FarmConfig): string[] {
+  const args: string[] = [];
+  for (const [name, raw] of Object.entries(farm.check.options)) {
+    for (const item of Array.isArray(raw) ? raw : [raw]) {
+      if (item === false) continue;
+      args.push(`--${name}`);
+      if (item !== true) args.push(String(item));
+    }
+  }
+  return args;
+}
+
+const PLUGIN = { ftp: 'check_ftp', tftp: 'check_tftp', ssh: 'check_ssh', tcp: 'check_tcp' } as const;
+
+function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; expect: string } {
+  const check = farm.check;
+  if (check.probe === 'command') {
+    const program = Array.isArray(check.command) ? check.command.join(' ') : (check.command ?? '');
+    return { program, expect: check.expect ?? 'OK' };
+  }
+  const plugin = check.probe === 'tcp' ? '/usr/lib/nagios/plugins/check_tcp' : `${paths.plugins}/${PLUGIN[check.probe]}`;
+  const seconds = Math.max(1, Math.floor(check.timeout / 1000));
+  const program = [paths.nannyCheck, plugin, '-H', '%h', '-p', '%p', '-t', String(seconds), ...pluginArgs(farm)].join(' ');
+  return { program, expect: 'OK' };
+}
+
+function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
+  const fail = (message: string): never => {
+    throw new Error(`farm ${farm.name}: ${message}`);
+  };
+  if (!(SCHEDULERS as readonly string[]).includes(farm.scheduler)) fail(`pulse knows the schedulers ${SCHEDULERS.join(', ')}, not "${farm.scheduler}"`);
+  const first = farm.backends[0];
+  const port = farm.virtual.ports?.[0]?.from ?? (first ? backendPort(farm, first) : 0);
+  const { program, expect } = sendProgram(farm, paths);
+  if (Buffer.byteLength(program) > 254) fail(`the send_program is ${Buffer.byteLength(program)} bytes; nanny keeps 255 at most`);
+  if (/["\t]/.test(program) || /["]/.test(expect)) fail('nanny cannot take a double quote or a tab in send_program or expect');
+  const seconds = Math.max(1, Math.ceil(farm.check.interval / 1000));
+  const entries: Entry[] = [
+    entry('active', 1),
+    entry('address', farm.virtual.address, paths.device),
+    ...(farm.virtual.fwmark !== undefined ? [entry('fwmark', farm.virtual.fwmark)] : []),
+    entry('protocol', farm.service === 'tftp' || farm.service === 'udp' ? 'udp' : 'tcp'),
+    entry('port', port),
+    entry('scheduler', farm.scheduler),
+    ...(farm.persistence ? [entry('persistent', farm.persistence.timeout)] : []),
+    ...(farm.persistence && farm.persistence.netmask !== '255.255.255.255' ? [entry('pmask', farm.persistence.netmask)] : []),
+    ...(farm.sorry ? [entry('sorry_server', farm.sorry.address)] : []),
+    entry('send_program', `"${program}"`),
+    entry('expect', `"${expect}"`),
+    entry('use_regex', 0),
+    entry('load_monitor', 'none'),
+    entry('timeout', seconds),
+    entry('reentry', Math.ceil(farm.check.reentry / 1000)),
+    entry('quiesce_server', farm.check['on-failure'] === 'quiesce' ? 1 : 0),
+  ];
+  const servers: ServerBlock[] = farm.backends.map((b) => ({
+    name: b.name,
+    line: 0,
+    entries: [
+      entry('address', b.address),
+      entry('active', b.maintenance ? 0 : 1),
+      entry('weight', b.weight),
+      ...(backendPort(farm, b) !== port ? [entry('port', backendPort(farm, b))] : []),
+    ],
+  }));
+  return { kind: 'virtual', name: farm.name, entries, servers, line: 0 };
+}
+
+/** The farms of a farms file as lvs.cf. All farms share one `network` (pulse has one per file). */
+export function lvsCfFromConfig(config: Config, paths: RenderPaths = DEFAULT_PATHS): LvsCf {
+  const methods = new Set(config.farms.map((f) => (f.dataplane.type === 'ipvsadm' ? f.dataplane.method : 'nat')));
+  if (methods.size > 1) throw new Error(`lvs.cf has one forwarding method for all virtuals; the farms use ${[...methods].join(' and ')}`);
+  const method = ([...methods][0] ?? 'nat') as keyof typeof NETWORK;
+  const ipvsadm = config.farms.map((f) => (f.dataplane.type === 'ipvsadm' ? f.dataplane.ipvsadm : undefined)).find((p) => p && p !== '/sbin/ipvsadm');
+  return {
+    globals: [entry('serial_no', 1), entry('service', 'lvs'), entry('network', NETWORK[method]), ...(ipvsadm ? [entry('ipvsadm', ipvsadm)] : [])],
+    blocks: config.farms.map((f) => renderVirtual(f, paths)),
+  };
+}

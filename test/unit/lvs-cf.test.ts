@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { validateConfig } from '../../orchestrator/config/load.ts';
+import { farmsFromLvsCf, lvsCfFromConfig } from '../../lvs-adapters/lvs-cf/farms.ts';
+import { type LvsCf, parseLvsCf, renderLvsCf } from '../../lvs-adapters/lvs-cf/lvs-cf.ts';
+import { ROOT } from '../helpers/processes.ts';
+
+// piranha's sample.cf, condensed (shared/anchors/lvs.md §1.3)
+const SAMPLE = `serial_no = 42
+primary = 207.175.44.150
+service = lvs
+backup_active = 1
+backup = 207.175.44.196
+heartbeat = 1
+heartbeat_port = 1050
+keepalive = 6
+deadtime = 18
+network = nat
+nat_router = 192.168.10.100 eth1:1
+nat_nmask = 255.255.255.255
+virtual server1 {
+	address = 207.175.44.252 eth0:1
+	vip_nmask = 255.255.255.255
+	fwmark = 100
+	active = 1
+	load_monitor = uptime
+	timeout = 5
+	reentry = 10
+	port = http
+	send = "GET / HTTP/1.0\\r\\n\\r\\n"
+	expect = "HTTP"
+	scheduler = wlc
+	persistent = 60
+	pmask = 255.255.255.255
+	protocol = tcp
+	server Real1 {
+		address = 192.168.10.2
+		active = 1
+		weight = 1
+	}
+}
+`;
+
+/** The lvs.cf of docs/piranha.md (the TFTP example of the LVS knowledge base, with our plugins). */
+const DOCS = /```text file=lvs\.cf\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs', 'piranha.md'), 'utf8'))?.[1] ?? '';
+
+const withoutLines = (cf: LvsCf) => JSON.parse(JSON.stringify(cf, (k, v) => (k === 'line' ? undefined : v)));
+
+t.test('parse -> render -> parse loses nothing', async (t) => {
+  for (const [name, text] of [['sample.cf', SAMPLE], ['docs/piranha.md', DOCS]] as const) {
+    const cf = parseLvsCf(text);
+    t.ok(cf.blocks.length > 0, `${name}: ${cf.blocks.length} virtual(s)`);
+    const rendered = renderLvsCf(cf);
+    t.same(withoutLines(parseLvsCf(rendered)), withoutLines(cf), `${name}: same after a round trip`);
+    t.equal(renderLvsCf(parseLvsCf(rendered)), rendered, `${name}: rendering is stable`);
+  }
+  const cf = parseLvsCf(SAMPLE);
+  t.same(cf.blocks[0]?.entries.find((e) => e.key === 'send')?.values, ['"GET / HTTP/1.0\\r\\n\\r\\n"'], 'a quoted value is one token and keeps its quotes, as lvsconfig.c stores it');
+  t.same(cf.globals.find((e) => e.key === 'nat_router')?.values, ['192.168.10.100', 'eth1:1']);
+});
+
+t.test('what pulse rejects is rejected, with the line', async (t) => {
+  const cases: [string, RegExp][] = [
+    ['serial_no = 1\nnetwork=nat\n', /line 2: expected "network = value": lvs.cf needs blanks around "="/],
+    ['serial_no = 1\nvirtual v {\n\tadress = 10.0.0.1 eth0:1\n}\n', /line 3: unknown key "adress" in a virtual block/],
+    ['virtual v {\n\tscheduler = sed\n}\n', /line 2: scheduler must be one of lc, rr, wlc, wrr, lblc, lblcr, dh, sh, got "sed"/],
+    ['virtual v {\n\taddress = 10.0.0.1\n}\n', /line 2: address needs two values/],
+    ['virtual v {\n\tsend_program = /bin/check -H %h\n}\n', /line 2: send_program takes one value; quote a value that has blanks/],
+    ['virtual v{\n}\n', /line 1: expected "virtual NAME {"/],
+    ['virtual v {\n\tactive = yes\n}\n', /line 2: active must be 0 or 1/],
+    ['virtual v {\n\ttimeout = 10s\n}\n', /line 2: timeout must be a number/],
+    ['virtual v {\n\texpect = "OK\n}\n', /line 2: the value opened with " is not closed/],
+    ['virtual v {\n\tserver a {\n\t\tweight = 1\n\t}\n', /line 1: the virtual block opened here is never closed/],
+    ['}\n', /line 1: "}" closes no block/],
+    ['heartbeat_port = 539\nscheduler = wlc\n', /line 2: unknown key "scheduler" in the global section/],
+  ];
+  for (const [text, error] of cases) t.throws(() => parseLvsCf(text), error, error.source);
+  t.same(parseLvsCf('virtual v {\n\tfwmark = 0x10\n}\n').blocks[0]?.entries[0]?.values, ['0x10'], 'numbers as strtol(…, 0) reads them');
+});
+
+t.test('import: the docs example becomes a valid farms file', async (t) => {
+  const { config, notes } = farmsFromLvsCf(parseLvsCf(DOCS));
+  const valid = validateConfig(config);
+  t.same(valid.farms.map((f) => [f.name, f.service, f.virtual.ports?.[0]?.from ?? `fwmark ${f.virtual.fwmark}`, f.scheduler, f.persistence?.timeout]), [
+    ['ftp', 'ftp', 21, 'wlc', 300],
+    ['tftp', 'tftp', 'fwmark 1', 'wlc', 45],
+    ['sftp', 'sftp', 22, 'wlc', undefined],
+  ]);
+  const tftp = valid.farms[1];
+  t.same(tftp?.dataplane, { type: 'ipvsadm', method: 'nat', ipvsadm: '/sbin/ipvsadm' });
+  t.match(tftp?.check, { probe: 'command', style: 'nanny', expect: 'OK', interval: 6000, timeout: 5900, rise: 1, fall: 1, reentry: 15000, 'on-failure': 'quiesce' });
+  t.equal(tftp?.check.command, '/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_tftp -H %h -p %p -t 3');
+  t.same(tftp?.backends.map((b) => [b.name, b.address, b.port]), [['tftp1', '10.0.0.21', 69]]);
+  t.match(notes.join('\n'), /primary \(pulse\/heartbeat setting\) is not imported/);
+});
+
+t.test('render: farms -> lvs.cf that pulse parses, and import of it gives the farms back', async (t) => {
+  const first = validateConfig(farmsFromLvsCf(parseLvsCf(DOCS)).config);
+  const text = renderLvsCf(lvsCfFromConfig(first));
+  const again = validateConfig(farmsFromLvsCf(parseLvsCf(text)).config);
+  t.same(again, first, 'lvs.cf -> farms -> lvs.cf -> farms: the same farms');
+  t.match(text, /\tport = 21\n[\s\S]*\tserver ftp1 \{/, 'port comes before the server blocks');
+  t.match(text, /\tsend_program = "\/usr\/local\/lib\/lbguard\/nanny-check \/usr\/local\/bin\/check_ftp -H %h -p %p -t 5"\n/);
+});
+
+t.test('render: built-in probes run through nanny-check; what pulse cannot hold is refused', async (t) => {
+  const config = validateConfig({
+    farms: [{
+      name: 'ftp', service: 'ftp', virtual: { address: '192.0.2.10', fwmark: 21 }, scheduler: 'rr', persistence: { timeout: 300, netmask: '255.255.255.0' },
+      dataplane: { type: 'ipvsadm', method: 'dr' },
+      check: { probe: 'ftp', options: { get: 'check.txt', 'expect-content': 'OK' }, interval: '5s', timeout: '3s', 'on-failure': 'quiesce' },
+      backends: [{ name: 'a', address: '10.0.0.2' }, { name: 'b', address: '10.0.0.3', weight: 0, maintenance: true }],
+    }],
+  });
+  const text = renderLvsCf(lvsCfFromConfig(config));
+  t.match(text, 'network = direct\n');
+  t.match(text, '\tsend_program = "/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ftp -H %h -p %p -t 3 --get check.txt --expect-content OK"\n\texpect = "OK"\n');
+  t.match(text, '\tfwmark = 21\n');
+  t.match(text, '\tpersistent = 300\n\tpmask = 255.255.255.0\n');
+  t.match(text, '\tserver b {\n\t\taddress = 10.0.0.3\n\t\tactive = 0\n\t\tweight = 0\n\t}\n');
+  t.doesNotThrow(() => parseLvsCf(text));
+  const sed = validateConfig({ farms: [{ ...config.farms[0], scheduler: 'sed', check: { probe: 'ftp' } }] });
+  t.throws(() => lvsCfFromConfig(sed), /farm ftp: pulse knows the schedulers .*, not "sed"/);
+});
+
+t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-lvscf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'lvs.cf'), DOCS);
+  const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
+  t.equal(imported.code, 0, imported.stderr);
+  t.match(imported.stdout, '      command: /usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ftp -H %h -p %p -t 5\n', 'one line, not folded');
+  t.match(imported.stderr, /line 2: primary \(pulse\/heartbeat setting\) is not imported/);
+  writeFileSync(join(dir, 'farms.yaml'), imported.stdout);
+  const rendered = renderLvs('lvs.cf', join(dir, 'farms.yaml'));
+  t.equal(rendered.code, 0, rendered.stderr);
+  t.same(withoutLines(parseLvsCf(rendered.stdout)).blocks.map((b: { name: string }) => b.name), ['ftp', 'tftp', 'sftp']);
+  writeFileSync(join(dir, 'bad.cf'), 'serial_no = 1\nvirtual x {\n\tport=21\n}\n');
+  t.same(importLvs('lvs.cf', join(dir, 'bad.cf')), { code: 1, stdout: '', stderr: `lbguard: ${join(dir, 'bad.cf')}: lvs.cf line 3: expected "port = value": lvs.cf needs blanks around "="\n` });
+});
