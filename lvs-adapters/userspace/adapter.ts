@@ -38,9 +38,7 @@ function listenTcp(address: string, port: number, onSocket: Parameters<typeof cr
 }
 
 function expandPorts(spec: VirtualServiceSpec): number[] {
-  if (spec.fwmark !== undefined || !spec.ports?.length) {
-    throw new Error(`farm ${spec.farm}: the userspace balancer listens on ports, it cannot use fwmark ${spec.fwmark ?? ''}; give virtual ports`);
-  }
+  if (!spec.ports?.length) throw new Error(`farm ${spec.farm}: the userspace balancer listens on ports, it cannot use a fwmark alone; give virtual ports`);
   const ports: number[] = [];
   for (const range of spec.ports) for (let p = range.from; p <= range.to; p++) ports.push(p);
   if (ports.length > MAX_PORTS_PER_SERVICE) throw new Error(`farm ${spec.farm}: ${ports.length} virtual ports; the userspace balancer takes at most ${MAX_PORTS_PER_SERVICE} per service`);
@@ -48,14 +46,14 @@ function expandPorts(spec: VirtualServiceSpec): number[] {
 }
 
 /** What makes listeners be opened again when it changes (scheduler and persistence change in place). */
-const listening = (spec: VirtualServiceSpec) => JSON.stringify([spec.service, spec.protocol, spec.address, spec.ports, spec.fwmark]);
+const listening = (spec: VirtualServiceSpec) => JSON.stringify([spec.service, spec.protocol, spec.address, spec.ports]);
 
 /**
  * `dataplane: {type: userspace}`: lbguard's own L4 balancer in this process, for hosts without IPVS.
  * Each farm is a virtual service listening on its address and ports (or `listen-address`): TCP and
  * SFTP are relayed as streams, FTP with its control channel read and data connections followed, TFTP
  * per session with fresh ports, other UDP per client flow. Removing a server lets its open sessions
- * finish; weight 0 quiesces it.
+ * finish (closes them with `cut-connections`); weight 0 quiesces it.
  */
 export class UserspaceAdapter implements DataPlaneAdapter {
   readonly type = 'userspace';
@@ -101,7 +99,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
           this.farm(change.farm).pool.setServer(change.server);
           break;
         case 'remove-server':
-          this.farm(change.farm).pool.removeServer(change.server.name);
+          this.farm(change.farm).pool.removeServer(change.server.name, this.settings['cut-connections'] ?? false);
           break;
       }
     }

@@ -155,35 +155,29 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
     send(client, upstream, line);
   };
 
-  const tooLong = (to: Socket) => {
+  const tooLong = (offender: Socket) => {
     pool.countError('line-too-long', lease.server);
-    if (to === client) to.end('500 Command line too long.\r\n');
+    if (offender === client) client.end('500 Command line too long.\r\n');
     endAll();
   };
 
-  client.on('data', (chunk: Buffer) => {
-    fromClient += chunk.length;
-    if (raw) {
-      if (!upstream.write(chunk)) client.pause();
-      return;
-    }
-    const lines = clientLines.push(chunk);
-    if (lines === false) return tooLong(client);
-    for (const line of lines) queue = queue.then(() => onClientLine(line));
-  });
-  upstream.on('data', (chunk: Buffer) => {
-    toClient += chunk.length;
-    if (raw) {
-      if (!client.write(chunk)) upstream.pause();
-      return;
-    }
-    const lines = serverLines.push(chunk);
-    if (lines === false) return tooLong(upstream);
-    // server lines wait for client lines being handled (an EPRT listener opening), to keep order
-    for (const line of lines) queue = queue.then(() => onServerLine(line));
-  });
-  client.on('drain', () => upstream.resume());
-  upstream.on('drain', () => client.resume());
+  /** One direction: lines to `onLine` in order (raw bytes once TLS began), reads paused while `to` is full. */
+  const readLines = (from: Socket, to: Socket, lines: LineSplitter, onLine: (line: string) => void | Promise<void>, count: (bytes: number) => void) => {
+    from.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      if (raw) {
+        if (!to.write(chunk)) from.pause();
+        return;
+      }
+      const complete = lines.push(chunk);
+      if (complete === false) return tooLong(from);
+      // one queue for both directions: a server line waits for a client line being handled (an EPRT listener opening)
+      for (const line of complete) queue = queue.then(() => onLine(line)).catch(endAll);
+    });
+    to.on('drain', () => from.resume());
+  };
+  readLines(client, upstream, clientLines, onClientLine, (bytes) => (fromClient += bytes));
+  readLines(upstream, client, serverLines, onServerLine, (bytes) => (toClient += bytes));
   client.on('end', () => void queue.then(() => upstream.end()));
   upstream.on('end', () => void queue.then(() => client.end()));
   let closed = 0;

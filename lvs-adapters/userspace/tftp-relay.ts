@@ -18,8 +18,10 @@ interface Session {
   tid: number | undefined;
   /** faces the client: a fresh port, the client's ACKs and DATA come back to it */
   readonly toClient: Socket;
-  /** faces the server: a fresh port, its DATA and ACKs come back to it */
+  /** faces the server: a fresh port, its DATA and ACKs come back to it; connected to its TID once known */
   readonly toServer: Socket;
+  /** client datagrams waiting for toServer's connect (a tick) */
+  waiting: Buffer[] | undefined;
   blksize: number;
   last: number;
   finishing: boolean;
@@ -82,7 +84,6 @@ export class TftpService {
     }
     const backend = { address: lease.server.spec.address, port: lease.server.spec.port };
     const family = (a: string) => (isIPv6(a) ? 'udp6' : 'udp4');
-    const blksize = Number(packet.options.get('blksize') ?? 512);
     session = {
       key,
       lease,
@@ -90,9 +91,10 @@ export class TftpService {
       client: { address: from.address, port: from.port },
       backend,
       tid: undefined,
+      waiting: [],
       toClient: createSocket(family(this.address)),
       toServer: createSocket(family(backend.address)),
-      blksize: Number.isInteger(blksize) ? blksize : 512,
+      blksize: 512, // until the server's OACK says otherwise
       last: Date.now(),
       finishing: false,
       fromClient: message.length,
@@ -110,8 +112,14 @@ export class TftpService {
 
   private onServerPacket(s: Session, message: Buffer, from: RemoteInfo): void {
     if (from.address !== s.backend.address) return this.pool.countError('stray', s.lease.server);
-    if (s.tid === undefined) s.tid = from.port;
-    else if (from.port !== s.tid) {
+    if (s.tid === undefined) {
+      s.tid = from.port;
+      // connected, the kernel keeps other senders away and each send skips the address look-up
+      s.toServer.connect(from.port, from.address, () => {
+        for (const queued of s.waiting ?? []) s.toServer.send(queued);
+        s.waiting = undefined;
+      });
+    } else if (from.port !== s.tid) {
       this.pool.countError('stray', s.lease.server);
       s.toServer.send(UNKNOWN_TID, from.port, from.address);
       return;
@@ -153,7 +161,8 @@ export class TftpService {
     }
     s.last = Date.now();
     s.fromClient += message.length;
-    s.toServer.send(message, s.tid, s.backend.address);
+    if (s.waiting) s.waiting.push(message);
+    else s.toServer.send(message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }
 

@@ -65,3 +65,20 @@ t.test('FTP control: PORT and EPRT parsed, bad ones flagged, long lines refused'
   t.same(lines.push(Buffer.from('SS b\r\n')), ['PASS b']);
   t.equal(lines.push(Buffer.alloc(1 << 20, 65)), false, 'a 1 MB line is refused');
 });
+
+t.test('pool: a removed server keeps its open sessions, or has them cut (cut-connections)', async (t) => {
+  const pool = new ServerPool({ farm: 'f', service: 'tcp', protocol: 'tcp', address: '127.0.0.1', ports: [{ from: 1, to: 1 }], scheduler: 'rr' }, new SessionBudget(10));
+  pool.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1 });
+  let cut = 0;
+  const kept = pool.open('192.0.2.1', () => cut++)!;
+  pool.removeServer('a');
+  t.equal(cut, 0, 'kept');
+  t.same(pool.specs(), [], 'no longer offered');
+  t.equal(pool.open('192.0.2.1'), undefined, 'no new session');
+  pool.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1 });
+  const second = pool.open('192.0.2.1', () => cut++)!;
+  pool.removeServer('a', true);
+  t.equal(cut, 1, 'the open session of the re-added server is cut');
+  kept.close();
+  second.close();
+});
