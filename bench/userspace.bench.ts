@@ -185,7 +185,7 @@ listen http
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
     await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const balancer = await daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(ROOT, 'bench', 'userspace-lb.ts'), JSON.stringify(farms)], /ready/);
+    const balancer = await daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(ROOT, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(farms)], /ready/);
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
