@@ -9,8 +9,8 @@ import { inNamespace } from '../helpers/nftlb-ns.ts';
 import { l4Topology, type L4Backend } from '../helpers/l4-topology.ts';
 import { ROOT, requireBinary, startDaemon } from '../helpers/processes.ts';
 
-const INTERVAL_MS = 1000;
-const TIMEOUT_MS = 500;
+const INTERVAL_MS = 1500;
+const TIMEOUT_MS = 1000;
 const FALL = 2;
 const RISE = 2;
 /** the reconciler's request, nftlb's API call and the rule update: measured at a few ms; this is headroom */
@@ -120,6 +120,17 @@ ${backends}
     t.same([...new Set(tftp)].sort(), ['tftp-backend1', 'tftp-backend2'], `tftp: ${tftp.join(' ')}`);
   });
 
+  /** Polls nftlb's DNAT map of a farm in the balancer (`nat-FARM`) until the address is (or is no longer) in it; the time it was seen. */
+  const watchNat = async (farm: string, address: string, present: boolean, ms: number): Promise<number | undefined> => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const chain = await inNamespace(topo.balancer, ['nft', 'list', 'chain', 'ip', 'nftlb', `nat-${farm}`]);
+      if (chain.code === 0 && chain.stdout.includes(`: ${address}`) === present) return Date.now();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return undefined;
+  };
+
   const failover = async (t: Test, kind: 'ftp' | 'tftp', get: () => Promise<string>, stop: (b: L4Backend) => Promise<void>, start: (b: L4Backend) => void) => {
     const [be1] = topo.backends;
     const good = kind === 'ftp' ? 'backend2' : 'tftp-backend2';
@@ -127,12 +138,15 @@ ${backends}
     const bound = FALL * INTERVAL_MS + TIMEOUT_MS;
     const t0 = Date.now();
     await stop(be1!);
+    const removed = watchNat(`${kind}farm`, be1!.address, false, bound + SLACK_MS + 2000);
     const during = await sample(get, bound + SLACK_MS + 2000);
+    const removedAt = await removed;
     const bad = during.filter((s) => s.got !== good);
     const lastBad = bad.length ? Math.max(...bad.map((s) => s.at)) - t0 : 0;
     const s = await status();
     const down = s?.transitions.find((x) => x.farm === `${kind}farm` && x.backend === 'be1' && x.at >= t0 && x.to === 'down');
-    t.comment(`${kind}: be1 stopped; ${bad.length}/${during.length} samples failed or not from be2; last one started ${lastBad} ms after the stop; lbguard marked be1 down at +${down ? down.at - t0 : '?'} ms (bound fall x interval + timeout = ${bound} ms)`);
+    t.comment(`${kind}: be1 stopped; out of nftlb's DNAT map at +${removedAt ? removedAt - t0 : '?'} ms; lbguard marked it down at +${down ? down.at - t0 : '?'} ms; ${bad.length}/${during.length} downloads failed or not from be2, the last one started at +${lastBad} ms (bound fall x interval + timeout = ${bound} ms)`);
+    t.ok(removedAt !== undefined && removedAt - t0 <= bound + SLACK_MS, 'nftlb stopped sending be1 new sessions within fall x interval + timeout');
     t.ok(bad.length > 0, 'the stopped backend was seen failing before it was removed (the test measures something)');
     const late = during.filter((x) => x.at - t0 > bound + SLACK_MS && x.got !== good);
     t.same(late, [], `every ${kind} download started after ${bound} + ${SLACK_MS} ms came from be2`);
@@ -140,11 +154,13 @@ ${backends}
     const t1 = Date.now();
     start(be1!);
     const returnBound = RISE * INTERVAL_MS + TIMEOUT_MS;
+    const restored = watchNat(`${kind}farm`, be1!.address, true, returnBound + SLACK_MS + 1500);
     const after = await sample(get, returnBound + SLACK_MS + 1500);
+    const restoredAt = await restored;
     const first = after.find((x) => x.got === back);
     t.ok(first, `be1 serves ${kind} again`);
     const up = (await status())?.transitions.find((x) => x.farm === `${kind}farm` && x.backend === 'be1' && x.at >= t1 && x.to === 'up');
-    t.comment(`${kind}: be1 started again; lbguard marked it up at +${up ? up.at - t1 : '?'} ms; first download from it started ${first ? first.at - t1 : '?'} ms later (bound rise x interval + timeout = ${returnBound} ms)`);
+    t.comment(`${kind}: be1 started again; back in nftlb's DNAT map at +${restoredAt ? restoredAt - t1 : '?'} ms; lbguard marked it up at +${up ? up.at - t1 : '?'} ms; first download from it started at +${first ? first.at - t1 : '?'} ms (bound rise x interval + timeout = ${returnBound} ms)`);
     t.ok(first && first.at - t1 <= returnBound + SLACK_MS + SAMPLE_EVERY_MS * 2, 'and within rise x interval + timeout');
     t.same(after.filter((x) => !x.got.startsWith(kind === 'ftp' ? 'backend' : 'tftp-backend')), [], 'no download failed while it came back');
     await until('both backends up again', allUp, 10_000);
