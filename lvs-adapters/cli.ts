@@ -1,15 +1,21 @@
-// `lbguard import lvs.cf FILE` and `lbguard render lvs.cf -c FARMS`: the LVS side of the CLI,
+// `lbguard import lvs.cf|keepalived.conf FILE` and `lbguard render lvs.cf|keepalived -c FARMS`: the LVS side of the CLI,
 // dispatched to from orchestrator/cli.ts. Output on stdout, notes and errors on stderr.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadConfig } from '../orchestrator/config/load.ts';
+import { farmsFromKeepalived, renderKeepalived } from './keepalived/keepalived.ts';
 import { farmsFromLvsCf, lvsCfFromConfig } from './lvs-cf/farms.ts';
 import { parseLvsCf, renderLvsCf } from './lvs-cf/lvs-cf.ts';
 
-export const LVS_USAGE = `  import lvs.cf FILE    print a Piranha lvs.cf as an lbguard farms file (YAML)
-  render lvs.cf -c FILE
-                       print the farms of FILE as a Piranha lvs.cf
+export const LVS_USAGE = `  import lvs.cf|keepalived.conf FILE
+                       print a Piranha lvs.cf or keepalived virtual_servers as a farms file (YAML)
+  render lvs.cf|keepalived -c FILE
+                       print the farms of FILE as a Piranha lvs.cf, or as keepalived virtual_servers
+                       with our plugins as MISC_CHECK and a vrrp_instance for the director pair
 `;
+
+/** The formats this module renders (`render X`); the CLI dispatches these here. */
+export const LVS_FORMATS: readonly string[] = ['lvs.cf', 'keepalived'];
 
 export interface CliResult {
   readonly code: number;
@@ -18,7 +24,7 @@ export interface CliResult {
 }
 
 export function importLvs(format: string | undefined, file: string | undefined): CliResult {
-  if (format !== 'lvs.cf' || !file) return { code: 2, stdout: '', stderr: `lbguard: import needs lvs.cf FILE\n` };
+  if ((format !== 'lvs.cf' && format !== 'keepalived.conf') || !file) return { code: 2, stdout: '', stderr: `lbguard: import needs lvs.cf FILE or keepalived.conf FILE\n` };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -26,8 +32,8 @@ export function importLvs(format: string | undefined, file: string | undefined):
     return { code: 1, stdout: '', stderr: `lbguard: cannot read ${file}: ${(error as Error).message}\n` };
   }
   try {
-    const { config, notes } = farmsFromLvsCf(parseLvsCf(text));
-    const header = `# imported from ${file} by lbguard import lvs.cf\n`;
+    const { config, notes } = format === 'lvs.cf' ? farmsFromLvsCf(parseLvsCf(text)) : farmsFromKeepalived(text);
+    const header = `# imported from ${file} by lbguard import ${format}\n`;
     return { code: 0, stdout: header + stringify(config, { lineWidth: 0 }), stderr: notes.map((n) => `lbguard: ${file} ${n}\n`).join('') };
   } catch (error) {
     return { code: 1, stdout: '', stderr: `lbguard: ${file}: ${(error as Error).message}\n` };
@@ -35,10 +41,11 @@ export function importLvs(format: string | undefined, file: string | undefined):
 }
 
 export function renderLvs(format: string | undefined, configFile: string | undefined): CliResult {
-  if (format !== 'lvs.cf' || !configFile) return { code: 2, stdout: '', stderr: `lbguard: render needs lvs.cf -c FILE\n` };
+  if (!format || !LVS_FORMATS.includes(format) || !configFile) return { code: 2, stdout: '', stderr: `lbguard: render needs lvs.cf or keepalived, and -c FILE\n` };
   try {
     const config = loadConfig(configFile);
-    return { code: 0, stdout: `# written by lbguard render lvs.cf from ${configFile}\n${renderLvsCf(lvsCfFromConfig(config))}`, stderr: '' };
+    const body = format === 'lvs.cf' ? renderLvsCf(lvsCfFromConfig(config)) : renderKeepalived(config);
+    return { code: 0, stdout: `# written by lbguard render ${format} from ${configFile}\n${body}`, stderr: '' };
   } catch (error) {
     return { code: 1, stdout: '', stderr: `lbguard: ${(error as Error).message}\n` };
   }

@@ -8,7 +8,7 @@ import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
 import { startStatusServer } from './status/server.ts';
 import { printStatusTable } from './status/table.ts';
-import { importLvs, LVS_USAGE, renderLvs } from '../lvs-adapters/cli.ts';
+import { importLvs, LVS_FORMATS, LVS_USAGE, renderLvs } from '../lvs-adapters/cli.ts';
 
 const USAGE = `Usage: lbguard <command> [options]
 
@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
       return response.ok ? 0 : 1;
     }
     case 'import': case 'render': {
-      if (command === 'import' || positionals[0] === 'lvs.cf') {
+      if (command === 'import' || LVS_FORMATS.includes(positionals[0] ?? '')) {
         const result = command === 'import' ? importLvs(positionals[0], positionals[1]) : renderLvs(positionals[0], values.config);
         process.stdout.write(result.stdout);
         process.stderr.write(result.stderr);

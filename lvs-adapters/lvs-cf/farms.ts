@@ -113,7 +113,8 @@ export function farmsFromLvsCf(cf: LvsCf): ImportResult {
 
 const entry = (key: string, ...values: (string | number)[]): Entry => ({ key, values: values.map(String), line: 0 });
 
-function pluginArgs(farm: FarmConfig): string[] {
+/** check.options as long options: `{get: f, verbose: true}` -> `--get f --verbose`. */
+export function pluginArgs(farm: FarmConfig): string[] {
   const args: string[] = [];
   for (const [name, raw] of Object.entries(farm.check.options)) {
     for (const item of Array.isArray(raw) ? raw : [raw]) {
@@ -125,7 +126,7 @@ function pluginArgs(farm: FarmConfig): string[] {
   return args;
 }
 
-const PLUGIN = { ftp: 'check_ftp', tftp: 'check_tftp', ssh: 'check_ssh', tcp: 'check_tcp' } as const;
+export const PLUGIN = { ftp: 'check_ftp', tftp: 'check_tftp', ssh: 'check_ssh', tcp: 'check_tcp' } as const;
 
 function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; expect: string } {
   const check = farm.check;

@@ -1,0 +1,237 @@
+// keepalived.conf ⇄ lbguard farms: `virtual_server` blocks (IP PORT or fwmark) whose real servers
+// run our plugins as MISC_CHECK, plus a vrrp_instance for a director pair; and the reverse, reading
+// those blocks back into farms. keepalived substitutes nothing in misc_path, so each real server's
+// address and port are written into it (shared/anchors/lvs.md §3, docs/keepalived.md).
+import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
+import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';
+import { backendPort } from '../../orchestrator/probes.ts';
+import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
+
+export interface KeepalivedOptions {
+  readonly plugins: string;
+  readonly miscDynamic: string;
+  /** a vrrp_instance holding the farms' addresses; omitted when undefined */
+  readonly vrrp?: { readonly interface: string; readonly routerId: number; readonly priority: number; readonly state: 'MASTER' | 'BACKUP' };
+}
+
+export const DEFAULT_OPTIONS: KeepalivedOptions = {
+  plugins: '/usr/local/bin',
+  miscDynamic: '/usr/local/lib/lbguard/misc-dynamic',
+  vrrp: { interface: 'eth0', routerId: 51, priority: 100, state: 'MASTER' },
+};
+
+const METHOD = { nat: 'NAT', dr: 'DR', tun: 'TUN' } as const;
+
+/** A word as keepalived's misc_path splitter reads it back: single quotes around blanks and quotes. */
+function word(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/** The argv of one real server's check, its address and port written in. */
+export function checkArgv(farm: FarmConfig, address: string, port: number, options: KeepalivedOptions): string[] {
+  const check = farm.check;
+  if (check.probe === 'command') {
+    const line = Array.isArray(check.command) ? check.command.map(word).join(' ') : (check.command ?? '');
+    let argv = splitCommandLine(check.style === 'nanny' ? 'nanny' : 'keepalived', line);
+    if (check.style === 'nanny') {
+      // nanny judges stdout, keepalived the exit code: nanny-check (always exit 0) must go, and
+      // any other send_program has no exit code keepalived could read
+      if (!argv[0]?.endsWith('/nanny-check') || argv.length < 2) throw new Error(`farm ${farm.name}: a nanny send_program is judged by its output, which MISC_CHECK does not read; give the farm a probe, or a keepalived-style command`);
+      argv = argv.slice(1);
+    }
+    return substituteTarget('keepalived', argv, { address, port });
+  }
+  const plugin = check.probe === 'tcp' ? '/usr/lib/nagios/plugins/check_tcp' : `${options.plugins}/${PLUGIN[check.probe]}`;
+  const argv = [plugin, '-H', address, '-p', String(port), '-t', String(Math.max(1, Math.floor(check.timeout / 1000))), ...pluginArgs(farm)];
+  // misc_dynamic reads exit 2 as "up, weight 0": a Nagios CRITICAL must go through misc-dynamic
+  return check.dynamic ? [options.miscDynamic, '0', ...argv] : argv;
+}
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+function virtualServer(farm: FarmConfig, port: number | undefined, options: KeepalivedOptions): string[] {
+  const method = farm.dataplane.type === 'ipvsadm' ? farm.dataplane.method : 'nat';
+  const head = port === undefined ? `virtual_server fwmark ${farm.virtual.fwmark}` : `virtual_server ${farm.virtual.address} ${port}`;
+  const out = [`# farm ${farm.name} ${farm.virtual.address}`, `${head} {`, `    delay_loop ${seconds(farm.check.interval)}`, `    lvs_sched ${farm.scheduler}`, `    lvs_method ${METHOD[method]}`];
+  if (port !== undefined) out.push(`    protocol ${farm.service === 'tftp' || farm.service === 'udp' ? 'UDP' : 'TCP'}`);
+  if (farm.persistence) {
+    out.push(`    persistence_timeout ${farm.persistence.timeout}`);
+    if (farm.persistence.netmask !== '255.255.255.255') out.push(`    persistence_granularity ${farm.persistence.netmask}`);
+  }
+  out.push('    quorum 1');
+  if (farm.sorry) out.push(`    sorry_server ${farm.sorry.address} ${farm.sorry.port ?? backendPort(farm, farm.backends[0]!)}`);
+  if (farm.check['on-failure'] === 'quiesce') out.push('    inhibit_on_failure');
+  if (farm.check.fall > 1) out.push(`    retry ${farm.check.fall - 1}`, `    delay_before_retry ${seconds(farm.check.interval)}`);
+  for (const backend of farm.backends) {
+    const rport = backendPort(farm, backend);
+    const argv = checkArgv(farm, backend.address, port === undefined || port === farm.virtual.ports?.[0]?.from ? rport : port, options);
+    out.push(
+      '',
+      `    real_server ${backend.address}${port === undefined ? '' : ` ${port === farm.virtual.ports?.[0]?.from ? rport : port}`} {`,
+      `        weight ${backend.maintenance ? 0 : backend.weight}`,
+      '        MISC_CHECK {',
+      `            misc_path "${argv.map(word).join(' ')}"`,
+      `            misc_timeout ${seconds(farm.check.timeout) + 1}`,
+      ...(farm.check.dynamic ? ['            misc_dynamic'] : []),
+      '        }',
+      '    }',
+    );
+  }
+  out.push('}', '');
+  return out;
+}
+
+export function renderKeepalived(config: Config, options: KeepalivedOptions = DEFAULT_OPTIONS): string {
+  const out = ['global_defs {', '    script_user root', '    enable_script_security', '}', ''];
+  for (const farm of config.farms) {
+    if (farm.virtual.fwmark !== undefined) {
+      out.push(...virtualServer(farm, undefined, options));
+      continue;
+    }
+    for (const range of farm.virtual.ports ?? []) {
+      if (range.from !== range.to) throw new Error(`farm ${farm.name}: keepalived cannot balance the port range ${range.from}-${range.to}; give virtual.fwmark`);
+      out.push(...virtualServer(farm, range.from, options));
+    }
+  }
+  if (options.vrrp) {
+    const vips = [...new Set(config.farms.map((f) => f.virtual.address))];
+    out.push(
+      '# the director pair: render again with state BACKUP and a lower priority for the second director',
+      'vrrp_instance lbguard {',
+      `    state ${options.vrrp.state}`,
+      `    interface ${options.vrrp.interface}`,
+      `    virtual_router_id ${options.vrrp.routerId}`,
+      `    priority ${options.vrrp.priority}`,
+      '    advert_int 1',
+      '    virtual_ipaddress {',
+      ...vips.map((v) => `        ${v}`),
+      '    }',
+      '}',
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+// ---- reading keepalived.conf back ------------------------------------------------------------
+
+interface Node {
+  readonly words: string[];
+  readonly children: Node[];
+  readonly line: number;
+}
+
+export class KeepalivedParseError extends Error {
+  override name = 'KeepalivedParseError';
+}
+
+/** keepalived's layout: one statement per line, `{` opens a block, `}` closes, `#` and `!` comment. */
+export function parseKeepalived(text: string): Node[] {
+  const root: Node = { words: [], children: [], line: 0 };
+  const stack: Node[] = [root];
+  text.split('\n').forEach((raw, index) => {
+    const line = index + 1;
+    const words: string[] = [];
+    const re = /"([^"]*)"|'([^']*)'|([{}])|([^\s{}"'#!]+)|([#!].*)/g;
+    for (let m = re.exec(raw); m; m = re.exec(raw)) {
+      if (m[5] !== undefined) break;
+      if (m[3] === '{') {
+        const node: Node = { words: [...words], children: [], line };
+        stack.at(-1)?.children.push(node);
+        stack.push(node);
+        words.length = 0;
+      } else if (m[3] === '}') {
+        if (words.length) stack.at(-1)?.children.push({ words: [...words], children: [], line });
+        words.length = 0;
+        if (stack.length === 1) throw new KeepalivedParseError(`line ${line}: "}" closes no block`);
+        stack.pop();
+      } else words.push(m[1] ?? m[2] ?? m[4] ?? '');
+    }
+    if (words.length) stack.at(-1)?.children.push({ words, children: [], line });
+  });
+  if (stack.length > 1) throw new KeepalivedParseError(`line ${stack.at(-1)?.line}: the block opened here is never closed`);
+  return root.children;
+}
+
+const first = (node: Node, key: string) => node.children.find((c) => c.words[0] === key);
+const arg = (node: Node, key: string, index = 1) => first(node, key)?.words[index];
+
+const FROM_METHOD: Record<string, string> = { NAT: 'nat', DR: 'dr', TUN: 'tun' };
+const SERVICE_BY_PORT: Record<number, string> = { 21: 'ftp', 69: 'tftp', 22: 'sftp' };
+
+/** misc_path with this server's address and port turned back into %h / %p, so one line serves all. */
+function generalize(path: string, address: string, port: string): string {
+  return splitCommandLine('keepalived', path)
+    .map((w, i) => (i > 0 && w === address ? '%h' : i > 0 && w === port ? '%p' : word(w)))
+    .join(' ');
+}
+
+export function farmsFromKeepalived(text: string): { config: { farms: unknown[] }; notes: string[] } {
+  const notes: string[] = [];
+  const farms: unknown[] = [];
+  let pendingName: string | undefined;
+  const names = new Set<string>();
+  const lines = text.split('\n');
+  for (const node of parseKeepalived(text)) {
+    if (node.words[0] !== 'virtual_server') {
+      if (node.words[0] !== 'global_defs' && node.words[0] !== 'vrrp_instance') notes.push(`line ${node.line}: ${node.words[0]} is not imported`);
+      continue;
+    }
+    // `# farm NAME VIP` above a block written by renderKeepalived names the farm (and a fwmark's VIP)
+    const label = /^# farm (\S+) (\S+)/.exec(lines[node.line - 2] ?? '');
+    pendingName = label?.[1];
+    const fwmark = node.words[1] === 'fwmark' ? Number(node.words[2]) : undefined;
+    const address = fwmark === undefined ? node.words[1] : undefined;
+    const vport = fwmark === undefined ? Number(node.words[2]) : undefined;
+    const protocol = (arg(node, 'protocol') ?? 'TCP').toLowerCase();
+    const reals = node.children.filter((c) => c.words[0] === 'real_server');
+    const misc = reals.map((r) => first(r, 'MISC_CHECK'));
+    const path = misc[0] && arg(misc[0], 'misc_path');
+    const firstReal = reals[0];
+    // a fwmark real server has no port in keepalived.conf: the check's -p tells it
+    const portInPath = (i: number) => /(?:^| )-p (\d+)(?: |$)/.exec((misc[i] && arg(misc[i]!, 'misc_path')) ?? '')?.[1];
+    const rport = firstReal?.words[2] ?? portInPath(0) ?? String(vport ?? '');
+    const service = SERVICE_BY_PORT[vport ?? Number(rport)] ?? protocol;
+    const name = pendingName ?? `vs-${fwmark !== undefined ? `fwmark-${fwmark}` : `${address}-${vport}`}`;
+    if (names.has(name)) {
+      notes.push(`line ${node.line}: a further virtual_server of farm ${name} (one farm per port list) is folded into it`);
+      const farm = farms.find((f) => (f as { name: string }).name === name) as { virtual: { ports?: number[] } } | undefined;
+      if (vport !== undefined) farm?.virtual.ports?.push(vport);
+      continue;
+    }
+    names.add(name);
+    const delay = Number(arg(node, 'delay_loop') ?? 60);
+    const miscTimeout = misc[0] && arg(misc[0], 'misc_timeout');
+    const timeoutMs = Math.min(Math.max(50, (Number(miscTimeout ?? delay) - 1) * 1000), delay * 1000 - 1);
+    if (!path) notes.push(`line ${node.line}: virtual_server without MISC_CHECK: imported with a TCP check`);
+    farms.push({
+      name,
+      service,
+      virtual: fwmark !== undefined ? { address: label?.[2] ?? '0.0.0.0', fwmark } : { address, ports: [vport] },
+      scheduler: arg(node, 'lvs_sched') ?? arg(node, 'lb_algo') ?? 'wlc',
+      ...(first(node, 'persistence_timeout') ? { persistence: { timeout: Number(arg(node, 'persistence_timeout') ?? 360), ...(arg(node, 'persistence_granularity') ? { netmask: arg(node, 'persistence_granularity') } : {}) } } : {}),
+      dataplane: { type: 'ipvsadm', method: FROM_METHOD[(arg(node, 'lvs_method') ?? arg(node, 'lb_kind') ?? 'NAT').toUpperCase()] ?? 'nat' },
+      check: {
+        ...(path && firstReal
+          ? { probe: 'command', style: 'keepalived', command: generalize(path, firstReal.words[1] ?? '', rport), dynamic: misc[0] ? first(misc[0], 'misc_dynamic') !== undefined : false }
+          : { probe: 'tcp' }),
+        interval: `${delay}s`,
+        timeout: `${timeoutMs}ms`,
+        fall: Number(arg(node, 'retry') ?? 0) + 1,
+        'on-failure': first(node, 'inhibit_on_failure') ? 'quiesce' : 'remove',
+      },
+      ...(arg(node, 'sorry_server') ? { sorry: { address: arg(node, 'sorry_server'), ...(arg(node, 'sorry_server', 2) ? { port: Number(arg(node, 'sorry_server', 2)) } : {}) } } : {}),
+      backends: reals.map((r, i) => ({
+        name: `rs${i + 1}-${(r.words[1] ?? '').replace(/[^A-Za-z0-9]/g, '-')}`,
+        address: r.words[1],
+        ...(r.words[2] !== undefined && (fwmark !== undefined || Number(r.words[2]) !== vport) ? { port: Number(r.words[2]) } : {}),
+        ...(fwmark !== undefined && r.words[2] === undefined && portInPath(i) ? { port: Number(portInPath(i)) } : {}),
+        weight: Number(arg(r, 'weight') ?? 1),
+      })),
+    });
+  }
+  if (farms.some((f) => (f as { virtual: { address: string } }).virtual.address === '0.0.0.0')) {
+    notes.push('a fwmark virtual_server has no address in keepalived.conf: its farm gets 0.0.0.0; set virtual.address to the VIP the marks are set for');
+  }
+  return { config: { farms }, notes };
+}

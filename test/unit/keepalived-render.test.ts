@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { farmsFromKeepalived, renderKeepalived } from '../../lvs-adapters/keepalived/keepalived.ts';
+import { validateConfig } from '../../orchestrator/config/load.ts';
+import { requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
+
+const config = validateConfig({
+  farms: [
+    {
+      name: 'ftp', service: 'ftp', virtual: { address: '192.0.2.10', ports: [21] }, scheduler: 'wlc', persistence: { timeout: 300 },
+      dataplane: { type: 'ipvsadm', method: 'nat' },
+      check: { probe: 'ftp', options: { get: 'check.txt', 'expect-content': 'OK' }, interval: '10s', timeout: '5s', fall: 3, 'on-failure': 'quiesce' },
+      sorry: { address: '10.0.0.99' },
+      backends: [{ name: 'ftp1', address: '10.0.0.11', weight: 10 }, { name: 'ftp2', address: '10.0.0.12', port: 2121, maintenance: true }],
+    },
+    {
+      name: 'tftp', service: 'tftp', virtual: { address: '192.0.2.11', fwmark: 69 }, scheduler: 'sh', persistence: { timeout: 45, netmask: '255.255.255.0' },
+      dataplane: { type: 'ipvsadm', method: 'dr' },
+      check: { probe: 'tftp', dynamic: true, interval: '6s', timeout: '3s' },
+      backends: [{ name: 'tftp1', address: '10.0.0.21', port: 69 }],
+    },
+    {
+      name: 'sftp', service: 'sftp', virtual: { address: '192.0.2.10', ports: [22] }, scheduler: 'rr',
+      dataplane: { type: 'ipvsadm', method: 'tun' },
+      check: { probe: 'command', style: 'keepalived', command: "/usr/local/bin/check_ssh -H %h -p %p -t 3 -r 'OpenSSH_9.2p1 Debian'", interval: '5s', timeout: '4s' },
+      backends: [{ name: 'sftp1', address: '10.0.0.31' }],
+    },
+  ],
+});
+
+t.test('render keepalived: virtual_servers with our plugins as MISC_CHECK, accepted by keepalived --config-test', async (t) => {
+  const text = renderKeepalived(config);
+  t.match(text, 'virtual_server 192.0.2.10 21 {\n    delay_loop 10\n    lvs_sched wlc\n    lvs_method NAT\n    protocol TCP\n    persistence_timeout 300\n    quorum 1\n    sorry_server 10.0.0.99 21\n    inhibit_on_failure\n    retry 2\n');
+  t.match(text, '    real_server 10.0.0.11 21 {\n        weight 10\n        MISC_CHECK {\n            misc_path "/usr/local/bin/check_ftp -H 10.0.0.11 -p 21 -t 5 --get check.txt --expect-content OK"\n            misc_timeout 6\n        }\n');
+  t.match(text, '    real_server 10.0.0.12 2121 {\n        weight 0\n', 'a backend in maintenance is weight 0 on its own port');
+  t.match(text, 'virtual_server fwmark 69 {\n    delay_loop 6\n    lvs_sched sh\n    lvs_method DR\n    persistence_timeout 45\n    persistence_granularity 255.255.255.0\n');
+  t.match(text, '    real_server 10.0.0.21 {\n        weight 1\n        MISC_CHECK {\n            misc_path "/usr/local/lib/lbguard/misc-dynamic 0 /usr/local/bin/check_tftp -H 10.0.0.21 -p 69 -t 3"\n            misc_timeout 4\n            misc_dynamic\n', 'misc_dynamic goes through misc-dynamic: CRITICAL (2) must not read as "up, weight 0"');
+  t.match(text, `misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3 -r 'OpenSSH_9.2p1 Debian'"`, 'a keepalived-style command with the address written in, quoting kept');
+  t.match(text, 'vrrp_instance lbguard {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 1\n    virtual_ipaddress {\n        192.0.2.10\n        192.0.2.11\n    }\n}\n');
+
+  const keepalived = requireBinary('/usr/sbin/keepalived', 'keepalived');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-keepalived-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'keepalived.conf'), text);
+  const test = await runCommand(keepalived, ['--config-test', '-f', join(dir, 'keepalived.conf')]);
+  t.equal(test.code, 0, 'keepalived --config-test accepts it');
+  t.same(test.stderr.split('\n').filter((l) => l && !/script|security|executable|not found|SECURITY/i.test(l)), [], 'and has nothing to say about the LVS part');
+});
+
+t.test('import keepalived.conf: the rendered file reads back into the same farms', async (t) => {
+  const text = renderKeepalived(config);
+  const { config: imported } = farmsFromKeepalived(text);
+  const again = validateConfig(imported);
+  t.same(again.farms.map((f) => [f.name, f.virtual, f.scheduler, f.persistence, f.dataplane, f.check['on-failure'], f.check.fall, f.check.dynamic]),
+    config.farms.map((f) => [f.name, f.virtual, f.scheduler, f.persistence, f.dataplane, f.check['on-failure'], f.check.fall, f.check.dynamic]));
+  t.equal(again.farms[0]?.check.command, '/usr/local/bin/check_ftp -H %h -p %p -t 5 --get check.txt --expect-content OK', 'the address and port become %h/%p again');
+  t.equal(renderKeepalived(again).replace(/^ {4}real_server.*\n {8}weight \d+\n/gm, ''), text.replace(/^ {4}real_server.*\n {8}weight \d+\n/gm, ''), 'rendering the imported farms gives the same checks');
+  t.same(again.farms[0]?.backends.map((b) => [b.address, b.port, b.weight]), [['10.0.0.11', undefined, 10], ['10.0.0.12', 2121, 0]]);
+});
+
+t.test('import the keepalived.conf of docs/keepalived.md', async (t) => {
+  const doc = /```text file=keepalived\.conf\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs', 'keepalived.md'), 'utf8'))?.[1] ?? '';
+  const { config: imported, notes } = farmsFromKeepalived(doc);
+  const farms = validateConfig(imported).farms;
+  t.same(farms.map((f) => [f.service, f.virtual.ports?.[0]?.from ?? `fwmark ${f.virtual.fwmark}`, f.dataplane.type === 'ipvsadm' && f.dataplane.method, f.check.probe, f.check.dynamic]), [
+    ['ftp', 21, 'nat', 'command', true],
+    ['tftp', 'fwmark 1', 'dr', 'command', false],
+    ['sftp', 22, 'nat', 'command', false],
+  ]);
+  t.equal(farms[0]?.check.command, '/usr/local/lib/lbguard/misc-dynamic 3 /usr/local/bin/check_ftp -H %h -p %p -w 0.5 -t 5');
+  t.match(notes.join('\n'), /fwmark virtual_server has no address/);
+});
+
+t.test('a nanny send_program cannot become a MISC_CHECK; nanny-check is dropped', async (t) => {
+  const nanny = (command: string) =>
+    validateConfig({ farms: [{ name: 'sftp', service: 'sftp', virtual: { address: '192.0.2.10', ports: [22] }, check: { probe: 'command', style: 'nanny', expect: 'OK', command }, backends: [{ name: 'sftp1', address: '10.0.0.31' }] }] });
+  t.match(renderKeepalived(nanny('/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ssh -H %h -p %p -t 3')), 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"');
+  t.throws(() => renderKeepalived(nanny('/usr/local/bin/my-check %h')), /farm sftp: a nanny send_program is judged by its output/);
+});
+
+t.test('lbguard render keepalived / import keepalived.conf', async (t) => {
+  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
+  const { stringify } = await import('yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-keepalived-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'farms.yaml'), stringify({ farms: [{ name: 'ssh', service: 'sftp', virtual: { address: '192.0.2.10', ports: [22] }, check: { probe: 'ssh' }, backends: [{ name: 'a', address: '10.0.0.31' }] }] }));
+  const rendered = renderLvs('keepalived', join(dir, 'farms.yaml'));
+  t.equal(rendered.code, 0, rendered.stderr);
+  t.match(rendered.stdout, 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"');
+  writeFileSync(join(dir, 'keepalived.conf'), rendered.stdout);
+  const imported = importLvs('keepalived.conf', join(dir, 'keepalived.conf'));
+  t.equal(imported.code, 0, imported.stderr);
+  t.match(imported.stdout, 'command: /usr/local/bin/check_ssh -H %h -p %p -t 3\n');
+});
