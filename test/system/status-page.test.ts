@@ -1,7 +1,8 @@
 // The live status page in a real browser: Debian's headless Chromium, driven by playwright-core,
 // opens `/` of an `lbguard run` process checking two real sshd backends. One sshd is stopped; the
 // page, never reloaded, shows that backend falling and then down, its failing check line, and the
-// transition. A screenshot of that moment is kept in test-artefacts/ (gitignored).
+// transition, then up again once it is restarted. A screenshot of the down moment is kept in
+// test-artefacts/ (gitignored).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,4 +107,10 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
   const shot = join(ARTEFACTS, 'status-page-backend-down.png');
   await page.screenshot({ path: shot, fullPage: true });
   t.ok(statSync(shot).size > 5000, `screenshot kept: ${shot}`);
+
+  // and back: the same sshd started again comes back up on the same page (rise 1)
+  await first.start();
+  await page.waitForFunction(`document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'up'`, undefined, { timeout: 10000, polling: 50 });
+  t.match(await row('sftp-1').locator('td.line').textContent(), /^SSH OK - /, 'back up, with its passing check line');
+  t.equal(navigations, navigationsBefore, 'still the same page');
 });
