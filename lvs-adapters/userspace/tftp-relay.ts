@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { decodePacket, encodeError, OPCODE } from '../../plugins/tftp/codec.ts';
+import { decodePacket, encodeAck, encodeError, OPCODE } from '../../plugins/tftp/codec.ts';
 import type { Lease, ServerPool } from './pool.ts';
 import { bindUdp, closeUdp, sweeper } from './udp.ts';
 
@@ -23,6 +23,15 @@ interface Session {
   /** client datagrams waiting for toServer's connect (a tick) */
   waiting: Buffer[] | undefined;
   blksize: number;
+  /** reads are relayed one block ahead (not with an RFC 7440 window, which the two ends keep themselves) */
+  readAhead: boolean;
+  /** the last DATA sent to the client, and its block number */
+  sent: Buffer | undefined;
+  sentBlock: number;
+  /** the server's next block, held until the client ACKs `sent` */
+  next: Buffer | undefined;
+  /** the client has ACKed `sent` and waits for the next block */
+  clientWaiting: boolean;
   last: number;
   finishing: boolean;
   fromClient: number;
@@ -95,6 +104,11 @@ export class TftpService {
       toClient: createSocket(family(this.address)),
       toServer: createSocket(family(backend.address)),
       blksize: 512, // until the server's OACK says otherwise
+      readAhead: packet.op === 'RRQ',
+      sent: undefined,
+      sentBlock: 0,
+      next: undefined,
+      clientWaiting: false,
       last: Date.now(),
       finishing: false,
       fromClient: message.length,
@@ -131,8 +145,10 @@ export class TftpService {
     } else if (op === OPCODE.OACK) {
       try {
         const oack = decodePacket(message);
-        const size = oack.op === 'OACK' ? Number(oack.options.get('blksize') ?? 512) : 512;
+        const options = oack.op === 'OACK' ? oack.options : new Map<string, string>();
+        const size = Number(options.get('blksize') ?? 512);
         s.blksize = Number.isInteger(size) ? size : 512;
+        if (Number(options.get('windowsize') ?? 1) > 1) s.readAhead = false;
       } catch {
         return this.pool.countError('malformed', s.lease.server);
       }
@@ -140,9 +156,49 @@ export class TftpService {
       return this.pool.countError('malformed', s.lease.server);
     }
     s.last = Date.now();
+    if (op === OPCODE.DATA && s.readAhead) return this.serverData(s, message);
     s.toClientBytes += message.length;
     s.toClient.send(message, s.client.port, s.client.address);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
+  }
+
+  /**
+   * Read-ahead: each block is ACKed to the server as it is passed to the client, so the server's next
+   * block is already here when the client's ACK comes, and goes out at once. The lock-step round
+   * trip the client waits on is then client to balancer only, as it would be client to server.
+   */
+  private serverData(s: Session, message: Buffer): void {
+    const block = message.readUInt16BE(2);
+    const following = (s.sentBlock + 1) & 0xffff;
+    if (s.sent === undefined || (block === following && s.clientWaiting)) this.deliver(s, message, block);
+    else if (block === following) s.next = message;
+    else if (block === s.sentBlock) this.toServer(s, encodeAck(block)); // our ACK was lost: the server sent it again
+  }
+
+  private deliver(s: Session, message: Buffer, block: number): void {
+    s.sent = message;
+    s.sentBlock = block;
+    s.next = undefined;
+    s.clientWaiting = false;
+    s.toClientBytes += message.length;
+    s.toClient.send(message, s.client.port, s.client.address);
+    this.toServer(s, encodeAck(block));
+  }
+
+  private clientAck(s: Session, sent: Buffer, block: number): void {
+    if (block === s.sentBlock) {
+      if (s.next) this.deliver(s, s.next, s.next.readUInt16BE(2));
+      else s.clientWaiting = true;
+    } else if (block === ((s.sentBlock - 1) & 0xffff)) {
+      // the client did not get the last block (it ACKs the one before again): send it again
+      s.toClientBytes += sent.length;
+      s.toClient.send(sent, s.client.port, s.client.address);
+    }
+  }
+
+  private toServer(s: Session, message: Buffer): void {
+    if (s.waiting) s.waiting.push(message);
+    else s.toServer.send(message);
   }
 
   private onClientPacket(s: Session, message: Buffer, from: RemoteInfo): void {
@@ -161,8 +217,8 @@ export class TftpService {
     }
     s.last = Date.now();
     s.fromClient += message.length;
-    if (s.waiting) s.waiting.push(message);
-    else s.toServer.send(message);
+    if (op === OPCODE.ACK && s.readAhead && s.sent) return this.clientAck(s, s.sent, message.readUInt16BE(2));
+    this.toServer(s, message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }
 

@@ -54,6 +54,17 @@ t.test('round robin over both backends; 1 MiB arrives intact from the backend th
   t.ok(second.equals(BIG[1]!), 'tftp-2 content');
 });
 
+t.test('options (OACK, blksize 1468) with atftp: 1 MiB intact', async (t) => {
+  const atftp = requireBinary('/usr/bin/atftp', 'atftp');
+  for (const i of [0, 1]) {
+    const target = join(out, `atftp-${i}`);
+    const run = await runCommand(atftp, ['--option', 'blksize 1468', '--get', '-r', 'big.bin', '-l', target, VIP, String(port)], { timeoutMs: 30_000 });
+    t.equal(run.code, 0, `atftp exit 0 ${run.stderr.trim()}`);
+    const got = readFileSync(target);
+    t.ok(got.equals(BIG[0]!) || got.equals(BIG[1]!), `file ${i} intact (${got.length} bytes)`);
+  }
+});
+
 t.test('20 concurrent 1 MiB gets: all intact, both backends used', async (t) => {
   const files = await Promise.all(Array.from({ length: 20 }, () => get('big.bin')));
   const from = files.map((f) => (f.equals(BIG[0]!) ? 1 : f.equals(BIG[1]!) ? 2 : 0));
