@@ -3,8 +3,10 @@
 // installed bins are called by name through PATH: help and version, and real checks that load the
 // dependencies from the installed package (ssh2, basic-ftp, yaml, zod). The systemd unit in
 // packaging/ is verified with `systemd-analyze verify` against that installation, and its sandbox
-// scored with `systemd-analyze security --offline`.
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+// scored with `systemd-analyze security --offline`; there is no systemd to start it here, so what it
+// asks of the daemon (another user, no new privileges, no capability) is applied with setpriv.
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -102,6 +104,50 @@ farms:
   const check = await installed('lbguard', ['check', '-c', farms]);
   t.equal(check.code, 0, check.stderr);
   t.equal(check.stdout, `${farms}: OK (1 farm(s), 1 backend(s))\n`, 'yaml and zod loaded from the installed package');
+});
+
+t.test('the installed lbguard runs as the unit runs it: unprivileged, no new privileges, no capabilities', async (t) => {
+  // What the unit asks of a checks-only daemon (dataplane none), by hand: another user, the
+  // no_new_privs bit, an empty bounding set, a state directory of its own, nothing else writable.
+  const setpriv = requireBinary('/usr/bin/setpriv', 'util-linux');
+  const backend = await startSshd();
+  t.teardown(() => backend.stop());
+  chmodSync(dir, 0o755);
+  const state = join(dir, 'state');
+  mkdirSync(state, { mode: 0o700 });
+  const nobody = Number((await runCommand('id', ['-u', 'nobody'])).stdout.trim());
+  chownSync(state, nobody, -1);
+  const statusPort = await freePort();
+  const farms = join(dir, 'unprivileged.json');
+  const farm = { name: 'sftp', service: 'sftp', virtual: { address: '192.0.2.22', ports: [22] }, check: { probe: 'ssh', interval: '500ms', timeout: '400ms', rise: 1 }, backends: [{ name: 'a', address: '127.0.0.1', port: backend.port }] };
+  writeFileSync(farms, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort}` }, state: { file: join(state, 'state.json') }, farms: [farm] }), { mode: 0o644 });
+  const child = spawn(setpriv, ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', 'lbguard', 'run', '-c', farms], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => (child.exitCode === null && child.signalCode === null ? child.kill('SIGKILL') : undefined));
+  let seen: { state?: string; last?: { line: string } } | undefined;
+  for (const until = Date.now() + 20000; Date.now() < until && child.exitCode === null; await new Promise((r) => setTimeout(r, 200))) {
+    try {
+      const status = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { farms: { backends: { state: string; last?: { line: string } }[] }[] };
+      seen = status.farms[0]?.backends[0];
+      if (seen?.state === 'up') break;
+    } catch {
+      // not listening yet
+    }
+  }
+  t.equal(seen?.state, 'up', `the backend is checked and up (${output.slice(-300)})`);
+  t.match(seen?.last?.line, /^SSH OK - /);
+  // setpriv execs: the child's PID is the daemon's
+  const proc = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  t.match(proc, new RegExp(`^Uid:\\t${nobody}\\t${nobody}\\t${nobody}\\t${nobody}$`, 'm'), 'runs as nobody');
+  t.match(proc, /^NoNewPrivs:\t1$/m, 'no new privileges');
+  t.match(proc, /^CapEff:\t0000000000000000$/m, 'no effective capability');
+  t.match(proc, /^CapBnd:\t0000000000000000$/m, 'an empty bounding set');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'stops cleanly on SIGTERM');
+  t.ok(existsSync(join(state, 'state.json')), 'wrote its state file in its own directory');
 });
 
 t.test('packaging/lbguard.service: systemd-analyze verify, and its sandbox score', async (t) => {
