@@ -333,7 +333,7 @@ define host {
   for (;;) {
     status = readServiceStatus(statusFile);
     if (names.every((n) => status.get(n)?.has_been_checked === '1')) break;
-    if (Date.now() - started > 30000) break;
+    if (Date.now() - started > 45000) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   t.comment(`Nagios checked ${names.length} services in ${Date.now() - started} ms (start-up included)`);
