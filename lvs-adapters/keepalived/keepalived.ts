@@ -34,10 +34,11 @@ export function checkArgv(farm: FarmConfig, address: string, port: number, optio
     const line = Array.isArray(check.command) ? check.command.map(word).join(' ') : (check.command ?? '');
     let argv = splitCommandLine(check.style === 'nanny' ? 'nanny' : 'keepalived', line);
     if (check.style === 'nanny') {
-      // nanny judges stdout, keepalived the exit code: nanny-check (always exit 0) must go, and
-      // any other send_program has no exit code keepalived could read
-      if (!argv[0]?.endsWith('/nanny-check') || argv.length < 2) throw new Error(`farm ${farm.name}: a nanny send_program is judged by its output, which MISC_CHECK does not read; give the farm a probe, or a keepalived-style command`);
-      argv = argv.slice(1);
+      // nanny judges stdout, keepalived the exit code: nanny-check and --nanny (always exit 0)
+      // must go, and any other send_program has no exit code keepalived could read
+      if (argv[0]?.endsWith('/nanny-check') && argv.length > 1) argv = argv.slice(1);
+      else if (argv.includes('--nanny')) argv = argv.filter((a) => a !== '--nanny');
+      else throw new Error(`farm ${farm.name}: a nanny send_program is judged by its output, which MISC_CHECK does not read; give the farm a probe, or a keepalived-style command`);
     }
     return substituteTarget('keepalived', argv, { address, port });
   }

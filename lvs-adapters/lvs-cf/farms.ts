@@ -6,8 +6,9 @@ import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type
  * lvs.cf ⇄ lbguard farms file. Importing keeps what lbguard can act on: each `virtual` becomes a
  * farm on the ipvsadm data plane with its scheduler, persistence, sorry server and real servers,
  * and its nanny check (send_program + expect, timeout, reentry, quiesce_server) becomes the farm's
- * check. Rendering writes the farms back as virtual blocks whose send_program runs our plugins
- * through nanny-check (docs/piranha.md), since nanny counts a non-zero exit as "up".
+ * check. Rendering writes the farms back as virtual blocks whose send_program runs our plugins in
+ * their nanny mode (`--nanny`: always exit 0, print `OK` when up), since nanny counts a non-zero
+ * exit as "up"; the C check_tcp has no such mode and runs through nanny-check (docs/piranha.md).
  */
 
 /** Where `lbguard render lvs.cf` points nanny; docs/piranha.md installs them there. */
@@ -134,9 +135,9 @@ function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; e
     const program = Array.isArray(check.command) ? check.command.join(' ') : (check.command ?? '');
     return { program, expect: check.expect ?? 'OK' };
   }
-  const plugin = check.probe === 'tcp' ? '/usr/lib/nagios/plugins/check_tcp' : `${paths.plugins}/${PLUGIN[check.probe]}`;
+  const plugin = check.probe === 'tcp' ? [paths.nannyCheck, '/usr/lib/nagios/plugins/check_tcp'] : [`${paths.plugins}/${PLUGIN[check.probe]}`, '--nanny'];
   const seconds = Math.max(1, Math.floor(check.timeout / 1000));
-  const program = [paths.nannyCheck, plugin, '-H', '%h', '-p', '%p', '-t', String(seconds), ...pluginArgs(farm)].join(' ');
+  const program = [...plugin, '-H', '%h', '-p', '%p', '-t', String(seconds), ...pluginArgs(farm)].join(' ');
   return { program, expect: 'OK' };
 }
 

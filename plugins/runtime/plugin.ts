@@ -1,5 +1,6 @@
 import { UsageError } from './errors.ts';
 import { expandExtraOpts } from './extra-opts.ts';
+import { integrationFor } from './integration.ts';
 import { type OptionSpec, type ParsedCommandLine, parseCommandLine } from './getopt.ts';
 import { type AddressFamily, validateHost } from './host.ts';
 import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
@@ -175,12 +176,19 @@ function usageOutput<O>(definition: PluginDefinition<O>, message: string): strin
 }
 
 /** The whole life of a plugin process: parse, check within the deadline, print, exit. */
-export async function runPlugin<O>(definition: PluginDefinition<O>, argv: readonly string[] = process.argv.slice(2)): Promise<never> {
+export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine: readonly string[] = process.argv.slice(2)): Promise<never> {
+  // nanny and ldirectord read the result their own way (integration.ts); Nagios output otherwise
+  const integration = integrationFor(commandLine);
+  const argv = integration.argv;
+  const end = (output: string, state: number): never => {
+    const { stdout, code } = integration.finish(output, state);
+    process.stdout.write(stdout);
+    process.exit(code);
+  };
   // The guard of nagiosplugin's runtime: whatever escapes is one UNKNOWN line, never a stack trace.
   const guard = (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    process.stdout.write(renderOutcome(definition.service, { state: UNKNOWN, text: `internal error: ${message}`, perfdata: [], details: [] }));
-    process.exit(UNKNOWN);
+    end(renderOutcome(definition.service, { state: UNKNOWN, text: `internal error: ${message}`, perfdata: [], details: [] }), UNKNOWN);
   };
   process.on('uncaughtException', guard);
   process.on('unhandledRejection', guard);
@@ -189,8 +197,7 @@ export async function runPlugin<O>(definition: PluginDefinition<O>, argv: readon
     parsed = parsePluginArgs(definition, argv);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    process.stdout.write(usageOutput(definition, message));
-    process.exit(UNKNOWN);
+    return end(usageOutput(definition, message), UNKNOWN);
   }
   if (parsed === 'help') {
     process.stdout.write(helpText(definition));
@@ -202,7 +209,6 @@ export async function runPlugin<O>(definition: PluginDefinition<O>, argv: readon
   }
   const { options, common } = parsed;
   const outcome = await runCheck(definition.check, options, common.deadline, { verbosity: common.verbosity });
-  process.stdout.write(renderOutcome(definition.service, outcome, { perfSeparator: definition.perfSeparator }));
   // Exit at once: a probe aborted by the deadline may still hold a handle that would keep Node alive.
-  process.exit(outcome.state);
+  return end(renderOutcome(definition.service, outcome, { perfSeparator: definition.perfSeparator }), outcome.state);
 }

@@ -77,6 +77,7 @@ t.test('a nanny send_program cannot become a MISC_CHECK; nanny-check is dropped'
   const nanny = (command: string) =>
     validateConfig({ farms: [{ name: 'sftp', service: 'sftp', virtual: { address: '192.0.2.10', ports: [22] }, check: { probe: 'command', style: 'nanny', expect: 'OK', command }, backends: [{ name: 'sftp1', address: '10.0.0.31' }] }] });
   t.match(renderKeepalived(nanny('/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ssh -H %h -p %p -t 3')), 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"');
+  t.match(renderKeepalived(nanny('/usr/local/bin/check_ssh --nanny -H %h -p %p -t 3')), 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"', '--nanny dropped');
   t.throws(() => renderKeepalived(nanny('/usr/local/bin/my-check %h')), /farm sftp: a nanny send_program is judged by its output/);
 });
 

@@ -104,7 +104,7 @@ t.test('render: farms -> lvs.cf that pulse parses, and import of it gives the fa
   t.match(text, /\tsend_program = "\/usr\/local\/lib\/lbguard\/nanny-check \/usr\/local\/bin\/check_ftp -H %h -p %p -t 5"\n/);
 });
 
-t.test('render: built-in probes run through nanny-check; what pulse cannot hold is refused', async (t) => {
+t.test('render: built-in probes run in their nanny mode; what pulse cannot hold is refused', async (t) => {
   const config = validateConfig({
     farms: [{
       name: 'ftp', service: 'ftp', virtual: { address: '192.0.2.10', fwmark: 21 }, scheduler: 'rr', persistence: { timeout: 300, netmask: '255.255.255.0' },
@@ -115,7 +115,7 @@ t.test('render: built-in probes run through nanny-check; what pulse cannot hold 
   });
   const text = renderLvsCf(lvsCfFromConfig(config));
   t.match(text, 'network = direct\n');
-  t.match(text, '\tsend_program = "/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ftp -H %h -p %p -t 3 --get check.txt --expect-content OK"\n\texpect = "OK"\n');
+  t.match(text, '\tsend_program = "/usr/local/bin/check_ftp --nanny -H %h -p %p -t 3 --get check.txt --expect-content OK"\n\texpect = "OK"\n');
   t.match(text, '\tfwmark = 21\n');
   t.match(text, '\tpersistent = 300\n\tpmask = 255.255.255.0\n');
   t.match(text, '\tserver b {\n\t\taddress = 10.0.0.3\n\t\tactive = 0\n\t\tweight = 0\n\t}\n');

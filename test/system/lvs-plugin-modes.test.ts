@@ -1,0 +1,67 @@
+// Our plugins as the LVS daemons run them: nanny's send_program (lvs.cf line split like nanny,
+// %h/%p put in, stdout compared with expect, exit status ignored), ldirectord's external check
+// (four positional arguments), and keepalived's MISC_CHECK (exit 0 up, non-zero down, SIGTERM).
+import { spawn } from 'node:child_process';
+import t from 'tap';
+import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-line.ts';
+import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
+import { freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
+
+/** What nanny does with `send_program` and `expect`: up when stdout minus its last byte equals expect. */
+async function asNanny(sendProgram: string, expect: string, host: string, port: number) {
+  const [program = '', ...args] = substituteTarget('nanny', splitNanny(sendProgram), { address: host, port });
+  const run = await runCommand(process.execPath, [program, ...args], { timeoutMs: 10_000 });
+  return { ...run, up: run.code === 0 && run.stdout.slice(0, -1) === expect };
+}
+
+t.test('nanny: --nanny prints exactly the expect text when up, something else when down, always exit 0', async (t) => {
+  const ssh = await banner('SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n');
+  const ftp = await banner('220 ready\r\n');
+  const dead = await freePort();
+  t.teardown(() => Promise.all([ssh.close(), ftp.close()]));
+  const up = await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', ssh.port);
+  t.same([up.code, up.stdout, up.up], [0, 'OK\n', true]);
+  const ftpUp = await asNanny(`${pluginPath('check_ftp')} --nanny=FTP_UP -H %h -p %p -t 3`, 'FTP_UP', '127.0.0.1', ftp.port);
+  t.same([ftpUp.code, ftpUp.stdout, ftpUp.up], [0, 'FTP_UP\n', true], 'a chosen expect text');
+  const down = await asNanny(`${pluginPath('check_ftp')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', dead);
+  t.equal(down.code, 0, 'exit 0: nanny would count a non-zero exit as up');
+  t.match(down.stdout, /^DOWN: FTP CRITICAL - connect to address 127\.0\.0\.1 and port \d+: Connection refused\n$/);
+  t.notOk(down.up);
+  t.ok(Buffer.byteLength(down.stdout) < 4096, 'under nanny\'s 4 KiB read');
+  const bad = await asNanny(`${pluginPath('check_tftp')} --nanny -H %h -p %p -t nonsense`, 'OK', '127.0.0.1', 69);
+  t.same([bad.code, bad.up], [0, false], 'a usage error is down too, with exit 0');
+  const slow = await silent();
+  t.teardown(() => slow.close());
+  const started = performance.now();
+  const timeout = await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 1`, 'OK', '127.0.0.1', slow.port);
+  t.same([timeout.code, timeout.up], [0, false], 'a silent server is down, within the plugin\'s -t');
+  t.ok(performance.now() - started < 3000, 'well within a nanny timeout of a few seconds');
+});
+
+t.test('ldirectord external: VIP VPORT RIP RPORT, exit 0 up and non-zero down', async (t) => {
+  const ssh = await banner('SSH-2.0-OpenSSH_9.2p1\r\n');
+  const dead = await closeAtOnce();
+  t.teardown(() => Promise.all([ssh.close(), dead.close()]));
+  const up = await runPlugin('check_ssh', ['192.0.2.10', '22', '127.0.0.1', String(ssh.port)]);
+  t.equal(up.code, 0, up.stdout);
+  const fwmark = await runPlugin('check_ssh', ['7', '0', '127.0.0.1', String(ssh.port)]);
+  t.equal(fwmark.code, 0, 'a fwmark virtual (mark, port 0) works the same');
+  const down = await runPlugin('check_ssh', ['192.0.2.10', '22', '127.0.0.1', String(dead.port)]);
+  t.not(down.code, 0, down.stdout);
+});
+
+t.test('keepalived MISC_CHECK: exit 0 up, non-zero down, SIGTERM ends the check at once', async (t) => {
+  const slow = await silent();
+  t.teardown(() => slow.close());
+  const child = spawn(process.execPath, [pluginPath('check_ftp'), '-H', '127.0.0.1', '-p', String(slow.port), '-t', '30'], { stdio: 'ignore', detached: true });
+  await new Promise((r) => setTimeout(r, 500));
+  const started = performance.now();
+  process.kill(-(child.pid ?? 0), 'SIGTERM'); // keepalived signals the process group
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  const ms = performance.now() - started;
+  t.ok(code !== 0, `ended by SIGTERM (code ${code}, signal ${signal}) in ${ms.toFixed(0)} ms`);
+  t.ok(ms < 1000, 'promptly');
+  let groupLeft = true;
+  try { process.kill(-(child.pid ?? 0), 0); } catch { groupLeft = false; }
+  t.notOk(groupLeft, 'nothing of its process group is left');
+});
