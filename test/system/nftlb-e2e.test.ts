@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { inNamespace } from '../helpers/nftlb-ns.ts';
 import { l4Topology, type L4Backend } from '../helpers/l4-topology.ts';
-import { ROOT, requireBinary, startDaemon } from '../helpers/processes.ts';
+import { ROOT, requireBinary, runCommand, startDaemon } from '../helpers/processes.ts';
 
 const INTERVAL_MS = 1500;
 const TIMEOUT_MS = 1000;
@@ -172,12 +172,37 @@ ${backends}
   t.test('TFTP: tftpd stopped on be1 -> every new read from be2; started again -> be1 back', (t) =>
     failover(t, 'tftp', tftpGet, async (b) => b.tftp!.stop(), (b) => topo.startTftp(b)));
 
+  /** PIDs of nftlb processes in the balancer namespace (`ip netns pids`: other tests' nftlb elsewhere are not counted). */
+  const nftlbPids = async (): Promise<number[]> => {
+    const run = await runCommand('/usr/sbin/ip', ['netns', 'pids', topo.balancer]);
+    return run.stdout.split('\n').filter(Boolean).map(Number).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'nftlb';
+      } catch {
+        return false;
+      }
+    });
+  };
+
+  t.test('the nftlb lbguard started dies: lbguard starts another and declares the farms again', async (t) => {
+    const [pid] = await nftlbPids();
+    t.ok(pid, 'lbguard runs an nftlb in the balancer namespace');
+    const killed = Date.now();
+    process.kill(pid!, 'SIGKILL');
+    await until('an FTP download through the VIP from a new nftlb', async () => {
+      const pids = await nftlbPids();
+      return pids.length === 1 && pids[0] !== pid && (await inNamespace(topo.balancer, ['nft', 'list', 'chain', 'ip', 'nftlb', 'nat-ftpfarm'])).stdout.includes(`: ${topo.backends[0]!.address}`);
+    }, 20_000);
+    t.comment(`nftlb killed; a new one held the FTP farm again ${Date.now() - killed} ms later`);
+    t.match(await ftpGet(false), /^backend[12]$/, 'FTP through the VIP works again');
+    t.match(await tftpGet(), /^tftp-backend[12]$/, 'TFTP too');
+  });
+
   t.test('lbguard stops the nftlb it started', async (t) => {
     const nft = await inNamespace(topo.balancer, ['nft', 'list', 'table', 'ip', 'nftlb']);
     t.match(nft.stdout, /ct helper/, 'the nftlb table is there while lbguard runs');
     await daemon.stop();
-    const left = await inNamespace(topo.balancer, ['pgrep', '-x', 'nftlb']);
-    t.equal(left.stdout.trim(), '', 'no nftlb left in the balancer namespace');
+    t.same(await nftlbPids(), [], 'no nftlb left in the balancer namespace');
     t.notMatch(daemon.output(), /Key: /, "nftlb's key line never reached lbguard's output");
   });
 });
