@@ -52,6 +52,12 @@ export async function startFakeZapi(key: string, farms: Record<string, Omit<Fake
       const params = { status: 'up', vip: '192.0.2.10', vport: '21', algorithm: 'weight', nattype: 'nat', persistence: '', ttl: 120, protocol: 'ftp', farmguardian: '', listener: 'l4xnat', sessions: [] };
       return reply(res, 200, { description: `List farm ${m[1]}`, params, backends });
     }
+    if (req.method === 'PUT' && (m = /^\/farms\/([^/]+)\/backends\/(\d+)$/.exec(path))) {
+      const backend = state.get(m[1]!)?.find((b) => b.id === Number(m![2]));
+      if (!backend) return reply(res, 404, { description: 'Modify backend', error: 'true', message: 'Could not find a backend with such id.' });
+      Object.assign(backend, body);
+      return reply(res, 200, { description: 'Modify backend', params: body, message: 'Backend modified.', status: 'up' });
+    }
     if (req.method === 'PUT' && (m = /^\/farms\/([^/]+)\/backends\/(\d+)\/maintenance$/.exec(path))) {
       const backend = state.get(m[1]!)?.find((b) => b.id === Number(m![2]));
       const action = (body as { action?: string } | undefined)?.action;

@@ -60,11 +60,16 @@ t.test('zevenet adapter: lbguard verdicts as maintenance drain/cut and up on an 
   await pass([be1, be2]);
   t.equal(writes().length, 3, 'converged again');
 
-  zapi.farms.get('FTPfarm')![0]!.status = 'maintenance'; // someone set it on the appliance
-  await pass([be1, be2]);
-  t.same(writes().slice(3).map((r) => [r.path, r.body]), [['/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/0/maintenance', { action: 'up' }]], 'drift repaired: up again');
+  await pass([be1, { ...be2, weight: 3 }]);
+  t.same(writes().slice(3).map((r) => [r.method, r.path, r.body]), [['PUT', '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1', { weight: 3 }]], 'a new weight (e.g. from a dynamic check) is set');
+  await pass([be1, { ...be2, weight: 3 }]);
+  t.equal(writes().length, 4, 'and read back: converged');
 
-  reconciler.setDesired([farm([be1, be2, { name: 'ftp-3', address: '10.0.0.13', port: 21, weight: 1 }])]);
+  zapi.farms.get('FTPfarm')![0]!.status = 'maintenance'; // someone set it on the appliance
+  await pass([be1, { ...be2, weight: 3 }]);
+  t.same(writes().slice(4).map((r) => [r.path, r.body]), [['/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/0/maintenance', { action: 'up' }]], 'drift repaired: up again');
+
+  reconciler.setDesired([farm([be1, { ...be2, weight: 3 }, { name: 'ftp-3', address: '10.0.0.13', port: 21, weight: 1 }])]);
   await reconciler.request();
   t.equal(reconciler.status.ok, false);
   t.match(reconciler.status.lastError, /farm FTPfarm has no backend 10.0.0.13: add it on the appliance/);

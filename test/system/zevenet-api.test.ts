@@ -55,6 +55,7 @@ const ROUTES: Record<string, Route> = {
   'GET /zapi/v4.0/zapi.cgi/farms/web': { status: 200, body: { description: 'List farm web', params: { listener: 'http', vip: '192.168.100.11' }, services: [] } },
   'GET /zapi/v4.0/zapi.cgi/farms/nosuch': { status: 404, body: { description: 'Show farm nosuch', error: 'true', message: 'Farm not found.' } },
   'GET /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends': { status: 200, body: { description: 'List backends', params: BACKENDS } },
+  'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1': { status: 200, body: { description: 'Modify backend', params: { weight: 4 }, message: 'Backend modified.', status: 'up' } },
   'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1/maintenance': { status: 200, body: { description: 'Set backend status', params: { action: 'maintenance', farm: { status: 'up' } } } },
   'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/9/maintenance': { status: 404, body: { description: 'Set backend status', error: 'true', message: 'Could not find a backend with such id.' } },
   'GET /zapi/v4.0/zapi.cgi/monitoring/fg': { status: 200, body: { description: 'List farm guardian checks and templates', params: [FG] } },
@@ -122,13 +123,15 @@ t.test('Zevenet API v4.0 client: requests field by field, documented answers par
     await t.rejects(client.l4Farm('nosuch'), /refused GET \/farms\/nosuch: HTTP 404 Show farm nosuch: Farm not found\./);
   });
 
-  t.test('a backend into maintenance (drain, cut) and back up', async (t) => {
+  t.test('a backend into maintenance (drain, cut), back up, a new weight', async (t) => {
     await client.maintenance('FTPfarm', 1);
     t.same(last(), { method: 'PUT', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1/maintenance', key: KEY, contentType: 'application/json', body: { action: 'maintenance', mode: 'drain' } });
     await client.maintenance('FTPfarm', 1, 'cut');
     t.same(last().body, { action: 'maintenance', mode: 'cut' });
     await client.up('FTPfarm', 1);
     t.same(last(), { method: 'PUT', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1/maintenance', key: KEY, contentType: 'application/json', body: { action: 'up' } });
+    await client.setWeight('FTPfarm', 1, 4);
+    t.same(last(), { method: 'PUT', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1', key: KEY, contentType: 'application/json', body: { weight: 4 } });
     await t.rejects(client.maintenance('FTPfarm', 9), /HTTP 404 Set backend status: Could not find a backend with such id\./);
   });
 

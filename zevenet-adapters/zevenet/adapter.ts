@@ -2,8 +2,8 @@
 // backends of L4xNAT farms an appliance already has, through its API. The appliance owns the farms
 // (created, configured and deleted there); lbguard only takes backends out of service and back:
 // maintenance `drain` for a quiesced backend (weight 0: established sessions finish), maintenance
-// `cut` for a removed one, `up` for a serving one. Backends are matched by address (and port when the
-// appliance has one), since the appliance numbers them (`id`) and lbguard names them.
+// `cut` for a removed one, `up` (with lbguard's weight) for a serving one. Backends are matched by
+// address (and port when the appliance has one), since the appliance numbers them and lbguard names them.
 import { readFileSync } from 'node:fs';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
@@ -79,7 +79,7 @@ export class ZevenetAdapter implements DataPlaneAdapter {
       const ours = known?.get(backend.ip);
       if (removed.has(backend.ip) && backend.status === 'maintenance') continue;
       const port = typeof backend.port === 'number' ? backend.port : Number(backend.port) || ours?.port || service.ports?.[0]?.from || 0;
-      const weight = backend.status === 'maintenance' ? 0 : ours && ours.weight > 0 ? ours.weight : (backend.weight ?? 1);
+      const weight = backend.status === 'maintenance' ? 0 : (backend.weight ?? 1);
       servers.push({ name: ours?.name ?? `bck${backend.id}`, address: backend.ip, port, weight });
     }
     return { service, servers };
@@ -141,6 +141,7 @@ export class ZevenetAdapter implements DataPlaneAdapter {
       const action = w.kind === 'remove' ? 'cut' : w.server.weight === 0 ? 'drain' : 'up';
       try {
         if (action === 'up') {
+          if (backend.weight !== w.server.weight) await this.client.setWeight(name, backend.id, w.server.weight);
           if (backend.status === 'maintenance') await this.client.up(name, backend.id);
         } else if (backend.status !== 'maintenance' || (action === 'cut' && !removed.has(address))) {
           await this.client.maintenance(name, backend.id, action);

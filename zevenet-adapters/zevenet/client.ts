@@ -108,6 +108,11 @@ export class ZevenetClient {
     return (await this.request<{ params: ZevenetBackend[] }>('GET', `/farms/${encodeURIComponent(farm)}/backends`)).params;
   }
 
+  /** Sets an L4xNAT backend's weight (PUT /farms/<farm>/backends/<id>). */
+  async setWeight(farm: string, backendId: number, weight: number): Promise<void> {
+    await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}`, { weight });
+  }
+
   /** No new sessions for the backend (drain keeps established ones, cut drops them). */
   async maintenance(farm: string, backendId: number, mode: MaintenanceMode = 'drain'): Promise<void> {
     await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}/maintenance`, { action: 'maintenance', mode });
