@@ -1,9 +1,10 @@
 // The ipvsadm adapter against a real IPVS kernel: this machine's kernel has none, so a Debian
 // kernel that has it boots under QEMU (TCG, no KVM needed) with this machine's root as its
 // userland (test/vm/). Inside, test/vm/ipvs-scenario.ts drives the adapter step by step and
-// compares `ipvsadm -Sn` with what each step intends, then sends TCP through IPVS-NAT.
+// compares `ipvsadm -Sn` with what each step intends, sends TCP through IPVS-NAT and a fwmark
+// service, and runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK).
 // Every step of the guest becomes an assertion here.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import t from 'tap';
@@ -27,10 +28,13 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
   const built = await runCommand('bash', [join(ROOT, 'test', 'vm', 'build-guest.sh')], { timeoutMs: 300_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
   t.equal(built.code, 0, `guest built or found in ${cache}${built.code === 0 ? '' : `: ${built.stderr}`}`);
 
-  const bundle = join(cache, 'ipvs-scenario.mjs');
-  await build({ entryPoints: [join(ROOT, 'test', 'vm', 'ipvs-scenario.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
+  // in dist/ so that its npm dependencies resolve from node_modules, read by the guest over 9p
+  const bundle = join(ROOT, 'dist', 'vm', 'ipvs-scenario.mjs');
+  await build({ entryPoints: [join(ROOT, 'test', 'vm', 'ipvs-scenario.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: bundle, logLevel: 'warning' });
+  t.ok(existsSync(join(ROOT, 'dist', 'plugins', 'check_ssh.cjs')), 'the plugins are built (npm run build), the guest runs dist/plugins/check_ssh.cjs');
+  requireBinary('/usr/sbin/keepalived', 'keepalived');
   const script = join(cache, 'ipvs-scenario.sh');
-  writeFileSync(script, `#!/bin/bash\ncd ${cache}\nexec node ${bundle}\n`);
+  writeFileSync(script, `#!/bin/bash\ncd ${ROOT}\nexport LBGUARD_DIST=${join(ROOT, 'dist')}\nexec node ${bundle}\n`);
 
   const started = performance.now();
   const guest = await runCommand('bash', [join(ROOT, 'test', 'vm', 'run-guest.sh'), script], { timeoutMs: 200_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
@@ -44,6 +48,6 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
     t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
   }
-  t.equal(steps.length, 18, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(steps.length, 21, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
   t.equal(guest.code, 0, 'the guest scenario passed');
 });

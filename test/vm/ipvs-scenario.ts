@@ -1,11 +1,14 @@
 // Runs INSIDE the IPVS guest (test/vm/run-guest.sh), bundled by test/system/ipvs-vm.test.ts.
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
 // `ipvsadm -Sn` with the table the step intends, byte for byte; then sends real TCP traffic
-// through IPVS-NAT between namespaces. Prints TAP-style lines (`ok N - …` / `not ok N - …`),
+// through IPVS-NAT between namespaces, and runs keepalived with the configuration lbguard renders,
+// our check_ssh as its MISC_CHECK (LBGUARD_DIST: the built plugins). Prints TAP-style lines (`ok N - …` / `not ok N - …`),
 // `# …` notes, and exits 1 if any step failed.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
+import { renderKeepalived } from '../../lvs-adapters/keepalived/keepalived.ts';
+import { validateConfig } from '../../orchestrator/config/load.ts';
 import { diffFarms } from '../../orchestrator/dataplane/diff.ts';
 import type { FarmState, RealServerSpec } from '../../orchestrator/dataplane/types.ts';
 
@@ -201,9 +204,58 @@ async function trafficSteps(): Promise<void> {
   report(fetchFromClient('http://10.0.0.1/').startsWith('failed'), 'only a quiesced server left: the connection is refused');
 }
 
+/** An SSH-like banner server in the server namespace (what check_ssh looks for). */
+function sshBanner(address: string) {
+  const code = `require('net').createServer((s) => { s.on('error', () => {}); s.end('SSH-2.0-OpenSSH_9.2p1 guest\\r\\n'); }).listen(22, '${address}')`;
+  return spawn('ip', ['netns', 'exec', 'srv', process.execPath, '-e', code], { stdio: 'ignore' });
+}
+
+async function waitFor(what: string, test: () => boolean, ms: number): Promise<number | undefined> {
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    if (test()) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.stdout.write(`# gave up waiting for ${what} after ${ms} ms\n`);
+  return undefined;
+}
+
+/** keepalived (the host's binary) with the config lbguard renders, our check_ssh as MISC_CHECK. */
+async function keepalivedSteps(): Promise<void> {
+  run('ipvsadm', ['-C']);
+  mkdirSync('/tmp/bin', { recursive: true });
+  symlinkSync(`${process.env.LBGUARD_DIST}/plugins/check_ssh.cjs`, '/tmp/bin/check_ssh');
+  const servers = [sshBanner('10.0.1.2'), sshBanner('10.0.1.3')];
+  const config = validateConfig({
+    farms: [{
+      name: 'sftp', service: 'sftp', virtual: { address: '10.0.0.1', ports: [22] }, scheduler: 'rr', dataplane: { type: 'ipvsadm', method: 'nat' },
+      check: { probe: 'ssh', interval: '2s', timeout: '1500ms' },
+      backends: [{ name: 's2', address: '10.0.1.2' }, { name: 's3', address: '10.0.1.3' }],
+    }],
+  });
+  writeFileSync('/tmp/keepalived.conf', renderKeepalived(config, { plugins: '/tmp/bin', miscDynamic: '/nonexistent' }));
+  const daemon = spawn('keepalived', ['--dont-fork', '--log-console', '--check', '--no-syslog', '-f', '/tmp/keepalived.conf', '-p', '/tmp/keepalived.pid', '-c', '/tmp/checkers.pid'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  daemon.stdout.on('data', (d) => (log += d));
+  daemon.stderr.on('data', (d) => (log += d));
+  const both = () => /-r 10\.0\.1\.2:22 -m -w 1\n/.test(save()) && /-r 10\.0\.1\.3:22 -m -w 1\n/.test(save());
+  const upMs = await waitFor('both real servers', both, 30_000);
+  report(upMs !== undefined, `keepalived declared the rendered virtual_server with both real servers (${upMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-2000)}`);
+  servers[1]?.kill('SIGTERM');
+  const downMs = await waitFor('10.0.1.3 removed', () => !save().includes('10.0.1.3:22'), 30_000);
+  report(downMs !== undefined, `check_ssh as MISC_CHECK failed for the stopped backend: keepalived removed it (${downMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
+  servers[1] = sshBanner('10.0.1.3');
+  const backMs = await waitFor('10.0.1.3 back', both, 30_000);
+  report(backMs !== undefined, `the backend answers again: keepalived put it back (${backMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  for (const s of servers) s?.kill('SIGTERM');
+}
+
 try {
   await tableSteps();
   await trafficSteps();
+  await keepalivedSteps();
 } catch (error) {
   report(false, `unexpected error: ${(error as Error).message}`, (error as Error).stack ?? '');
 }
