@@ -9,7 +9,8 @@ export function readApiKey(what: string, keyFile: string | undefined, envName: s
     } catch (error) {
       throw new Error(`cannot read the ${what} key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    const key = text.split('\n')[0]!.trim();
+    // the first line: the key, or a `Key: KEY` header line as curl -H @FILE takes it
+    const key = text.split('\n')[0]!.trim().replace(/^Key:\s*/i, '');
     if (!key) throw new Error(`the ${what} key file ${keyFile} is empty`);
     return key;
   }

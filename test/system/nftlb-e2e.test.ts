@@ -2,7 +2,7 @@
 // (`dataplane: {type: nftlb, start: true}`), lbguard's own FTP and TFTP probes on two backends running
 // vsftpd and tftpd-hpa, a client namespace downloading through the virtual address. A backend's daemon
 // is stopped and started again; the test measures when nftlb stops and resumes sending it sessions.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { inNamespace } from '../helpers/nftlb-ns.ts';
@@ -37,7 +37,8 @@ t.test('an nftlb L4xNAT farm driven by lbguard: FTP passive/active and TFTP thro
     topo.startTftp(b);
   }
   const check = (probe: string, options: string) => `{probe: ${probe}, options: ${options}, interval: ${INTERVAL_MS}ms, timeout: ${TIMEOUT_MS}ms, rise: ${RISE}, fall: ${FALL}}`;
-  const dataplane = '{type: nftlb, start: true, url: "http://127.0.0.1:5555"}';
+  const keyFile = join(topo.dir, 'nftlb.key');
+  const dataplane = `{type: nftlb, start: true, url: "http://127.0.0.1:5555", key-file: "${keyFile}"}`;
   const backends = topo.backends.map((b, i) => `      - {name: be${i + 1}, address: ${b.address}}`).join('\n');
   const config = join(topo.dir, 'farms.yaml');
   writeFileSync(
@@ -196,6 +197,9 @@ ${backends}
     t.comment(`nftlb killed; a new one held the FTP farm again ${Date.now() - killed} ms later`);
     t.match(await ftpGet(false), /^backend[12]$/, 'FTP through the VIP works again');
     t.match(await tftpGet(), /^tftp-backend[12]$/, 'TFTP too');
+    t.equal(statSync(keyFile).mode & 0o777, 0o600, "the new nftlb's key is in key-file, readable by root only");
+    const farms = await inNamespace(topo.balancer, ['curl', '-s', '--max-time', '2', '-H', `@${keyFile}`, 'http://127.0.0.1:5555/farms']);
+    t.same((JSON.parse(farms.stdout) as { farms: { name: string }[] }).farms.map((f) => f.name).sort(), ['ftpfarm', 'tftpfarm'], 'and it opens the API (curl -H @key-file)');
   });
 
   t.test('lbguard stops the nftlb it started', async (t) => {

@@ -2,6 +2,7 @@
 // back; apply sends one request per change. Errors are thrown with what to do; the reconciler retries
 // them with backoff and shows them in /status and /metrics. With `start: true` nftlb is started here,
 // and started again on the next pass if it dies (it then comes back empty and the diff re-declares).
+import { writeFileSync } from 'node:fs';
 import { readApiKey } from '../key.ts';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
@@ -13,7 +14,8 @@ export const KEY_ENV = 'LBGUARD_NFTLB_KEY';
 
 export interface NftlbAdapterOptions {
   readonly url: string;
-  /** a file holding the API key (first line); else the environment's LBGUARD_NFTLB_KEY */
+  /** a file holding the API key (first line, bare or as `Key: KEY`); else the environment's LBGUARD_NFTLB_KEY.
+   *  With start: true, the key nftlb generated is written there instead. */
   readonly keyFile?: string;
   /** start nftlb here (the key is the one it generates) */
   readonly start?: boolean;
@@ -64,6 +66,8 @@ export class NftlbAdapter implements DataPlaneAdapter {
       throw new Error(`${error.message}${output}`);
     });
     this.daemon = daemon;
+    // for the operator's own tools (curl -H @FILE): the key nftlb made, readable by root only
+    if (this.options.keyFile) writeFileSync(this.options.keyFile, `Key: ${daemon.key}\n`, { mode: 0o600 });
     // the key line comes before the listening socket: wait until the API answers
     const until = Date.now() + 5000;
     for (;;) {

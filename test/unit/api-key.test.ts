@@ -1,0 +1,18 @@
+// API keys for nftlb and the Zevenet appliance: a file's first line (bare or `Key: KEY`) or the environment.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { readApiKey } from '../../zevenet-adapters/key.ts';
+
+t.test('key files and the environment', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-key-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
+  t.equal(readApiKey('nftlb', file('bare', 's3cret\nignored\n'), 'X_KEY', {}), 's3cret');
+  t.equal(readApiKey('nftlb', file('header', 'Key: s3cret\n'), 'X_KEY', {}), 's3cret', 'the form curl -H @FILE takes');
+  t.equal(readApiKey('Zevenet', undefined, 'X_KEY', { X_KEY: 'from-env' }), 'from-env');
+  t.throws(() => readApiKey('nftlb', file('empty', '\n'), 'X_KEY', {}), /the nftlb key file .* is empty/);
+  t.throws(() => readApiKey('nftlb', join(dir, 'missing'), 'X_KEY', {}), /cannot read the nftlb key file .*: ENOENT/);
+  t.throws(() => readApiKey('Zevenet', undefined, 'X_KEY', {}), /no Zevenet API key: set key-file .* or X_KEY in the environment/);
+});
