@@ -2,11 +2,12 @@ import { isIPv4 } from 'node:net';
 
 /**
  * ipvsadm's `-p timeout -M netmask`: clients whose addresses are equal under the netmask go to the
- * same real server while their entry lives. An entry lives `timeout` seconds after its last use,
- * and never ends while a session of the client is open (the caller touches it when one closes).
+ * same real server while their entry lives. An entry lives while a session of the group is open and
+ * `timeout` seconds after the last one ended, as IPVS's persistence templates do.
  */
 export class PersistenceTable {
-  private readonly entries = new Map<string, { server: string; expires: number }>();
+  /** `open`: sessions of the group running now; an entry with open sessions does not expire */
+  private readonly entries = new Map<string, { server: string; expires: number; open: number }>();
   private readonly mask: number | undefined;
 
   constructor(readonly timeoutMs: number, netmask: string, private readonly maxEntries = 100_000) {
@@ -24,18 +25,38 @@ export class PersistenceTable {
     const key = this.key(client);
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    if (entry.expires <= now) {
+    if (entry.open === 0 && entry.expires <= now) {
       this.entries.delete(key);
       return undefined;
     }
     return entry.server;
   }
 
-  remember(client: string, server: string, now = Date.now()): void {
+  /** A session of `client` opens on `server`: the entry holds while it runs. */
+  opened(client: string, server: string, now = Date.now()): void {
     const key = this.key(client);
-    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) this.sweep(now);
-    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) return; // full of live entries: the scheduler decides
-    this.entries.set(key, { server, expires: now + this.timeoutMs });
+    const entry = this.entries.get(key);
+    if (entry && entry.server === server) {
+      entry.open++;
+      entry.expires = now + this.timeoutMs;
+      return;
+    }
+    if (!entry && this.entries.size >= this.maxEntries) this.sweep(now);
+    if (!entry && this.entries.size >= this.maxEntries) return; // full of live entries: the scheduler decides
+    this.entries.set(key, { server, expires: now + this.timeoutMs, open: 1 });
+  }
+
+  /** A session of `client` ended: the entry lives `timeout` from now. */
+  closed(client: string, server: string, now = Date.now()): void {
+    const entry = this.entries.get(this.key(client));
+    if (!entry || entry.server !== server) return;
+    entry.open = Math.max(0, entry.open - 1);
+    entry.expires = now + this.timeoutMs;
+  }
+
+  remember(client: string, server: string, now = Date.now()): void {
+    this.opened(client, server, now);
+    this.closed(client, server, now);
   }
 
   forget(server: string): void {
@@ -47,7 +68,7 @@ export class PersistenceTable {
   }
 
   sweep(now = Date.now()): void {
-    for (const [key, entry] of this.entries) if (entry.expires <= now) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (entry.open === 0 && entry.expires <= now) this.entries.delete(key);
   }
 }
 

@@ -125,7 +125,7 @@ export class ServerPool {
         this.budget.active--;
         server.active--;
         if (onCut) server.cutters.delete(onCut);
-        if (this.persistence && server.present) this.persistence.remember(client, server.name);
+        this.persistence?.closed(client, server.name);
         if (!server.present && server.active === 0 && this.servers.get(server.name) === server) this.servers.delete(server.name);
       },
     };
@@ -136,7 +136,7 @@ export class ServerPool {
     const remembered = this.persistence?.lookup(client);
     const sticky = remembered === undefined ? undefined : usable.find((s) => s.name === remembered);
     const server = sticky ?? this.scheduler.pick(usable, client);
-    if (server && this.persistence) this.persistence.remember(client, server.name);
+    if (server) this.persistence?.opened(client, server.name);
     return server;
   }
 }

@@ -82,3 +82,12 @@ t.test('pool: a removed server keeps its open sessions, or has them cut (cut-con
   kept.close();
   second.close();
 });
+
+t.test('persistence: an entry holds while a session of the client is open, then lives timeout more', async (t) => {
+  const table = new PersistenceTable(1000, '32');
+  table.opened('10.0.0.1', 's1', 0);
+  t.equal(table.lookup('10.0.0.1', 60_000), 's1', 'open session: no expiry');
+  table.closed('10.0.0.1', 's1', 60_000);
+  t.equal(table.lookup('10.0.0.1', 60_999), 's1');
+  t.equal(table.lookup('10.0.0.1', 61_000), undefined, 'expired timeout after the last session');
+});
