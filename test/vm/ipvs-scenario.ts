@@ -1,9 +1,9 @@
 // Runs INSIDE the IPVS guest (test/vm/run-guest.sh), bundled by test/system/ipvs-vm.test.ts.
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
 // `ipvsadm -Sn` with the table the step intends, byte for byte; then sends real TCP traffic
-// through IPVS-NAT between namespaces, and runs keepalived with the configuration lbguard renders,
-// our check_ssh as its MISC_CHECK (LBGUARD_DIST: the built plugins). Prints TAP-style lines (`ok N - …` / `not ok N - …`),
-// `# …` notes, and exits 1 if any step failed.
+// through IPVS-NAT between namespaces, runs keepalived with the configuration lbguard renders (our
+// check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
+// Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
@@ -252,10 +252,44 @@ async function keepalivedSteps(): Promise<void> {
   for (const s of servers) s?.kill('SIGTERM');
 }
 
+/** The product path: `lbguard run` with an ipvsadm farm, its own check_ssh probe deciding. */
+async function orchestratorSteps(): Promise<void> {
+  run('ipvsadm', ['-C']);
+  const servers = [sshBanner('10.0.1.2'), sshBanner('10.0.1.3')];
+  writeFileSync('/tmp/farms.json', JSON.stringify({
+    status: { listen: '127.0.0.1:9100' },
+    farms: [{
+      name: 'sftp', service: 'sftp', virtual: { address: '10.0.0.1', ports: [22] }, scheduler: 'wrr', dataplane: { type: 'ipvsadm', method: 'nat', ipvsadm: '/usr/sbin/ipvsadm' },
+      check: { probe: 'ssh', interval: '1s', timeout: '800ms', rise: 1, fall: 1 },
+      backends: [{ name: 's2', address: '10.0.1.2', weight: 3 }, { name: 's3', address: '10.0.1.3' }],
+    }],
+  }));
+  const daemon = spawn(process.execPath, [`${process.env.LBGUARD_DIST}/lbguard.mjs`, 'run', '-c', '/tmp/farms.json', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  daemon.stdout.on('data', (d) => (log += d));
+  daemon.stderr.on('data', (d) => (log += d));
+  const both = () => /-a -t 10\.0\.0\.1:22 -r 10\.0\.1\.2:22 -m -w 3\n/.test(save()) && /-a -t 10\.0\.0\.1:22 -r 10\.0\.1\.3:22 -m -w 1\n/.test(save());
+  const upMs = await waitFor('lbguard to declare both', both, 40_000);
+  report(upMs !== undefined && save().includes('-A -t 10.0.0.1:22 -s wrr\n'), `lbguard run declared the farm on IPVS with both checked backends (${upMs?.toFixed(0)} ms after start)`, `${save()}\n${log.slice(-2000)}`);
+  servers[1]?.kill('SIGTERM');
+  const downMs = await waitFor('s3 removed', () => !save().includes('10.0.1.3:22'), 20_000);
+  report(downMs !== undefined, `a stopped backend is taken out of IPVS by lbguard (${downMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-2000)}`);
+  run('ipvsadm', ['-e', '-t', '10.0.0.1:22', '-r', '10.0.1.2:22', '-m', '-w', '9']);
+  const repairMs = await waitFor('drift repaired', () => save().includes('-r 10.0.1.2:22 -m -w 3\n'), 20_000);
+  report(repairMs !== undefined, `a weight changed by hand is put back by lbguard's reconcile loop (${repairMs?.toFixed(0)} ms)`, save());
+  servers[1] = sshBanner('10.0.1.3');
+  const backMs = await waitFor('s3 back', both, 20_000);
+  report(backMs !== undefined, `it answers again: lbguard puts it back (${backMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-2000)}`);
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  for (const s of servers) s?.kill('SIGTERM');
+}
+
 try {
   await tableSteps();
   await trafficSteps();
   await keepalivedSteps();
+  await orchestratorSteps();
 } catch (error) {
   report(false, `unexpected error: ${(error as Error).message}`, (error as Error).stack ?? '');
 }
