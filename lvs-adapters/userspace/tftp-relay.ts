@@ -8,6 +8,13 @@ import { bindUdp, closeUdp, sweeper } from './udp.ts';
 const LINGER_MS = 2000;
 const UNKNOWN_TID = encodeError(5, 'Unknown transfer ID');
 
+/**
+ * Sessions only ever send to IP addresses: answering the look-up at once spares each datagram the
+ * deferred DNS callback dgram otherwise waits for.
+ */
+const literalAddress = (address: string, _family: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
+  callback(null, address, isIPv6(address) ? 6 : 4);
+
 interface Session {
   readonly key: string;
   readonly lease: Lease;
@@ -32,7 +39,8 @@ interface Session {
   next: Buffer | undefined;
   /** the client has ACKed `sent` and waits for the next block */
   clientWaiting: boolean;
-  last: number;
+  /** sweeps (one a second) since the last datagram: cheaper than reading the clock per datagram */
+  quiet: number;
   finishing: boolean;
   fromClient: number;
   toClientBytes: number;
@@ -54,9 +62,9 @@ export class TftpService {
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<TftpService> {
     const service = new TftpService(await bindUdp(address, port), address, pool, idleMs);
     service.socket.on('message', (message, from) => service.onRequest(message, from));
-    service.stopSweep = sweeper((now) => {
+    service.stopSweep = sweeper(() => {
       for (const session of service.sessions.values()) {
-        if (now - session.last > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
+        if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
       }
     });
     return service;
@@ -101,15 +109,15 @@ export class TftpService {
       backend,
       tid: undefined,
       waiting: [],
-      toClient: createSocket(family(this.address)),
-      toServer: createSocket(family(backend.address)),
+      toClient: createSocket({ type: family(this.address), lookup: literalAddress }),
+      toServer: createSocket({ type: family(backend.address), lookup: literalAddress }),
       blksize: 512, // until the server's OACK says otherwise
       readAhead: packet.op === 'RRQ',
       sent: undefined,
       sentBlock: 0,
       next: undefined,
       clientWaiting: false,
-      last: Date.now(),
+      quiet: 0,
       finishing: false,
       fromClient: message.length,
       toClientBytes: 0,
@@ -155,7 +163,7 @@ export class TftpService {
     } else if (op !== OPCODE.ACK && op !== OPCODE.ERROR) {
       return this.pool.countError('malformed', s.lease.server);
     }
-    s.last = Date.now();
+    s.quiet = 0;
     if (op === OPCODE.DATA && s.readAhead) return this.serverData(s, message);
     s.toClientBytes += message.length;
     s.toClient.send(message, s.client.port, s.client.address);
@@ -215,7 +223,7 @@ export class TftpService {
     } else if (op !== OPCODE.ACK && op !== OPCODE.ERROR) {
       return this.pool.countError('malformed', s.lease.server);
     }
-    s.last = Date.now();
+    s.quiet = 0;
     s.fromClient += message.length;
     if (op === OPCODE.ACK && s.readAhead && s.sent) return this.clientAck(s, s.sent, message.readUInt16BE(2));
     this.toServer(s, message);
