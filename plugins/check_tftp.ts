@@ -6,4 +6,6 @@ import { isCompatInvocation, runCompat } from './tftp/compat.ts';
 import { checkTftpPlugin } from './tftp/definition.ts';
 
 const argv = process.argv.slice(2);
-void (isCompatInvocation(argv) ? runCompat(argv) : runPlugin(checkTftpPlugin, argv));
+// `--nanny` with a classic form: the classic line, exit 0 always (runPlugin handles the other forms)
+const classic = argv.filter((a) => a !== '--nanny');
+void (isCompatInvocation(classic) ? runCompat(classic, classic.length < argv.length ? () => 0 : undefined) : runPlugin(checkTftpPlugin, argv));

@@ -105,14 +105,18 @@ export async function checkTftpCompat(request: CompatRequest, signal: AbortSigna
   }
 }
 
-/** The process for the classic forms: parse, check within -t, print the line, exit with its state. */
-export async function runCompat(argv: readonly string[]): Promise<never> {
+/**
+ * The process for the classic forms: parse, check within -t, print the line, exit with its state —
+ * or with `exitCode(state)`: nanny mode (`check_tftp --nanny --connect %h`) always exits 0, since
+ * nanny counts a non-zero exit as up and judges the line instead.
+ */
+export async function runCompat(argv: readonly string[], exitCode: (state: number) => number = (state) => state): Promise<never> {
   let request: CompatRequest;
   try {
     request = parseCompatArgs(argv);
   } catch (error) {
     process.stdout.write(`UNKNOWN - ${error instanceof Error ? error.message : String(error)}\n${COMPAT_USAGE}\n`);
-    process.exit(UNKNOWN);
+    process.exit(exitCode(UNKNOWN));
   }
   // Whether the check ended by itself; if not, the deadline passed: the script's "Transfer timed out".
   let answered = false;
@@ -130,5 +134,5 @@ export async function runCompat(argv: readonly string[]): Promise<never> {
   const text = !answered ? 'Transfer timed out' : outcome.state === UNKNOWN ? `UNKNOWN - ${outcome.text}` : outcome.text;
   const details = outcome.details.map((d) => d.replace(/[\r\n]/g, ' '));
   process.stdout.write([text, ...details].join('\n') + '\n');
-  process.exit(outcome.state);
+  process.exit(exitCode(outcome.state));
 }

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-line.ts';
 import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
+import { startFakeTftp } from '../helpers/tftp-fake.ts';
 import { freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
 
 /** What nanny does with `send_program` and `expect`: up when stdout minus its last byte equals expect. */
@@ -36,6 +37,17 @@ t.test('nanny: --nanny prints exactly the expect text when up, something else wh
   const timeout = await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 1`, 'OK', '127.0.0.1', slow.port);
   t.same([timeout.code, timeout.up], [0, false], 'a silent server is down, within the plugin\'s -t');
   t.ok(performance.now() - started < 3000, 'well within a nanny timeout of a few seconds');
+});
+
+t.test('nanny: the classic check_tftp --connect %h form with --nanny exits 0 and keeps its line', async (t) => {
+  const tftp = await startFakeTftp({ files: {} }); // File not found for the bogus name: the classic "answer"
+  const mute = await startFakeTftp({ files: {}, silent: true });
+  t.teardown(() => Promise.all([tftp.close(), mute.close()]));
+  const line = `${pluginPath('check_tftp')} --nanny --connect %h -p %p -t 1`;
+  const up = await asNanny(line, 'OK - answer from server', '127.0.0.1', tftp.port);
+  t.same([up.code, up.stdout, up.up], [0, 'OK - answer from server\n', true]);
+  const down = await asNanny(line, 'OK - answer from server', '127.0.0.1', mute.port);
+  t.same([down.code, down.stdout, down.up], [0, 'Transfer timed out\n', false], 'down, and exit 0 so that nanny reads the line');
 });
 
 t.test('ldirectord external: VIP VPORT RIP RPORT, exit 0 up and non-zero down', async (t) => {

@@ -124,3 +124,20 @@ t.test('netmasks: prefix lengths become dotted masks for IPv4', async (t) => {
   t.equal(ipvsNetmask('255.255.0.0', false), '255.255.0.0');
   t.equal(ipvsNetmask('64', true), '64');
 });
+
+t.test('farm mapping: IPv6 fwmark services, several ports, ranges refused; marks per family', async (t) => {
+  const { farmServices, markedPorts } = await import('../../lvs-adapters/ipvsadm/farm-map.ts');
+  const { markRules } = await import('../../lvs-adapters/ipvsadm/fwmark.ts');
+  const v6 = { farm: 'f6', service: 'tftp' as const, protocol: 'udp' as const, address: '2001:db8::10', fwmark: 7, scheduler: 'rr', persistence: { timeoutSeconds: 30, netmask: '64' } };
+  const [svc] = farmServices({ service: v6, servers: [{ name: 'a', address: '2001:DB8::2', port: 69, weight: 1 }] }, 'dr');
+  t.same(saveLines(svc ? [svc] : []), ['-A -f 7 -6 -s rr -p 30 -M 64', '-a -f 7 -6 -r [2001:db8::2]:0 -g -w 1']);
+  t.same(markRules([v6]), ['ip6 daddr 2001:db8::10 udp dport { 69, 1024-65535 } meta mark set 0x00000007 comment "farm f6"']);
+  const ftp = { farm: 'ftp', service: 'ftp' as const, protocol: 'tcp' as const, address: '192.0.2.1', ports: [{ from: 21, to: 21 }, { from: 20, to: 20 }], scheduler: 'wlc' };
+  t.same(saveLines(farmServices({ service: ftp, servers: [{ name: 'a', address: '10.0.0.2', port: 2121, weight: 2 }] }, 'nat')), [
+    '-A -t 192.0.2.1:21 -s wlc', '-a -t 192.0.2.1:21 -r 10.0.0.2:2121 -m -w 2',
+    '-A -t 192.0.2.1:20 -s wlc', '-a -t 192.0.2.1:20 -r 10.0.0.2:20 -m -w 2',
+  ], 'the first port goes to the backend port, further ports keep their number');
+  t.throws(() => farmServices({ service: { ...ftp, ports: [{ from: 10000, to: 10100 }] }, servers: [] }, 'nat'), /port range 10000-10100 cannot be an IPVS service; give virtual.fwmark/);
+  t.same(markedPorts({ ...ftp, fwmark: 21, ports: [{ from: 21, to: 21 }, { from: 10000, to: 10100 }] }), [{ from: 21, to: 21 }, { from: 10000, to: 10100 }], 'ports given with a fwmark are what gets marked');
+  t.same(markedPorts({ ...ftp, service: 'sftp', ports: undefined, fwmark: 3 }), [], 'no default marks for other services');
+});
