@@ -121,6 +121,10 @@ async function tableSteps(): Promise<void> {
   const batchMs = performance.now() - started;
   const count = save().split('\n').filter((l) => l.startsWith('-a -f 21 ')).length;
   report(count === 1000 && adapter.history.at(-1)?.[0] === '-R', `1,000 real servers applied in one ipvsadm -R batch (${batchMs.toFixed(0)} ms incl. two -Sn reads, under TCG)`, `${count} servers`);
+  const rules = many.map((s) => `-e -f 21 -r ${s.address}:0 -m -w 2`).join('\n');
+  started = performance.now();
+  execFileSync('ipvsadm', ['-R'], { input: `${rules}\n` });
+  process.stdout.write(`# ipvsadm -R alone, 1,000 real-server edits: ${(performance.now() - started).toFixed(0)} ms under TCG\n`);
   started = performance.now();
   await converge([ftp(many.map((s) => ({ ...s, weight: 0 })), 'sh', 600), ...farms.slice(1)]);
   process.stdout.write(`# quiescing all 1,000: ${(performance.now() - started).toFixed(0)} ms\n`);
