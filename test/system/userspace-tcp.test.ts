@@ -76,3 +76,28 @@ t.test('sftp through the balancer; a removed server keeps its open session; max-
   t.ok((adapter.counters().find((c) => c.errorKind === 'max-sessions')?.errors ?? 0) >= 1, 'refusal counted');
   await Promise.all(held.map((child) => new Promise((resolve) => { child.once('exit', resolve); child.kill(); })));
 });
+
+t.test('TCP half-close passes through: the client ends its side, the backend answers after reading to the end', async (t) => {
+  const { createServer, connect } = await import('node:net');
+  const backend = createServer({ allowHalfOpen: true }, (socket) => {
+    let got = 0;
+    socket.on('data', (d: Buffer) => (got += d.length));
+    socket.on('end', () => socket.end(`read ${got} bytes`));
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => backend.close());
+  const vport = await freePort();
+  const spec: VirtualServiceSpec = { farm: 'half', service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: vport, to: vport }], scheduler: 'rr' };
+  const address = backend.address();
+  await adapter.apply([{ kind: 'add-farm', farm: { service: spec, servers: [{ name: 'h', address: '127.0.0.1', port: typeof address === 'object' && address ? address.port : 0, weight: 1 }] } }]);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const client = connect({ port: vport, host: VIP, allowHalfOpen: true });
+    let text = '';
+    client.on('data', (d) => (text += d));
+    client.on('end', () => resolve(text));
+    client.on('error', reject);
+    client.end(Buffer.alloc(5 << 20, 7)); // 5 MiB, then half-close
+  });
+  t.equal(answer, `read ${5 << 20} bytes`);
+  await adapter.apply([{ kind: 'remove-farm', farm: 'half' }]);
+});
