@@ -178,6 +178,10 @@ export function farmsFromKeepalived(text: string): { config: { farms: unknown[] 
       if (node.words[0] !== 'global_defs' && node.words[0] !== 'vrrp_instance') notes.push(`line ${node.line}: ${node.words[0]} is not imported`);
       continue;
     }
+    if (node.words[1] === 'group') {
+      notes.push(`line ${node.line}: virtual_server group ${node.words[2] ?? ''} is not imported (write one farm per address, or a fwmark)`);
+      continue;
+    }
     // `# farm NAME VIP` above a block written by renderKeepalived names the farm (and a fwmark's VIP)
     const label = /^# farm (\S+) (\S+)/.exec(lines[node.line - 2] ?? '');
     pendingName = label?.[1];
@@ -204,7 +208,10 @@ export function farmsFromKeepalived(text: string): { config: { farms: unknown[] 
     const delay = Number(arg(node, 'delay_loop') ?? 60);
     const miscTimeout = misc[0] && arg(misc[0], 'misc_timeout');
     const timeoutMs = Math.min(Math.max(50, (Number(miscTimeout ?? delay) - 1) * 1000), delay * 1000 - 1);
-    if (!path) notes.push(`line ${node.line}: virtual_server without MISC_CHECK: imported with a TCP check`);
+    if (!path) {
+      const checkers = [...new Set(reals.flatMap((r) => r.children.filter((c) => /_CHECK$|^HTTP_GET$|^SSL_GET$/.test(c.words[0] ?? '')).map((c) => c.words[0])))];
+      notes.push(`line ${node.line}: virtual_server without MISC_CHECK${checkers.length ? ` (${checkers.join(', ')})` : ''}: imported with lbguard's TCP check`);
+    }
     farms.push({
       name,
       service,

@@ -95,3 +95,12 @@ t.test('lbguard render keepalived / import keepalived.conf', async (t) => {
   t.equal(imported.code, 0, imported.stderr);
   t.match(imported.stdout, 'command: /usr/local/bin/check_ssh -H %h -p %p -t 3\n');
 });
+
+t.test('import: groups and other checkers are named in the notes', async (t) => {
+  const text = `virtual_server group web {\n  lvs_sched rr\n}\nvirtual_server 192.0.2.5 80 {\n  delay_loop 5\n  lb_algo wrr\n  lb_kind DR\n  protocol TCP\n  real_server 10.0.0.5 80 {\n    weight 2\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n`;
+  const { config: imported, notes } = farmsFromKeepalived(text);
+  const [farm] = validateConfig(imported).farms;
+  t.same([farm?.scheduler, farm?.dataplane, farm?.check.probe, farm?.backends[0]?.weight], ['wrr', { type: 'ipvsadm', method: 'dr', ipvsadm: '/sbin/ipvsadm' }, 'tcp', 2], 'lb_algo / lb_kind, the legacy names');
+  t.match(notes.join('\n'), /line 1: virtual_server group web is not imported/);
+  t.match(notes.join('\n'), /line 4: virtual_server without MISC_CHECK \(TCP_CHECK\): imported with lbguard's TCP check/);
+});
