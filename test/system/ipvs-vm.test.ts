@@ -2,7 +2,8 @@
 // kernel that has it boots under QEMU (TCG, no KVM needed) with this machine's root as its
 // userland (test/vm/). Inside, test/vm/ipvs-scenario.ts drives the adapter step by step and
 // compares `ipvsadm -Sn` with what each step intends, sends TCP through IPVS-NAT and a fwmark
-// service, runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK), and
+// service, passive FTP through a fwmark service (nft marks, persistence),
+// runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK), and
 // `lbguard run` itself on an ipvsadm farm (a stopped backend out, drift repaired, back in).
 // Every step of the guest becomes an assertion here.
 import { existsSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     ['/usr/bin/kmod', 'kmod'],
     ['/usr/sbin/nft', 'nftables'],
     ['/usr/bin/curl', 'curl'],
+    ['/usr/sbin/vsftpd', 'vsftpd'],
   ] as const) requireBinary(binary, pkg);
 
   const built = await runCommand('bash', [join(ROOT, 'test', 'vm', 'build-guest.sh')], { timeoutMs: 300_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
@@ -49,6 +51,6 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
     t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
   }
-  t.equal(steps.length, 25, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(steps.length, 27, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
   t.equal(guest.code, 0, 'the guest scenario passed');
 });

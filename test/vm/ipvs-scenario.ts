@@ -1,7 +1,7 @@
 // Runs INSIDE the IPVS guest (test/vm/run-guest.sh), bundled by test/system/ipvs-vm.test.ts.
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
 // `ipvsadm -Sn` with the table the step intends, byte for byte; then sends real TCP traffic
-// through IPVS-NAT between namespaces, runs keepalived with the configuration lbguard renders (our
+// through IPVS-NAT between namespaces and passive FTP through a fwmark service, runs keepalived with the configuration lbguard renders (our
 // check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
 // Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
@@ -289,9 +289,37 @@ async function orchestratorSteps(): Promise<void> {
   for (const s of servers) s?.kill('SIGTERM');
 }
 
+/** Passive FTP through a fwmark service: nft marks 21 and the passive range, persistence keeps a client on one backend. */
+async function ftpSteps(): Promise<void> {
+  run('ipvsadm', ['-C']);
+  await adapter.apply([{ kind: 'remove-farm', farm: 'web' }, { kind: 'remove-farm', farm: 'marked' }]);
+  const daemons = ['10.0.1.2', '10.0.1.3'].map((address) => {
+    const dir = `/tmp/ftp-${address}`;
+    mkdirSync(`${dir}/anon`, { recursive: true });
+    mkdirSync(`${dir}/empty`, { recursive: true });
+    writeFileSync(`${dir}/anon/who.txt`, `ftp ${address}\n`);
+    writeFileSync(`${dir}/vsftpd.conf`, [
+      'listen=YES', 'listen_ipv6=NO', `listen_address=${address}`, 'listen_port=21', 'background=NO',
+      'anonymous_enable=YES', `anon_root=${dir}/anon`, 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO',
+      `secure_chroot_dir=${dir}/empty`, 'seccomp_sandbox=NO', 'xferlog_enable=NO', `vsftpd_log_file=${dir}/log`,
+      'pasv_enable=YES', 'pasv_min_port=30000', 'pasv_max_port=30100', 'pasv_address=10.0.0.1', '',
+    ].join('\n'));
+    return spawn('ip', ['netns', 'exec', 'srv', '/usr/sbin/vsftpd', `${dir}/vsftpd.conf`], { stdio: 'ignore' });
+  });
+  await converge([ftp([rs('f2', '10.0.1.2', 21), rs('f3', '10.0.1.3', 21)], 'rr', 300)].map((f) => ({ ...f, service: { ...f.service, address: '10.0.0.1' } })));
+  await new Promise((r) => setTimeout(r, 1000));
+  const fetches = Array.from({ length: 3 }, () => fetchFromClient('ftp://10.0.0.1/who.txt'));
+  report(fetches.every((f) => f === fetches[0] && /^ftp 10\.0\.1\.[23]$/.test(f)), 'passive FTP through the fwmark service: control (21) and data (passive port) marked by nft, persistence keeps the client on one backend', `${fetches.join('\n')}\n${save()}\n${run('nft', ['list', 'table', 'inet', 'lbguard_ipvs'])}`);
+  const conns = run('ipvsadm', ['-Lnc']);
+  report(/FWM|TCP/.test(conns) && conns.includes('10.0.0.1:21') && /10\.0\.0\.1:30\d{3}/.test(conns), 'IPVS holds the control connection and the passive data connection of the session', conns);
+  for (const d of daemons) d.kill('SIGTERM');
+  await adapter.apply([{ kind: 'remove-farm', farm: 'ftp' }]);
+}
+
 try {
   await tableSteps();
   await trafficSteps();
+  await ftpSteps();
   await keepalivedSteps();
   await orchestratorSteps();
 } catch (error) {
