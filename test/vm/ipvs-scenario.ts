@@ -1,8 +1,9 @@
 // Runs INSIDE the IPVS guest (test/vm/run-guest.sh), bundled by test/system/ipvs-vm.test.ts.
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
-// `ipvsadm -Sn` with the table the step intends, byte for byte; then sends real TCP traffic
-// through IPVS-NAT between namespaces and passive FTP through a fwmark service, runs keepalived with the configuration lbguard renders (our
-// check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
+// `ipvsadm -Sn` with the table the step intends (services and real servers sorted: the kernel
+// lists them in hash order); then sends real TCP traffic through IPVS-NAT between namespaces and
+// passive FTP through a fwmark service, runs keepalived with the configuration lbguard renders
+// (our check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
 // Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
