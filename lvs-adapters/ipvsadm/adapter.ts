@@ -86,7 +86,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   private observedServers(farm: FarmState, wanted: IpvsService, primary: IpvsService): RealServerSpec[] {
     const byDest = new Map<string, RealServerSpec>();
     for (const server of farm.servers) {
-      const port = wanted.kind === 'fwmark' ? 0 : server.port;
+      const port = wanted.kind === 'fwmark' ? 0 : wanted.dests.find((d) => d.address === server.address.toLowerCase())?.port ?? server.port;
       const key = destKey({ address: server.address.toLowerCase(), port });
       if (!byDest.has(key)) byDest.set(key, server);
     }

@@ -9,8 +9,8 @@ import type { Forward, IpvsDest, IpvsService } from './table.ts';
  *   port 0, so each connection keeps the port the client asked for (FTP data ports, TFTP transfer
  *   ports). The marks themselves come from nft rules (fwmark.ts).
  * - `virtual.ports` → one `-t|-u VIP:PORT` service per listed port; the first port goes to the
- *   backend's port, further ports to the same port number (e.g. FTP's 20 next to 21). A port range
- *   cannot be an IPVS service: it needs a fwmark.
+ *   backend's port (NAT only: DR and TUN keep the service's port), further ports to the same port
+ *   number (e.g. FTP's 20 next to 21). A port range cannot be an IPVS service: it needs a fwmark.
  */
 export type Method = 'nat' | 'dr' | 'tun';
 
@@ -68,12 +68,14 @@ export function farmServices(farm: FarmState, method: Method): IpvsService[] {
   if (spec.fwmark !== undefined) {
     return [{ kind: 'fwmark', fwmark: spec.fwmark, ipv6, ...base, dests: dests(() => 0) }];
   }
+  // DR and TUN do not rewrite the port: ipvsadm itself sets a -g/-i real server's port to the
+  // service's (so -e with another port finds "No such destination"); only NAT maps ports
   return singlePorts(spec).map((port, index) => ({
     kind: spec.protocol,
     address: spec.address.toLowerCase(),
     port,
     ...base,
-    dests: dests((serverPort) => (index === 0 ? serverPort : port)),
+    dests: dests((serverPort) => (index === 0 && forward === 'masq' ? serverPort : port)),
   }));
 }
 

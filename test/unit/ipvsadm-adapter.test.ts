@@ -126,3 +126,12 @@ t.test('1,000 real servers go in one ipvsadm -R batch and are verified by readin
   process.env.FAKE_IPVSADM_REFUSE = '10.1.3.250';
   await t.rejects(converge(adapter, [ftp(servers.map((s) => ({ ...s, weight: 0 })))]), /kernel table differs from what was asked for in -f 21; ipvsadm -R said: .*Memory allocation problem/);
 });
+
+t.test('DR: a backend on another port is declared on the service port and observed under its name', async (t) => {
+  const { save } = setup(t);
+  const adapter = new IpvsadmAdapter({ ipvsadm: FAKE, method: 'dr' });
+  const desired = [sftp([server('s1', '10.0.1.2', 2222)])];
+  await converge(adapter, desired);
+  t.match(await save(), '-a -t 192.0.2.10:22 -r 10.0.1.2:22 -g -w 1\n');
+  t.same(diffFarms(desired, await adapter.observe(), new Set(['sftp'])), [], 'converged: nothing more to do');
+});

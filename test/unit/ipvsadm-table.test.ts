@@ -137,6 +137,9 @@ t.test('farm mapping: IPv6 fwmark services, several ports, ranges refused; marks
     '-A -t 192.0.2.1:21 -s wlc', '-a -t 192.0.2.1:21 -r 10.0.0.2:2121 -m -w 2',
     '-A -t 192.0.2.1:20 -s wlc', '-a -t 192.0.2.1:20 -r 10.0.0.2:20 -m -w 2',
   ], 'the first port goes to the backend port, further ports keep their number');
+  t.same(saveLines(farmServices({ service: ftp, servers: [{ name: 'a', address: '10.0.0.2', port: 2121, weight: 2 }] }, 'dr')).filter((l) => l.startsWith('-a')), [
+    '-a -t 192.0.2.1:21 -r 10.0.0.2:21 -g -w 2', '-a -t 192.0.2.1:20 -r 10.0.0.2:20 -g -w 2',
+  ], 'DR keeps the service port, as ipvsadm does for -g');
   t.throws(() => farmServices({ service: { ...ftp, ports: [{ from: 10000, to: 10100 }] }, servers: [] }, 'nat'), /port range 10000-10100 cannot be an IPVS service; give virtual.fwmark/);
   t.same(markedPorts({ ...ftp, fwmark: 21, ports: [{ from: 21, to: 21 }, { from: 10000, to: 10100 }] }), [{ from: 21, to: 21 }, { from: 10000, to: 10100 }], 'ports given with a fwmark are what gets marked');
   t.same(markedPorts({ ...ftp, service: 'sftp', ports: undefined, fwmark: 3 }), [], 'no default marks for other services');
