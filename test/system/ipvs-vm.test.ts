@@ -31,8 +31,9 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
   const built = await runCommand('bash', [join(ROOT, 'test', 'vm', 'build-guest.sh')], { timeoutMs: 300_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
   t.equal(built.code, 0, `guest built or found in ${cache}${built.code === 0 ? '' : `: ${built.stderr}`}`);
 
-  // in dist/ so that its npm dependencies resolve from node_modules, read by the guest over 9p
-  const bundle = join(ROOT, 'dist', 'vm', 'ipvs-scenario.mjs');
+  // inside the project so that its npm dependencies resolve from node_modules (the guest reads it over 9p),
+  // but outside dist/, which is what npm pack ships
+  const bundle = join(ROOT, 'test', 'vm', '.build', 'ipvs-scenario.mjs');
   await build({ entryPoints: [join(ROOT, 'test', 'vm', 'ipvs-scenario.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: bundle, logLevel: 'warning' });
   t.ok(existsSync(join(ROOT, 'dist', 'plugins', 'check_ssh.cjs')), 'the plugins are built (npm run build), the guest runs dist/plugins/check_ssh.cjs');
   requireBinary('/usr/sbin/keepalived', 'keepalived');
