@@ -77,12 +77,17 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
   }
   const { values, positionals } = parsed;
+  // `lbguard run --help`: the usage, on stdout, exit 0, whatever the command
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const url = values.url ?? 'http://127.0.0.1:9100';
   switch (command) {
     case 'run':

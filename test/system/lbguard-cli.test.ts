@@ -58,6 +58,17 @@ async function until<T>(what: string, get: () => Promise<T | undefined>, timeout
 interface Status { farms: { name: string; backends: { name: string; address: string; port: number; weight: number; state: string; last?: { line: string; ms: number } }[] }[] }
 const status = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
 
+t.test('help: lbguard --help, lbguard help, lbguard run --help', async (t) => {
+  for (const args of [['--help'], ['help'], ['-h'], ['run', '--help'], ['check', '-h']]) {
+    const run = await runCommand(process.execPath, [LBGUARD, ...args]);
+    t.equal(run.code, 0, args.join(' '));
+    t.match(run.stdout, /^Usage: lbguard <command> \[options\]\n/);
+  }
+  const bad = await runCommand(process.execPath, [LBGUARD, 'run', '--bogus']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /Unknown option '--bogus'/);
+});
+
 t.test('lbguard check: OK, or every problem with its path, and exit 1', async (t) => {
   const good = farmsFile('good.yaml', 9, [{ name: 'a', port: sshd.port }]);
   const ok = await runCommand(process.execPath, [LBGUARD, 'check', '-c', good]);
