@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -68,6 +68,7 @@ t.test('more shapes of wrong', async (t) => {
 
 t.test('YAML errors and check options the plugin refuses', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const dup = join(dir, 'dup.yaml');
   writeFileSync(dup, 'farms: []\nfarms: []\n');
   t.throws(() => loadConfig(dup), /line 2: Map keys must be unique/);

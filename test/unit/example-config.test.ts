@@ -1,5 +1,5 @@
 // docs/farms.example.yaml is what operators copy: it must stay a valid farms file.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -8,6 +8,7 @@ import { ROOT } from '../helpers/processes.ts';
 
 t.test('the commented example validates, with its FTP, TFTP, SFTP and command farms', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-example-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const key = join(dir, 'monitor_ed25519');
   writeFileSync(key, 'not read until a check runs a session\n');
   const file = join(dir, 'farms.yaml');

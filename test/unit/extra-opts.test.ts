@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -29,9 +29,9 @@ t.test('sections, repeated keys, flags, quotes, comments', async (t) => {
 
 t.test('--extra-opts locators', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-ini-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'plugins.ini');
   writeFileSync(file, ini);
-  t.teardown(() => undefined);
   t.same(expandExtraOpts([`--extra-opts=@${file}`, '-t', '3'], 'check_ssh'), {
     fileArgs: ['--hostname=127.0.0.1', '--port=2222', '--verbose'],
     cliArgs: ['-t', '3'],
