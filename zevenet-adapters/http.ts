@@ -14,6 +14,17 @@ export interface Exchange {
   readonly ca?: string;
 }
 
+/** A REST API that answered wrongly or not at all; `status` when it answered over HTTP. */
+export class ApiError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** An API answer larger than this is refused, not buffered: a broken or hostile peer cannot fill memory. */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
 export interface Answer {
   readonly status: number;
   readonly text: string;
@@ -27,7 +38,12 @@ export function exchange(url: string, options: Exchange): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = send(url, { method: options.method, agent: false, timeout: options.timeoutMs, headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_ANSWER_BYTES) return req.destroy(Object.assign(new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`), { code: 'E2BIG' }));
+        chunks.push(c);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });

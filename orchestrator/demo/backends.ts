@@ -41,6 +41,31 @@ async function restartable(name: string, listen: (port: number) => Promise<Liste
   return backend;
 }
 
+/** What net.Server and ssh2's Server have in common, enough to listen on loopback and close. */
+interface ServerLike {
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  listen(port: number, host: string, callback: () => void): unknown;
+  address(): unknown;
+  close(callback: () => void): unknown;
+}
+
+/** Listens on 127.0.0.1:port (0: any); close() ends the connections first, then the server. */
+function listen(server: ServerLike, port: number, endConnections: () => void): Promise<Listening> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address() as { port?: number } | null;
+      resolve({
+        port: address?.port ?? port,
+        close: () => new Promise<void>((done) => {
+          endConnections();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
+}
+
 function listenTcp(port: number, onConnection: (socket: Socket) => void): Promise<Listening> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -48,18 +73,7 @@ function listenTcp(port: number, onConnection: (socket: Socket) => void): Promis
     socket.on('close', () => sockets.delete(socket)).on('error', () => undefined);
     onConnection(socket);
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject).listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === 'object' && address ? address.port : port,
-        close: () => new Promise<void>((done) => {
-          for (const socket of sockets) socket.destroy();
-          server.close(() => done());
-        }),
-      });
-    });
-  });
+  return listen(server, port, () => sockets.forEach((socket) => socket.destroy()));
 }
 
 const FTP_REPLIES: Record<string, string> = { USER: '331 Any password will do', PASS: '230 Logged in', SYST: '215 UNIX Type: L8', PWD: '257 "/"', NOOP: '200 OK', TYPE: '200 OK', QUIT: '221 Bye' };
@@ -107,19 +121,7 @@ export async function demoSsh(name: string): Promise<DemoBackend> {
         });
       });
     });
-    return new Promise<Listening>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        const address = server.address();
-        resolve({
-          port: typeof address === 'object' && address ? address.port : port,
-          close: () => new Promise<void>((done) => {
-            for (const client of clients) client.end();
-            server.close(() => done());
-          }),
-        });
-      });
-    });
+    return listen(server, port, () => clients.forEach((client) => client.end()));
   });
 }
 

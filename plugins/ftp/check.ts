@@ -1,8 +1,8 @@
 import type { PeerCertificate } from 'node:tls';
-import { evaluateScalar, type Thresholds } from '../runtime/context.ts';
+import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import { isSocketPath } from '../runtime/host.ts';
 import { type Outcome, printable } from '../runtime/outcome.ts';
-import type { PerfDatum } from '../runtime/perfdata.ts';
+import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
 import { CRITICAL, OK, type State, WARNING } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { type FtpProbeOptions, type FtpProbeResult, probeFtp } from './probe.ts';
@@ -26,10 +26,6 @@ const DAY_MS = 86_400_000;
 function where(options: FtpCheckOptions): string {
   if (isSocketPath(options.host)) return `socket ${options.host}`;
   return options.hostGiven ? `${options.host} port ${options.port}` : `port ${options.port}`;
-}
-
-function seconds(label: string, value: number): PerfDatum {
-  return { label, value, uom: 's', decimals: 6, min: 0 };
 }
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -84,11 +80,11 @@ function contentProblem(op: Operation, options: FtpCheckOptions): string | undef
 function sessionPerfdata(result: FtpProbeResult): PerfDatum[] {
   const session = result.session;
   if (!session) return [];
-  const list: PerfDatum[] = [seconds('connect', result.timings.connect)];
-  if (session.authTls !== undefined) list.push(seconds('auth_tls', session.authTls - result.timings.greeting));
-  list.push(seconds('login', session.login - (session.authTls ?? result.timings.greeting)));
+  const list: PerfDatum[] = [phaseSeconds('connect', result.timings.connect)];
+  if (session.authTls !== undefined) list.push(phaseSeconds('auth_tls', session.authTls - result.timings.greeting));
+  list.push(phaseSeconds('login', session.login - (session.authTls ?? result.timings.greeting)));
   for (const op of session.operations) {
-    list.push(seconds(`${op.kind}_open`, op.open), seconds(`${op.kind}_transfer`, op.transfer), { label: `${op.kind}_bytes`, value: op.bytes, uom: 'B', min: 0 });
+    list.push(phaseSeconds(`${op.kind}_open`, op.open), phaseSeconds(`${op.kind}_transfer`, op.transfer), { label: `${op.kind}_bytes`, value: op.bytes, uom: 'B', min: 0 });
   }
   return list;
 }
@@ -99,7 +95,7 @@ export async function checkFtp(options: FtpCheckOptions, signal: AbortSignal, tr
   const certificate = options.certificateDays ? judgeCertificate(result.certificate, options.certificateDays) : undefined;
   if (certificate && certificate.state !== OK) return { state: certificate.state, text: certificate.text, perfdata: [], details: [] };
   const elapsed = result.session ? trace.elapsed() : result.timings.response;
-  const metric = { name: 'time', value: elapsed, uom: 's' as const, decimals: 6, min: 0, max: options.timeoutSeconds };
+  const metric = responseTime(elapsed, options.timeoutSeconds);
   const greeting = printable(result.greeting.text, 1024);
   if (!result.greeting.matched) {
     // check_tcp: a slow answer that is CRITICAL stays CRITICAL, otherwise -M decides; perfdata

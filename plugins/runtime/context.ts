@@ -12,6 +12,14 @@ export interface Metric {
   readonly decimals?: number;
 }
 
+/**
+ * The response time as monitoring-plugins prints it (`time=0.002690s;;;0.000000;10.000000`):
+ * seconds with 6 decimals, min 0, max the timeout.
+ */
+export function responseTime(seconds: number, timeoutSeconds: number): Metric {
+  return { name: 'time', value: seconds, uom: 's', decimals: 6, min: 0, max: timeoutSeconds };
+}
+
 export interface Thresholds {
   readonly warning?: Range | undefined;
   readonly critical?: Range | undefined;

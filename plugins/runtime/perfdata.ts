@@ -17,6 +17,11 @@ export interface PerfDatum {
   readonly decimals?: number;
 }
 
+/** One phase's duration in seconds, printed as the C plugins print times (`connect=0.000312s;;;0.000000`). */
+export function phaseSeconds(label: string, value: number): PerfDatum {
+  return { label, value, uom: 's', decimals: 6, min: 0 };
+}
+
 /** Plain decimal notation, never exponent form (some perfdata parsers reject `1e-7`). */
 export function formatNumber(value: number, decimals?: number): string {
   if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';

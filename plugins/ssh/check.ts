@@ -1,7 +1,7 @@
-import { evaluateScalar, type Thresholds } from '../runtime/context.ts';
+import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import type { Outcome } from '../runtime/outcome.ts';
 import { printable } from '../runtime/outcome.ts';
-import type { PerfDatum } from '../runtime/perfdata.ts';
+import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
 import { CRITICAL } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { describeIdentification } from './identification.ts';
@@ -23,7 +23,7 @@ function perfdata(result: SshProbeResult, total: PerfDatum): PerfDatum[] {
   const t = result.timings;
   if (t.kex === undefined) return phases;
   const phase = (label: string, value: number | undefined) => {
-    if (value !== undefined) phases.push({ label, value, uom: 's', decimals: 6, min: 0 });
+    if (value !== undefined) phases.push(phaseSeconds(label, value));
   };
   phase('connect', t.connect);
   phase('identification', t.identification - t.connect);
@@ -50,7 +50,7 @@ export async function checkSsh(options: SshCheckOptions, signal: AbortSignal, tr
   if (options.remoteProtocol !== undefined && result.identification.protocol !== options.remoteProtocol) {
     return { state: CRITICAL, text: `${described} protocol version mismatch, expected '${printable(options.remoteProtocol)}'`, perfdata: [], details: [] };
   }
-  const time = evaluateScalar({ name: 'time', value: elapsed, uom: 's', decimals: 6, min: 0, max: options.timeoutSeconds }, options.thresholds);
+  const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
   const facts = [described];
   if (result.hostKeyFingerprint) facts.push(`host key ${result.hostKeyFingerprint}${options.hostKey ? ' as pinned' : ''}`);
   if (result.authenticatedUser !== undefined) facts.push(`user ${printable(result.authenticatedUser)} authenticated`);

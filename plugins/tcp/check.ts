@@ -1,4 +1,4 @@
-import { evaluateScalar, type Thresholds } from '../runtime/context.ts';
+import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import type { AddressFamily } from '../runtime/host.ts';
 import type { Outcome } from '../runtime/outcome.ts';
 import { connectTcp } from '../runtime/tcp.ts';
@@ -17,7 +17,7 @@ export async function checkTcp(options: TcpCheckOptions, signal: AbortSignal, tr
   const socket = await connectTcp(options, signal, trace);
   const elapsed = trace.elapsed();
   socket.destroy();
-  const time = evaluateScalar({ name: 'time', value: elapsed, uom: 's', decimals: 6, min: 0, max: options.timeoutSeconds }, options.thresholds);
+  const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
   return {
     state: time.state,
     text: `${elapsed.toFixed(3)} second response time on ${options.host} port ${options.port}`,

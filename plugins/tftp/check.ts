@@ -1,4 +1,4 @@
-import { evaluateScalar, type Thresholds } from '../runtime/context.ts';
+import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import { type Outcome, printable } from '../runtime/outcome.ts';
 import type { PerfDatum } from '../runtime/perfdata.ts';
 import { CRITICAL, OK, type State } from '../runtime/state.ts';
@@ -58,7 +58,7 @@ export async function checkTftp(options: TftpCheckOptions, signal: AbortSignal, 
   const result = await probeTftp(options, signal, trace);
   const elapsed = trace.elapsed();
   const { transfer } = result;
-  const time = evaluateScalar({ name: 'time', value: elapsed, uom: 's', decimals: 6, min: 0, max: options.timeoutSeconds }, options.thresholds);
+  const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
   const facts = `${transfer.bytes} bytes in ${elapsed.toFixed(3)} s from ${options.host} port ${options.port} (${printable(options.filename)})`;
   const problem = verify(options, result);
   trace.note(1, `${transfer.negotiation === 'oack' ? 'options accepted' : `options ${transfer.negotiation}`}: blksize ${transfer.blksize}, windowsize ${transfer.windowsize}` +

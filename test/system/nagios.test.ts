@@ -13,7 +13,7 @@ import { freePort, pluginPath, requireBinary, runCommand, startDaemon } from '..
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 import { freeUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
-import { docExample } from '../unit/docs-examples.ts';
+import { docExample } from '../helpers/docs-examples.ts';
 
 const NAGIOS = requireBinary('/usr/sbin/nagios4', 'nagios4-core');
 const STOCK = '/etc/nagios4/objects';

@@ -18,7 +18,7 @@ import { freePort, pluginPath, requireBinary, ROOT, runCommand } from '../helper
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 import { freeUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
-import { docExample } from './docs-examples.ts';
+import { docExample } from '../helpers/docs-examples.ts';
 
 const KEEPALIVED = requireBinary('/usr/sbin/keepalived', 'keepalived');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-docs-'));

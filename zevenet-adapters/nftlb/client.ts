@@ -1,7 +1,7 @@
 // nftlb's REST API (Debian's nftlb 1.0.x): `Key` header, JSON bodies whose values are all strings,
 // answers `{"response": "success"}` or an error text with HTTP >= 400. POST /farms merges partial
 // farm objects into what nftlb holds; GET returns full objects; DELETE removes a farm or a backend.
-import { exchange } from '../http.ts';
+import { ApiError, exchange } from '../http.ts';
 
 /** A farm as nftlb reports it: every value a string, backends nested. Unknown keys are kept. */
 export interface NftlbBackend {
@@ -19,12 +19,7 @@ export interface NftlbFarm {
   readonly [key: string]: unknown;
 }
 
-export class NftlbError extends Error {
-  constructor(message: string, readonly status?: number) {
-    super(message);
-    this.name = 'NftlbError';
-  }
-}
+export class NftlbError extends ApiError {}
 
 export interface NftlbClientOptions {
   /** e.g. http://127.0.0.1:5555 */

@@ -2,7 +2,7 @@
 // backend put in maintenance and back up, Farm Guardian objects read, created and attached.
 // `https://HOST:444/zapi/v4.0/zapi.cgi`, header `ZAPI_KEY`, JSON. Answers are
 // `{"description", "params", ...}`; errors HTTP 4xx `{"description", "error": "true", "message"}`.
-import { exchange } from '../http.ts';
+import { ApiError, exchange } from '../http.ts';
 
 export interface ZevenetFarmSummary {
   readonly farmname: string;
@@ -66,12 +66,7 @@ export interface FarmGuardianSettings {
 /** drain: established sessions finish; cut: they are dropped */
 export type MaintenanceMode = 'drain' | 'cut';
 
-export class ZevenetError extends Error {
-  constructor(message: string, readonly status?: number) {
-    super(message);
-    this.name = 'ZevenetError';
-  }
-}
+export class ZevenetError extends ApiError {}
 
 export interface ZevenetClientOptions {
   /** e.g. https://192.0.2.5:444 (the /zapi/v4.0/zapi.cgi path is added when missing) */

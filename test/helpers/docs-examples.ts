@@ -3,7 +3,7 @@
 // so an example that stops working fails a test instead of misleading an operator.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../helpers/processes.ts';
+import { ROOT } from './processes.ts';
 
 /** Every block of docs/PAGE that has `file=NAME` in its info string, by NAME. */
 export function docExamples(page: string): Map<string, string> {
