@@ -57,10 +57,10 @@ export class TftpService {
   private readonly sessions = new Map<string, Session>();
   private stopSweep: () => void = () => undefined;
 
-  private constructor(private readonly socket: Socket, private readonly address: string, private readonly pool: ServerPool, private readonly idleMs: number) {}
+  private constructor(private readonly socket: Socket, private readonly address: string, private readonly pool: ServerPool) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<TftpService> {
-    const service = new TftpService(await bindUdp(address, port), address, pool, idleMs);
+    const service = new TftpService(await bindUdp(address, port), address, pool);
     service.socket.on('message', (message, from) => service.onRequest(message, from));
     service.stopSweep = sweeper(() => {
       for (const session of service.sessions.values()) {

@@ -21,10 +21,10 @@ export class UdpService {
   private readonly flows = new Map<string, Flow>();
   private stopSweep: () => void = () => undefined;
 
-  private constructor(private readonly socket: Socket, private readonly pool: ServerPool, private readonly idleMs: number) {}
+  private constructor(private readonly socket: Socket, private readonly pool: ServerPool) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<UdpService> {
-    const service = new UdpService(await bindUdp(address, port), pool, idleMs);
+    const service = new UdpService(await bindUdp(address, port), pool);
     service.socket.on('message', (message, from) => service.fromClient(message, from));
     service.stopSweep = sweeper((now) => {
       for (const [key, flow] of service.flows) if (now - flow.last > idleMs) service.end(key, flow);

@@ -7,7 +7,3 @@ export function parseDuration(value: string | number): number | undefined {
   if (!match) return undefined;
   return Math.round(Number(match[1]) * (UNITS[match[2] ?? 's'] as number));
 }
-
-export function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}

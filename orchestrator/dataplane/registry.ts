@@ -17,11 +17,6 @@ const factories = new Map<string, AdapterFactory>([
   ['ipvsadm', createIpvsadmAdapter],
 ]);
 
-/** Adapters register themselves by type; the orchestrator never names one. */
-export function registerAdapter(type: string, factory: AdapterFactory): void {
-  factories.set(type, factory);
-}
-
 export function availableAdapters(): string[] {
   return [...factories.keys()];
 }

@@ -1,4 +1,4 @@
-import { CRITICAL, type State, UNKNOWN } from './state.ts';
+import { CRITICAL, type State } from './state.ts';
 import type { PerfDatum } from './perfdata.ts';
 
 /** A bad command line or option value: the plugin answers UNKNOWN with a usage line. */
@@ -20,8 +20,4 @@ export class CheckFailure extends Error {
   ) {
     super(message);
   }
-}
-
-export function unknownFailure(message: string): CheckFailure {
-  return new CheckFailure(message, UNKNOWN);
 }

@@ -3,7 +3,7 @@
 // every transfer shows which backend served it. The virtual service is 127.0.0.2; backends and the
 // client are on 127.0.0.1, so addresses in rewritten replies and commands differ as they would.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
