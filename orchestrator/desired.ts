@@ -30,7 +30,12 @@ export function desiredFarm(farm: FarmConfig, health: ReadonlyMap<string, Health
   const servers: RealServerSpec[] = [];
   for (const backend of farm.backends) {
     const record = health.get(healthKey(farm.name, backend.name));
-    const base = { name: backend.name, address: backend.address, port: backendPort(farm, backend) };
+    const base = {
+      name: backend.name,
+      address: backend.address,
+      port: backendPort(farm, backend),
+      ...(backend['max-conns'] === undefined ? {} : { maxConnections: backend['max-conns'] }),
+    };
     const maintenance = backend.maintenance || record?.maintenance === true;
     if (record && isServing(record) && !maintenance) servers.push({ ...base, weight: record.dynamicWeight ?? backend.weight });
     else if (maintenance || farm.check['on-failure'] === 'quiesce') servers.push({ ...base, weight: 0 });

@@ -84,6 +84,11 @@ const backend = z.strictObject({
   address,
   port: port.optional(),
   weight: intIn(0, 65535).default(1),
+  /**
+   * Most concurrent connections (TCP) or sessions (UDP, TFTP) the backend gets; over it, new ones go
+   * to another backend. ipvsadm -x, keepalived uthreshold, nftlb est-connlimit. Absent = no limit.
+   */
+  'max-conns': intIn(1, 1_000_000).optional(),
   /** operator's maintenance flag: no new sessions, existing ones kept */
   maintenance: z.boolean().default(false),
 });

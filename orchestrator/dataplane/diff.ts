@@ -5,7 +5,7 @@ function sameService(a: VirtualServiceSpec, b: VirtualServiceSpec): boolean {
 }
 
 function sameServer(a: RealServerSpec, b: RealServerSpec): boolean {
-  return a.address === b.address && a.port === b.port && a.weight === b.weight;
+  return a.address === b.address && a.port === b.port && a.weight === b.weight && (a.maxConnections ?? 0) === (b.maxConnections ?? 0);
 }
 
 /**

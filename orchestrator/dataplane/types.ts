@@ -22,6 +22,8 @@ export interface RealServerSpec {
   readonly port: number;
   /** 0 = quiesced: no new sessions, existing ones kept */
   readonly weight: number;
+  /** Most concurrent connections/sessions; absent = no limit (ipvsadm's upper threshold). */
+  readonly maxConnections?: number;
 }
 
 export interface FarmState {

@@ -35,3 +35,10 @@ t.test('applying the diff converges: the memory adapter as the reference data pl
   await adapter.apply(repair);
   t.same(diffFarms(desired, await adapter.observe(), new Set(['ftp'])), []);
 });
+
+t.test('a changed connection limit is an update; an absent one equals none', async (t) => {
+  const limited = farm('ftp', [{ ...server('b1'), maxConnections: 50 }, server('b2')]);
+  t.same(diffFarms([limited], [farm('ftp')], new Set(['ftp'])).map((c) => [c.kind, 'server' in c ? c.server.maxConnections : '']), [['update-server', 50]]);
+  t.same(diffFarms([limited], [limited], new Set(['ftp'])), []);
+  t.same(diffFarms([farm('ftp')], [limited], new Set(['ftp'])).map((c) => c.kind), ['update-server'], 'lifting the limit is a change too');
+});
