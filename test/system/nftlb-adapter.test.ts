@@ -101,6 +101,21 @@ t.test('nftlb adapter against a real nftlb', async (t) => {
     await adapter.close();
   });
 
+  t.test('a connection limit becomes est-connlimit (a conntrack count rule), reads back, and is lifted', async (t) => {
+    const adapter = new NftlbAdapter({ url: lb.url, keyFile: lb.keyFile });
+    await adapter.observe();
+    const limited = { ...ftp.servers[0]!, maxConnections: 25 };
+    await adapter.apply([{ kind: 'update-server', farm: 'ftpfarm', server: limited }]);
+    t.match(await backend('ftpfarm', 'be1'), { 'est-connlimit': '25', state: 'up' });
+    t.match(await lb.ruleset(), /ct count over 25 .*drop/, 'nftlb drops connections over the limit');
+    const observed = (await adapter.observe()).find((f) => f.service.farm === 'ftpfarm');
+    t.same(observed?.servers.find((s) => s.name === 'be1'), limited, 'the limit reads back as applied: no endless drift repair');
+    await adapter.apply([{ kind: 'update-server', farm: 'ftpfarm', server: ftp.servers[0]! }]);
+    t.match(await backend('ftpfarm', 'be1'), { 'est-connlimit': '0' });
+    t.notMatch(await lb.ruleset(), /ct count over 25/, 'lifted');
+    await adapter.close();
+  });
+
   t.test('the reconciler repairs drift made by hand and removes a farm that left the config', async (t) => {
     const adapter = new NftlbAdapter({ url: lb.url, keyFile: lb.keyFile });
     const reconciler = new Reconciler(adapter, 60_000);

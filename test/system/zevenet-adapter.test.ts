@@ -65,9 +65,16 @@ t.test('zevenet adapter: lbguard verdicts as maintenance drain/cut and up on an 
   await pass([be1, { ...be2, weight: 3 }]);
   t.equal(writes().length, 4, 'and read back: converged');
 
+  await pass([be1, { ...be2, weight: 3, maxConnections: 40 }]);
+  t.same(writes().slice(4).map((r) => [r.path, r.body]), [['/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1', { max_conns: 40 }]], 'a connection limit is set alone');
+  await pass([be1, { ...be2, weight: 3, maxConnections: 40 }]);
+  t.equal(writes().length, 5, 'and read back: converged');
+  await pass([be1, { ...be2, weight: 3 }]);
+  t.same(writes().slice(5).map((r) => r.body), [{ max_conns: 0 }], 'lifting it writes 0 (no limit)');
+
   zapi.farms.get('FTPfarm')![0]!.status = 'maintenance'; // someone set it on the appliance
   await pass([be1, { ...be2, weight: 3 }]);
-  t.same(writes().slice(4).map((r) => [r.path, r.body]), [['/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/0/maintenance', { action: 'up' }]], 'drift repaired: up again');
+  t.same(writes().slice(6).map((r) => [r.path, r.body]), [['/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/0/maintenance', { action: 'up' }]], 'drift repaired: up again');
 
   reconciler.setDesired([farm([be1, { ...be2, weight: 3 }, { name: 'ftp-3', address: '10.0.0.13', port: 21, weight: 1 }])]);
   await reconciler.request();

@@ -130,8 +130,10 @@ t.test('Zevenet API v4.0 client: requests field by field, documented answers par
     t.same(last().body, { action: 'maintenance', mode: 'cut' });
     await client.up('FTPfarm', 1);
     t.same(last(), { method: 'PUT', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1/maintenance', key: KEY, contentType: 'application/json', body: { action: 'up' } });
-    await client.setWeight('FTPfarm', 1, 4);
+    await client.setBackend('FTPfarm', 1, { weight: 4 });
     t.same(last(), { method: 'PUT', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1', key: KEY, contentType: 'application/json', body: { weight: 4 } });
+    await client.setBackend('FTPfarm', 1, { max_conns: 50 });
+    t.same(last().body, { max_conns: 50 }, 'a connection limit alone');
     await t.rejects(client.maintenance('FTPfarm', 9), /HTTP 404 Set backend status: Could not find a backend with such id\./);
   });
 

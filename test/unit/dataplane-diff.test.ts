@@ -1,10 +1,10 @@
 import t from 'tap';
 import { diffFarms } from '../../orchestrator/dataplane/diff.ts';
 import { MemoryAdapter } from '../../orchestrator/dataplane/memory.ts';
-import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import type { FarmState, RealServerSpec } from '../../orchestrator/dataplane/types.ts';
 
 const service = (farm: string, scheduler = 'wlc') => ({ farm, service: 'ftp' as const, protocol: 'tcp' as const, address: '192.0.2.1', ports: [{ from: 21, to: 21 }], scheduler });
-const server = (name: string, weight = 1) => ({ name, address: `10.0.0.${name.slice(-1)}`, port: 21, weight });
+const server = (name: string, weight = 1): RealServerSpec => ({ name, address: `10.0.0.${name.slice(-1)}`, port: 21, weight });
 const farm = (name: string, servers = [server('b1'), server('b2')], scheduler?: string): FarmState => ({ service: service(name, scheduler), servers });
 
 t.test('nothing to do when observed equals desired', async (t) => {

@@ -21,8 +21,9 @@ t.test('ports: ranges both ways', async (t) => {
 });
 
 t.test('backends: weight 0 is off without a weight; a port among the virtual ones is left to the client', async (t) => {
-  t.same(backendFields(ftp, { name: 'b', address: '10.2.2.2', port: 21, weight: 0 }), { name: 'b', 'ip-addr': '10.2.2.2', port: '', state: 'off' });
-  t.same(backendFields(ftp, { name: 'b', address: '10.2.2.2', port: 2121, weight: 4 }), { name: 'b', 'ip-addr': '10.2.2.2', port: '2121', state: 'up', weight: '4' });
+  t.same(backendFields(ftp, { name: 'b', address: '10.2.2.2', port: 21, weight: 0 }), { name: 'b', 'ip-addr': '10.2.2.2', port: '', state: 'off', 'est-connlimit': '0' });
+  t.same(backendFields(ftp, { name: 'b', address: '10.2.2.2', port: 2121, weight: 4 }), { name: 'b', 'ip-addr': '10.2.2.2', port: '2121', state: 'up', weight: '4', 'est-connlimit': '0' });
+  t.same(backendFields(ftp, { name: 'b', address: '10.2.2.2', port: 21, weight: 1, maxConnections: 30 })['est-connlimit'], '30', 'a connection limit');
 });
 
 t.test('read back: padded values match, down is absent, config_error shows with its empty address', async (t) => {

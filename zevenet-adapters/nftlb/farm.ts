@@ -82,6 +82,8 @@ export function backendFields(spec: VirtualServiceSpec, server: RealServerSpec):
     'ip-addr': server.address,
     port: samePort(spec, server.port) ? '' : String(server.port),
     state: server.weight > 0 ? 'up' : 'off',
+    // nftlb drops new connections to a backend over its limit (`ct count over N drop`); 0 = none
+    'est-connlimit': String(server.maxConnections ?? 0),
   };
   // nftlb refuses weight 0; an `off` backend keeps the weight it had
   if (server.weight > 0) fields.weight = String(server.weight);
@@ -126,11 +128,13 @@ export function serversFromFarm(farm: NftlbFarm, portOf: (backend: NftlbBackend)
     const state = String(backend.state ?? '').trim();
     if (state === 'down') continue;
     const port = String(backend.port ?? '').trim();
+    const limit = Number(String(backend['est-connlimit'] ?? '').trim()) || 0;
     servers.push({
       name: backend.name,
       address: String(backend['ip-addr'] ?? '').trim(),
       port: port === '' ? portOf(backend) : Number(port),
       weight: state === 'up' ? Number(backend.weight ?? 1) || 1 : 0,
+      ...(limit > 0 ? { maxConnections: limit } : {}),
     });
   }
   return servers;

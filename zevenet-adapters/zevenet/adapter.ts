@@ -80,7 +80,8 @@ export class ZevenetAdapter implements DataPlaneAdapter {
       if (removed.has(backend.ip) && backend.status === 'maintenance') continue;
       const port = typeof backend.port === 'number' ? backend.port : Number(backend.port) || ours?.port || service.ports?.[0]?.from || 0;
       const weight = backend.status === 'maintenance' ? 0 : (backend.weight ?? 1);
-      servers.push({ name: ours?.name ?? `bck${backend.id}`, address: backend.ip, port, weight });
+      const limit = backend.max_conns ?? 0;
+      servers.push({ name: ours?.name ?? `bck${backend.id}`, address: backend.ip, port, weight, ...(limit > 0 ? { maxConnections: limit } : {}) });
     }
     return { service, servers };
   }
@@ -140,8 +141,12 @@ export class ZevenetAdapter implements DataPlaneAdapter {
       if (w.kind === 'serve' && !w.server.name.startsWith('bck')) names.set(address, w.server);
       const action = w.kind === 'remove' ? 'cut' : w.server.weight === 0 ? 'drain' : 'up';
       try {
+        const settings = {
+          ...(action === 'up' && backend.weight !== w.server.weight ? { weight: w.server.weight } : {}),
+          ...(w.kind === 'serve' && (backend.max_conns ?? 0) !== (w.server.maxConnections ?? 0) ? { max_conns: w.server.maxConnections ?? 0 } : {}),
+        };
+        if (Object.keys(settings).length > 0) await this.client.setBackend(name, backend.id, settings);
         if (action === 'up') {
-          if (backend.weight !== w.server.weight) await this.client.setWeight(name, backend.id, w.server.weight);
           if (backend.status === 'maintenance') await this.client.up(name, backend.id);
         } else if (backend.status !== 'maintenance' || (action === 'cut' && !removed.has(address))) {
           await this.client.maintenance(name, backend.id, action);

@@ -103,9 +103,9 @@ export class ZevenetClient {
     return (await this.request<{ params: ZevenetBackend[] }>('GET', `/farms/${encodeURIComponent(farm)}/backends`)).params;
   }
 
-  /** Sets an L4xNAT backend's weight (PUT /farms/<farm>/backends/<id>). */
-  async setWeight(farm: string, backendId: number, weight: number): Promise<void> {
-    await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}`, { weight });
+  /** Sets an L4xNAT backend's weight and connection limit (PUT /farms/<farm>/backends/<id>; max_conns 0 = none). */
+  async setBackend(farm: string, backendId: number, settings: { readonly weight?: number; readonly max_conns?: number }): Promise<void> {
+    await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}`, settings);
   }
 
   /** No new sessions for the backend (drain keeps established ones, cut drops them). */
