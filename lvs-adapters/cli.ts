@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadConfig } from '../orchestrator/config/load.ts';
+import type { Config } from '../orchestrator/config/schema.ts';
 import { farmsFromKeepalived, renderKeepalived } from './keepalived/keepalived.ts';
 import { farmsFromLvsCf, lvsCfFromConfig } from './lvs-cf/farms.ts';
 import { parseLvsCf, renderLvsCf } from './lvs-cf/lvs-cf.ts';
@@ -45,8 +46,16 @@ export function renderLvs(format: string | undefined, configFile: string | undef
   try {
     const config = loadConfig(configFile);
     const body = format === 'lvs.cf' ? renderLvsCf(lvsCfFromConfig(config)) : renderKeepalived(config);
-    return { code: 0, stdout: `# written by lbguard render ${format} from ${configFile}\n${body}`, stderr: '' };
+    const notes = format === 'lvs.cf' ? unrenderedLimits(config) : [];
+    return { code: 0, stdout: `# written by lbguard render ${format} from ${configFile}\n${body}`, stderr: notes.map((n) => `lbguard: ${n}\n`).join('') };
   } catch (error) {
     return { code: 1, stdout: '', stderr: `lbguard: ${(error as Error).message}\n` };
   }
+}
+
+/** pulse's lvs.cf has no per-server connection limit: say which settings the rendered file leaves out. */
+function unrenderedLimits(config: Config): string[] {
+  return config.farms.flatMap((farm) =>
+    farm.backends.filter((b) => b['max-conns'] !== undefined).map((b) => `farm ${farm.name} backend ${b.name}: max-conns ${b['max-conns']} not rendered (lvs.cf has no connection limit; set it with ipvsadm -x after pulse starts, or use keepalived's uthreshold)`),
+  );
 }

@@ -139,6 +139,10 @@ t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
   const rendered = renderLvs('lvs.cf', join(dir, 'farms.yaml'));
   t.equal(rendered.code, 0, rendered.stderr);
   t.same(withoutLines(parseLvsCf(rendered.stdout)).blocks.map((b: { name: string }) => b.name), ['ftp', 'tftp', 'sftp']);
+  writeFileSync(join(dir, 'limited.yaml'), 'farms:\n  - name: ftp\n    service: ftp\n    virtual: {address: 192.0.2.10, ports: [21]}\n    dataplane: {type: ipvsadm}\n    check: {probe: ftp}\n    backends:\n      - {name: a, address: 10.0.0.2, max-conns: 200}\n');
+  const limited = renderLvs('lvs.cf', join(dir, 'limited.yaml'));
+  t.equal(limited.code, 0, limited.stderr);
+  t.match(limited.stderr, /farm ftp backend a: max-conns 200 not rendered \(lvs.cf has no connection limit/, 'what pulse cannot hold is said, not dropped silently');
   writeFileSync(join(dir, 'bad.cf'), 'serial_no = 1\nvirtual x {\n\tport=21\n}\n');
   t.same(importLvs('lvs.cf', join(dir, 'bad.cf')), { code: 1, stdout: '', stderr: `lbguard: ${join(dir, 'bad.cf')}: lvs.cf line 3: expected "port = value": lvs.cf needs blanks around "="\n` });
 });
