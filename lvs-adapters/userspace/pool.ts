@@ -1,6 +1,6 @@
 import type { RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { PersistenceTable } from './persistence.ts';
-import { Scheduler, schedulerKind } from './scheduler.ts';
+import { Scheduler, schedulerKind, takesSessions } from './scheduler.ts';
 
 /** One real server of a virtual service, with what it has carried. */
 export class RealServer {
@@ -22,6 +22,10 @@ export class RealServer {
   get weight(): number {
     return this.present ? this.spec.weight : 0;
   }
+  /** `max-conns`: at this many open sessions the server takes no new ones (absent or 0: no limit) */
+  get maxConnections(): number | undefined {
+    return this.spec.maxConnections;
+  }
 }
 
 /** Shared by every service of one adapter: `max-sessions` bounds them together. */
@@ -38,13 +42,33 @@ export interface Lease {
   close(): void;
 }
 
+/** A session on a server of a pool; its close() gives the place back once. */
+class PoolLease implements Lease {
+  private open = true;
+  constructor(private readonly pool: ServerPool, readonly server: RealServer, readonly client: string, readonly onCut: (() => void) | undefined) {}
+
+  addBytes(fromClient: number, toClient: number): void {
+    this.server.bytesIn += fromClient;
+    this.server.bytesOut += toClient;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.pool.release(this);
+  }
+}
+
 /**
  * The real servers of one virtual service and the choice among them: persistence first (a live entry
- * naming a server that still takes sessions), then the scheduler. Counts sessions per server and the
- * service's own refusals and errors (by kind), for /metrics.
+ * naming a server that still takes sessions), then the scheduler. A server at its `max-conns` is
+ * passed over like a quiesced one, persistence or not (IPVS skips an overloaded destination). Counts
+ * sessions per server and the service's own refusals and errors (by kind), for /metrics.
  */
 export class ServerPool {
   private readonly servers = new Map<string, RealServer>();
+  /** the servers still in the service, in order: what the scheduler walks for each new session */
+  private present: RealServer[] = [];
   private scheduler: Scheduler;
   private persistence: PersistenceTable | undefined;
   readonly errors = new Map<string, number>();
@@ -66,6 +90,11 @@ export class ServerPool {
     const server = this.servers.get(spec.name);
     if (server && server.present) server.spec = spec;
     else this.servers.set(spec.name, new RealServer(spec));
+    this.listPresent();
+  }
+
+  private listPresent(): void {
+    this.present = [...this.servers.values()].filter((s) => s.present);
   }
 
   /** Removed: no new sessions; open ones run on unless `cut`. Counters go when the last one closes. */
@@ -73,6 +102,7 @@ export class ServerPool {
     const server = this.servers.get(name);
     if (!server) return;
     server.present = false;
+    this.listPresent();
     this.persistence?.forget(name);
     if (cut) for (const close of [...server.cutters]) close();
     if (server.active === 0) this.servers.delete(name);
@@ -84,7 +114,7 @@ export class ServerPool {
   }
 
   specs(): RealServerSpec[] {
-    return [...this.servers.values()].filter((s) => s.present).map((s) => s.spec);
+    return this.present.map((s) => s.spec);
   }
 
   all(): RealServer[] {
@@ -96,7 +126,10 @@ export class ServerPool {
     if (server) server.errors++;
   }
 
-  /** The server for a new session from `client`, or undefined (none usable, or max-sessions reached). */
+  /**
+   * The server for a new session from `client`, or undefined: max-sessions reached (`max-sessions`),
+   * every server that takes sessions at its `max-conns` (`over-limit`), or none at all (`no-server`).
+   */
   open(client: string, onCut?: () => void): Lease | undefined {
     if (this.budget.active >= this.budget.max) {
       this.budget.refused++;
@@ -105,37 +138,30 @@ export class ServerPool {
     }
     const server = this.choose(client);
     if (!server) {
-      this.countError('no-server');
+      this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
       return undefined;
     }
     this.budget.active++;
     server.active++;
     server.sessions++;
     if (onCut) server.cutters.add(onCut);
-    let open = true;
-    return {
-      server,
-      addBytes(fromClient, toClient) {
-        server.bytesIn += fromClient;
-        server.bytesOut += toClient;
-      },
-      close: () => {
-        if (!open) return;
-        open = false;
-        this.budget.active--;
-        server.active--;
-        if (onCut) server.cutters.delete(onCut);
-        this.persistence?.closed(client, server.name);
-        if (!server.present && server.active === 0 && this.servers.get(server.name) === server) this.servers.delete(server.name);
-      },
-    };
+    return new PoolLease(this, server, client, onCut);
+  }
+
+  /** A lease's close(): the session's place goes back to its server and to max-sessions. */
+  release(lease: PoolLease): void {
+    const { server, onCut } = lease;
+    this.budget.active--;
+    server.active--;
+    if (onCut) server.cutters.delete(onCut);
+    this.persistence?.closed(lease.client, server.name);
+    if (!server.present && server.active === 0 && this.servers.get(server.name) === server) this.servers.delete(server.name);
   }
 
   private choose(client: string): RealServer | undefined {
-    const usable = [...this.servers.values()].filter((s) => s.weight > 0);
     const remembered = this.persistence?.lookup(client);
-    const sticky = remembered === undefined ? undefined : usable.find((s) => s.name === remembered);
-    const server = sticky ?? this.scheduler.pick(usable, client);
+    const sticky = remembered === undefined ? undefined : this.servers.get(remembered);
+    const server = sticky?.present && takesSessions(sticky) ? sticky : this.scheduler.pick(this.present, client);
     if (server) this.persistence?.opened(client, server.name);
     return server;
   }

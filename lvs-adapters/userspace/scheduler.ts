@@ -3,13 +3,16 @@
  * `rr` round robin, `wrr` weighted round robin (smooth: no burst to the heaviest), `lc` least
  * connections, `wlc` least connections relative to weight, `sh` source hash. `sed` and `nq` are
  * served as `wlc`; `dh`, `mh`, `lblc` and `lblcr` as `sh` (one balancer, no destination cache).
- * Servers of weight 0 are quiesced: never chosen. The caller passes only servers it may use.
+ * Servers of weight 0 are quiesced and servers at their connection limit are overloaded (IPVS's
+ * upper threshold): neither is chosen. The caller passes only servers still in the service.
  */
 export interface Schedulable {
   readonly name: string;
   readonly weight: number;
   /** sessions open now */
   readonly active: number;
+  /** most sessions at once; absent or 0 = no limit */
+  readonly maxConnections?: number | undefined;
 }
 
 export type SchedulerName = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh';
@@ -35,6 +38,11 @@ export function schedulerKind(name: string): SchedulerName {
   }
 }
 
+/** May take a new session: not quiesced, not at its connection limit. */
+export function takesSessions(server: Schedulable): boolean {
+  return server.weight > 0 && !(server.maxConnections && server.active >= server.maxConnections);
+}
+
 /** FNV-1a over the address text: stable across restarts, spreads 127.0.0.x and 10.x alike. */
 export function hashAddress(address: string): number {
   let h = 0x811c9dc5;
@@ -52,29 +60,48 @@ export class Scheduler {
 
   constructor(readonly kind: SchedulerName) {}
 
+  /** Walks the list in place (no copy per session: this runs for every new connection). */
   pick<T extends Schedulable>(servers: readonly T[], client: string): T | undefined {
-    const usable = servers.filter((s) => s.weight > 0);
-    if (usable.length === 0) return undefined;
     switch (this.kind) {
       case 'rr':
-        return usable[this.next++ % usable.length];
+        return this.roundRobin(servers);
       case 'wrr':
-        return this.smoothWeighted(usable);
+        return this.smoothWeighted(servers);
       case 'lc':
-        return usable.reduce((best, s) => (s.active < best.active ? s : best));
-      case 'wlc':
-        // a.active / a.weight < b.active / b.weight without division
-        return usable.reduce((best, s) => (s.active * best.weight < best.active * s.weight ? s : best));
+      case 'wlc': {
+        let best: T | undefined;
+        for (const s of servers) {
+          if (!takesSessions(s)) continue;
+          // wlc: s.active / s.weight < best.active / best.weight without division
+          if (!best || (this.kind === 'lc' ? s.active < best.active : s.active * best.weight < best.active * s.weight)) best = s;
+        }
+        return best;
+      }
       case 'sh':
-        return sourceHash(usable, client);
+        return sourceHash(servers, client);
     }
   }
 
-  private smoothWeighted<T extends Schedulable>(usable: readonly T[]): T {
+  /** IPVS rr: from where the last pick left off, the next server that takes sessions. */
+  private roundRobin<T extends Schedulable>(servers: readonly T[]): T | undefined {
+    const n = servers.length;
+    for (let i = 0; i < n; i++) {
+      const at = (this.next + i) % n;
+      const server = servers[at]!;
+      if (takesSessions(server)) {
+        this.next = at + 1;
+        return server;
+      }
+    }
+    return undefined;
+  }
+
+  private smoothWeighted<T extends Schedulable>(servers: readonly T[]): T | undefined {
     let total = 0;
-    let best: T = usable[0]!;
+    let best: T | undefined;
     let bestCredit = -Infinity;
-    for (const server of usable) {
+    for (const server of servers) {
+      if (!takesSessions(server)) continue;
       const credit = (this.credit.get(server.name) ?? 0) + server.weight;
       this.credit.set(server.name, credit);
       total += server.weight;
@@ -83,14 +110,23 @@ export class Scheduler {
         bestCredit = credit;
       }
     }
-    this.credit.set(best.name, bestCredit - total);
+    if (best) this.credit.set(best.name, bestCredit - total);
     return best;
   }
 }
 
-/** IPVS `sh`: a client address always lands on the same server while the set of servers holds. */
-function sourceHash<T extends Schedulable>(usable: readonly T[], client: string): T {
+/**
+ * IPVS `sh`: a client address always lands on the same server while the set of servers holds. A
+ * server at its limit passes the client to the next slot's server (IPVS's sh-fallback), so the
+ * other clients keep theirs.
+ */
+function sourceHash<T extends Schedulable>(servers: readonly T[], client: string): T | undefined {
   const slots: T[] = [];
-  for (const server of usable) for (let i = 0; i < Math.min(server.weight, 16); i++) slots.push(server);
-  return slots[hashAddress(client) % slots.length]!;
+  for (const server of servers) for (let i = 0; i < Math.min(server.weight, 16); i++) slots.push(server);
+  const start = hashAddress(client) % (slots.length || 1);
+  for (let i = 0; i < slots.length; i++) {
+    const server = slots[(start + i) % slots.length]!;
+    if (takesSessions(server)) return server;
+  }
+  return undefined;
 }

@@ -105,3 +105,58 @@ t.test('TCP half-close passes through: the client ends its side, the backend ans
   t.equal(answer, `read ${5 << 20} bytes`);
   await adapter.apply([{ kind: 'remove-farm', farm: 'half' }]);
 });
+
+t.test('max-conns: a full backend gets no new connections, a full farm refuses, a closed one frees a place', async (t) => {
+  const { createServer, connect } = await import('node:net');
+  /** a backend that greets each connection with its name and holds it open */
+  const greeter = async (name: string) => {
+    const accepted = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      accepted.add(socket);
+      socket.on('error', () => undefined);
+      socket.write(`${name}\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    t.teardown(() => {
+      server.close();
+      for (const socket of accepted) socket.destroy();
+    });
+    const address = server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  };
+  const [portA, portB] = [await greeter('A'), await greeter('B')];
+  const adapter = new UserspaceAdapter({ type: 'userspace' });
+  t.teardown(() => adapter.close());
+  const vport = await freePort();
+  // wrr 100:1 sends everything to A while it takes connections
+  const spec: VirtualServiceSpec = { farm: 'limited', service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: vport, to: vport }], scheduler: 'wrr' };
+  const serverA = { name: 'A', address: '127.0.0.1', port: portA, weight: 100, maxConnections: 2 };
+  const serverB = { name: 'B', address: '127.0.0.1', port: portB, weight: 1, maxConnections: 2 };
+  await adapter.apply([{ kind: 'add-farm', farm: { service: spec, servers: [serverA, serverB] } }]);
+  t.same((await adapter.observe())[0]?.servers, [serverA, serverB], 'observe() reports the limits as applied');
+
+  const open: import('node:net').Socket[] = [];
+  t.teardown(() => open.forEach((s) => s.destroy()));
+  /** connects through the balancer and holds the connection: the greeting, or 'closed' */
+  const hold = () => new Promise<string>((resolve) => {
+    const socket = connect({ port: vport, host: VIP });
+    open.push(socket);
+    socket.setEncoding('utf8');
+    socket.once('data', (d: string) => resolve(d.trim()));
+    socket.once('close', () => resolve('closed'));
+    socket.once('error', () => undefined);
+  });
+  t.same([await hold(), await hold(), await hold(), await hold()], ['A', 'A', 'B', 'B'], 'the 3rd and 4th land on B');
+  t.equal(await hold(), 'closed', 'both full: the 5th is closed without a greeting');
+  t.equal(adapter.counters().find((c) => c.errorKind === 'over-limit')?.errors, 1, 'refusal counted as over-limit');
+  t.same(adapter.counters().filter((c) => c.backend).map((c) => [c.backend, c.activeSessions]), [['A', 2], ['B', 2]], 'the open connections are untouched');
+
+  const freed = open[0]!;
+  await new Promise((resolve) => freed.once('close', resolve).end());
+  for (let i = 0; i < 50 && adapter.pool('limited')!.all()[0]!.active > 1; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(await hold(), 'A', 'one closed on A: a new connection is accepted there again');
+
+  await adapter.apply([{ kind: 'update-server', farm: 'limited', server: { name: 'B', address: '127.0.0.1', port: portB, weight: 1 } }]);
+  t.same((await adapter.observe())[0]?.servers.map((s) => s.maxConnections), [2, undefined], 'update without max-conns: no limit reported');
+  t.same([await hold(), await hold()], ['B', 'B'], 'and none applied');
+});

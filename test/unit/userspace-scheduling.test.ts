@@ -91,3 +91,38 @@ t.test('persistence: an entry holds while a session of the client is open, then 
   t.equal(table.lookup('10.0.0.1', 60_999), 's1');
   t.equal(table.lookup('10.0.0.1', 61_000), undefined, 'expired timeout after the last session');
 });
+
+t.test('schedulers pass over a server at its max-conns; 0 or absent is no limit', async (t) => {
+  const list = [{ name: 'a', weight: 1, active: 2, maxConnections: 2 }, { name: 'b', weight: 1, active: 5 }, { name: 'c', weight: 1, active: 0, maxConnections: 0 }];
+  t.equal(picks(new Scheduler('rr'), list, 4), 'b c b c');
+  t.equal(picks(new Scheduler('wrr'), list, 2), 'b c');
+  t.equal(new Scheduler('lc').pick(list, '')?.name, 'c');
+  t.equal(new Scheduler('wlc').pick(list.slice(0, 2), '')?.name, 'b', 'the least loaded is full: the next one');
+  const sh = new Scheduler('sh');
+  const free = [{ name: 'a', weight: 1, active: 0, maxConnections: 1 }, { name: 'b', weight: 1, active: 0, maxConnections: 1 }];
+  const home = sh.pick(free, '10.1.2.3')!;
+  const full = free.map((s) => (s === home ? { ...s, active: 1 } : s));
+  t.not(sh.pick(full, '10.1.2.3')?.name, home.name, 'sh: a full server passes the client on');
+  t.equal(sh.pick(full.map((s) => ({ ...s, active: 1 })), '10.1.2.3'), undefined, 'sh: all full');
+});
+
+t.test('pool: max-conns sends new sessions elsewhere, persistence included, then refuses as over-limit', async (t) => {
+  const budget = new SessionBudget(100);
+  const pool = new ServerPool({ farm: 'f', service: 'tcp', protocol: 'tcp', address: '127.0.0.1', ports: [{ from: 1, to: 1 }], scheduler: 'rr', persistence: { timeoutSeconds: 60, netmask: '32' } }, budget);
+  pool.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1, maxConnections: 2 });
+  pool.setServer({ name: 'b', address: '127.0.0.1', port: 2, weight: 1, maxConnections: 1 });
+  const sticky = [pool.open('192.0.2.9')!, pool.open('192.0.2.9')!];
+  t.same(sticky.map((l) => l.server.name), ['a', 'a'], 'persistence keeps the client on a');
+  const third = pool.open('192.0.2.9')!;
+  t.equal(third.server.name, 'b', 'a is full: persistence gives way to the limit');
+  t.equal(pool.open('192.0.2.10'), undefined, 'both full: refused');
+  t.equal(pool.errors.get('over-limit'), 1, 'counted as over-limit');
+  t.equal(pool.errors.get('no-server'), undefined);
+  t.same(pool.specs().map((s) => s.maxConnections), [2, 1], 'reported back as applied');
+  sticky[0]!.close();
+  t.equal(pool.open('192.0.2.10')?.server.name, 'a', 'a place freed on a takes the next one');
+  pool.setServer({ name: 'b', address: '127.0.0.1', port: 2, weight: 1 });
+  t.equal(pool.open('192.0.2.11')?.server.name, 'b', 'an update without max-conns lifts the limit');
+  t.same(pool.specs().map((s) => s.maxConnections), [2, undefined]);
+  t.equal(third.server.active, 2, 'existing sessions untouched');
+});
