@@ -5,7 +5,7 @@ import { farmServices, forwardOf, type Method } from './farm-map.ts';
 import { applyMarks, markRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
 import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
-import { destKey, type IpvsService, parseSave, serviceKey } from './table.ts';
+import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
 
 export interface IpvsadmAdapterOptions {
   /** path of ipvsadm (default /sbin/ipvsadm) */
@@ -44,10 +44,13 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     this.batchAbove = options.batchAbove ?? 8;
   }
 
-  /** The kernel's table, parsed from `ipvsadm -Sn`. */
+  /**
+   * The kernel's table: `ipvsadm -Sn`, with the real servers' connection limits from
+   * `ipvsadm -Ln --thresholds` (-Sn leaves -x and -y out). The two run side by side.
+   */
   async table(): Promise<IpvsService[]> {
-    const { stdout } = await ipvsadm(this.ipvsadmPath, ['-Sn']);
-    return parseSave(stdout);
+    const [save, limits] = await Promise.all([ipvsadm(this.ipvsadmPath, ['-Sn']), ipvsadm(this.ipvsadmPath, ['-Ln', '--thresholds'])]);
+    return withThresholds(parseSave(save.stdout), parseThresholds(limits.stdout));
   }
 
   async observe(): Promise<FarmState[]> {
@@ -82,7 +85,10 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     return { ...spec, scheduler: drift ? `${primary.scheduler}+drift` : primary.scheduler, persistence };
   }
 
-  /** Real servers by the backend names we know; a forwarding method other than ours reads as weight -1. */
+  /**
+   * Real servers by the backend names we know, with weight and connection limit as the kernel has
+   * them; a forwarding method other than ours reads as weight -1.
+   */
   private observedServers(farm: FarmState, wanted: IpvsService, primary: IpvsService): RealServerSpec[] {
     const byDest = new Map<string, RealServerSpec>();
     for (const server of farm.servers) {
@@ -94,16 +100,34 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     return primary.dests.map((dest) => {
       const known = byDest.get(destKey(dest));
       const weight = dest.forward === forward ? dest.weight : -1;
-      return known ? { ...known, weight } : { name: destKey(dest), address: dest.address, port: dest.port, weight };
+      const limit = dest.upperThreshold ? { maxConnections: dest.upperThreshold } : {};
+      if (!known) return { name: destKey(dest), address: dest.address, port: dest.port, weight, ...limit };
+      const { maxConnections: _asked, ...rest } = known;
+      return { ...rest, weight, ...limit };
     });
   }
 
+  /** Where the last apply() spent its time, in ms: reading the table, planning, ipvsadm, the read-back. */
+  lastApply = { readMs: 0, planMs: 0, runMs: 0, verifyMs: 0, commands: 0 };
+
   async apply(changes: readonly Change[]): Promise<void> {
     if (changes.length === 0) return;
+    let mark = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const ms = now - mark;
+      mark = now;
+      return ms;
+    };
     const { wanted, owned } = await this.stage(this.asked, changes);
-    const commands = planCommands(wanted, await this.table(), owned);
+    const kernel = await this.table();
+    const readMs = lap();
+    const commands = planCommands(wanted, kernel, owned);
+    const planMs = lap();
     if (commands.length > 0) await this.run(commands);
+    const runMs = lap();
     await this.verify(wanted);
+    this.lastApply = { readMs, planMs, runMs, verifyMs: lap(), commands: commands.length };
     await this.syncMarks();
   }
 

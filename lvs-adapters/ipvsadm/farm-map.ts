@@ -57,7 +57,8 @@ export function farmServices(farm: FarmState, method: Method): IpvsService[] {
     const seen = new Set<string>();
     const out: IpvsDest[] = [];
     for (const server of farm.servers) {
-      const dest = { address: server.address.toLowerCase(), port: port(server.port), forward, weight: server.weight };
+      const limit = server.maxConnections ? { upperThreshold: server.maxConnections } : {};
+      const dest: IpvsDest = { address: server.address.toLowerCase(), port: port(server.port), forward, weight: server.weight, ...limit };
       const key = `${dest.address} ${dest.port}`;
       if (seen.has(key)) continue; // IPVS holds one entry per address:port; the first backend wins
       seen.add(key);

@@ -31,7 +31,7 @@ export function planCommands(wanted: readonly IpvsService[], kernel: readonly Ip
       const old = existing.get(destKey(dest));
       existing.delete(destKey(dest));
       if (!old) servers.push(destRule('-a', service, dest));
-      else if (old.weight !== dest.weight || old.forward !== dest.forward) servers.push(destRule('-e', service, dest));
+      else if (old.weight !== dest.weight || old.forward !== dest.forward || (old.upperThreshold ?? 0) !== (dest.upperThreshold ?? 0)) servers.push(destRule('-e', service, dest));
     }
     for (const stale of existing.values()) removeDests.push(['-d', ...serviceArgs(service), '-r', destKey(stale)]);
   }

@@ -11,6 +11,13 @@ export interface IpvsDest {
   readonly port: number;
   readonly forward: Forward;
   readonly weight: number;
+  /**
+   * `-x`: most connections before the kernel sends no more new ones (0/absent = no limit) and
+   * `-y`: the count it must fall below to get new ones again (0/absent = the kernel's 3/4 of -x).
+   * ipvsadm -Sn does not print them (ipvsadm 1.31): they are read from `ipvsadm -Ln --thresholds`.
+   */
+  readonly upperThreshold?: number;
+  readonly lowerThreshold?: number;
   /** only from `-Ln` */
   readonly activeConn?: number;
   readonly inactConn?: number;
@@ -86,9 +93,16 @@ export function serviceRule(command: '-A' | '-E', service: IpvsService): string[
   return argv;
 }
 
-/** `-a|-e <service> -r addr:port -m|-g|-i -w N`: `-e` is not a partial update, so all of it, always. */
+/**
+ * `-a|-e <service> -r addr:port -m|-g|-i -w N [-x MAX]`: `-e` is not a partial update, so all of it,
+ * always — and `-x 0` when there is no limit, so an edit lifts one set before. `-y` is never given:
+ * the kernel then lets a full server take new connections again below 3/4 of `-x`.
+ */
 export function destRule(command: '-a' | '-e', service: IpvsService, dest: IpvsDest): string[] {
-  return [command, ...serviceArgs(service), '-r', destKey(dest), FORWARD_FLAG[dest.forward], '-w', String(dest.weight)];
+  const argv = [command, ...serviceArgs(service), '-r', destKey(dest), FORWARD_FLAG[dest.forward], '-w', String(dest.weight)];
+  const upper = dest.upperThreshold ?? 0;
+  if (upper > 0 || command === '-e') argv.push('-x', String(upper));
+  return argv;
 }
 
 /** The table in `ipvsadm -Sn` form, one rule per line (what `ipvsadm -R` reads). */
@@ -165,6 +179,7 @@ export function parseSave(text: string): IpvsService[] {
     let dest: { address: string; port: number } | undefined;
     let forward: Forward = 'route';
     let weight = 1;
+    const thresholds: { upperThreshold?: number; lowerThreshold?: number } = {};
     for (let at = next; at < argv.length; at++) {
       const option = argv[at];
       if (option === '-r') dest = splitHostPort(argv[++at] ?? '');
@@ -172,13 +187,15 @@ export function parseSave(text: string): IpvsService[] {
       else if (option === '-g') forward = 'route';
       else if (option === '-i') forward = 'tunnel';
       else if (option === '-w') weight = number(argv[++at], 'weight', line);
-      else if (option === '-x' || option === '-y' || option?.startsWith('--tun-')) {
-        // thresholds and tunnel details: not part of what lbguard manages; skip the value if any
+      else if (option === '-x') thresholds.upperThreshold = number(argv[++at], 'upper threshold', line);
+      else if (option === '-y') thresholds.lowerThreshold = number(argv[++at], 'lower threshold', line);
+      else if (option?.startsWith('--tun-')) {
+        // tunnel details: not part of what lbguard manages; skip the value if any
         if (option !== '--tun-nocsum' && option !== '--tun-csum' && option !== '--tun-remcsum') at++;
       } else throw new IpvsParseError(`line ${line}: unknown real-server option "${option}"`);
     }
     if (!dest) throw new IpvsParseError(`line ${line}: -a without -r`);
-    service.dests.push({ ...dest, forward, weight });
+    service.dests.push({ ...dest, forward, weight, ...limits(thresholds.upperThreshold, thresholds.lowerThreshold) });
   });
   return [...services.values()];
 }
@@ -186,6 +203,13 @@ export function parseSave(text: string): IpvsService[] {
 const LIST_SERVICE = /^(TCP|UDP|SCTP)\s+(\S+)\s+(\S+)(.*)$/;
 const LIST_FWMARK = /^FWM\s+(\d+)(\s+IPv6)?\s+(\S+)(.*)$/;
 const LIST_DEST = /^\s+->\s+(\S+)\s+(Masq|Route|Local|Tunnel)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
+/** `  -> 10.0.1.2:21                  10         0          0          0` (Uthreshold Lthreshold ActiveConn InActConn) */
+const THRESHOLD_DEST = /^\s+->\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
+
+/** Thresholds as IpvsDest holds them: a 0 (no limit, or the kernel's default) is left out. */
+function limits(upper: number | undefined, lower: number | undefined): Pick<IpvsDest, 'upperThreshold' | 'lowerThreshold'> {
+  return { ...(upper ? { upperThreshold: upper } : {}), ...(lower ? { lowerThreshold: lower } : {}) };
+}
 
 function listFlags(service: MutableService, rest: string, line: number): void {
   const words = rest.trim().split(/\s+/).filter(Boolean);
@@ -205,13 +229,58 @@ function listFlags(service: MutableService, rest: string, line: number): void {
  * skipped; anything else that is neither a service nor a real-server line is an error.
  */
 export function parseList(text: string): IpvsService[] {
+  return parseListing(text, 'ipvsadm -Ln', LIST_DEST, (dest) => ({
+    ...splitHostPort(dest[1] ?? ''),
+    forward: LIST_FORWARD[dest[2] ?? ''] ?? 'route',
+    weight: Number(dest[3]),
+    activeConn: Number(dest[4]),
+    inactConn: Number(dest[5]),
+  }));
+}
+
+export interface DestThresholds {
+  readonly address: string;
+  readonly port: number;
+  readonly upperThreshold: number;
+  readonly lowerThreshold: number;
+}
+
+/** Parses `ipvsadm -Ln --thresholds`: per service key, its real servers' -x and -y (0 = none). */
+export function parseThresholds(text: string): Map<string, DestThresholds[]> {
+  const services = parseListing(text, 'ipvsadm -Ln --thresholds', THRESHOLD_DEST, (dest) => ({
+    ...splitHostPort(dest[1] ?? ''),
+    forward: 'route' as Forward,
+    weight: 0,
+    upperThreshold: Number(dest[2]),
+    lowerThreshold: Number(dest[3]),
+  }));
+  return new Map(services.map((s) => [serviceKey(s), s.dests.map((d) => ({ address: d.address, port: d.port, upperThreshold: d.upperThreshold ?? 0, lowerThreshold: d.lowerThreshold ?? 0 }))]));
+}
+
+/** The -Sn table with each real server's thresholds from `-Ln --thresholds` written in. */
+export function withThresholds(services: readonly IpvsService[], thresholds: ReadonlyMap<string, readonly DestThresholds[]>): IpvsService[] {
+  return services.map((service) => {
+    const byDest = new Map((thresholds.get(serviceKey(service)) ?? []).map((d) => [destKey(d), d]));
+    return {
+      ...service,
+      dests: service.dests.map((dest) => {
+        const limit = byDest.get(destKey(dest));
+        const { upperThreshold: _u, lowerThreshold: _l, ...rest } = dest;
+        return limit ? { ...rest, ...limits(limit.upperThreshold, limit.lowerThreshold) } : dest;
+      }),
+    };
+  });
+}
+
+/** The listing forms of ipvsadm: the same service lines, real-server lines of the given form. */
+function parseListing(text: string, what: string, destLine: RegExp, toDest: (match: RegExpExecArray) => IpvsDest): IpvsService[] {
   const services: MutableService[] = [];
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === '' || raw.startsWith('IP Virtual Server version') || raw.startsWith('Prot LocalAddress') || /^\s+-> RemoteAddress/.test(raw)) return;
     const tcp = LIST_SERVICE.exec(raw);
     const fwm = LIST_FWMARK.exec(raw);
-    const dest = LIST_DEST.exec(raw);
+    const dest = destLine.exec(raw);
     if (tcp) {
       const { address, port } = splitHostPort(tcp[2] ?? '');
       const service: MutableService = { kind: (tcp[1] ?? '').toLowerCase() as ServiceKind, address, port, scheduler: tcp[3] ?? '', dests: [] };
@@ -224,15 +293,9 @@ export function parseList(text: string): IpvsService[] {
     } else if (dest) {
       const service = services.at(-1);
       if (!service) throw new IpvsParseError(`line ${line}: real server before any service`);
-      service.dests.push({
-        ...splitHostPort(dest[1] ?? ''),
-        forward: LIST_FORWARD[dest[2] ?? ''] ?? 'route',
-        weight: Number(dest[3]),
-        activeConn: Number(dest[4]),
-        inactConn: Number(dest[5]),
-      });
+      service.dests.push(toDest(dest));
     } else {
-      throw new IpvsParseError(`line ${line}: not an ipvsadm -Ln line: "${raw}"`);
+      throw new IpvsParseError(`line ${line}: not an ${what} line: "${raw}"`);
     }
   });
   return services;

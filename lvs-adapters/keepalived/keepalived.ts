@@ -70,6 +70,7 @@ function virtualServer(farm: FarmConfig, port: number | undefined, options: Keep
       '',
       `    real_server ${backend.address}${port === undefined ? '' : ` ${port === farm.virtual.ports?.[0]?.from ? rport : port}`} {`,
       `        weight ${backend.maintenance ? 0 : backend.weight}`,
+      ...(backend['max-conns'] ? [`        uthreshold ${backend['max-conns']}`] : []),
       '        MISC_CHECK {',
       `            misc_path "${argv.map(word).join(' ')}"`,
       `            misc_timeout ${seconds(farm.check.timeout) + 1}`,
@@ -235,6 +236,7 @@ export function farmsFromKeepalived(text: string): { config: { farms: unknown[] 
         ...(r.words[2] !== undefined && (fwmark !== undefined || Number(r.words[2]) !== vport) ? { port: Number(r.words[2]) } : {}),
         ...(fwmark !== undefined && r.words[2] === undefined && portInPath(i) ? { port: Number(portInPath(i)) } : {}),
         weight: Number(arg(r, 'weight') ?? 1),
+        ...(Number(arg(r, 'uthreshold') ?? 0) > 0 ? { 'max-conns': Number(arg(r, 'uthreshold')) } : {}),
       })),
     });
   }

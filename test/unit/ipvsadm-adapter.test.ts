@@ -24,7 +24,7 @@ function setup(t: { teardown: (fn: () => void) => void }, options: { batchAbove?
     adapter,
     save: async () => (await runCommand(FAKE, ['-Sn'])).stdout,
     ipvsadm: (...argv: string[]) => runCommand(FAKE, argv),
-    calls: () => readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n').filter((l) => l !== '-Sn'),
+    calls: () => readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n').filter((l) => l !== '-Sn' && l !== '-Ln --thresholds'),
     nftScripts: () => { try { return readFileSync(join(dir, 'nft.log'), 'utf8').split('=====\n').filter(Boolean); } catch { return []; } },
   };
 }
@@ -76,7 +76,26 @@ t.test('quiesce is one -e with the full spec; remove and add are single commands
   await converge(adapter, [ftp([server('a', '10.0.1.2', 21), server('b', '10.0.1.3', 21)])]);
   const before = calls().length;
   await converge(adapter, [ftp([server('a', '10.0.1.2', 21, 0), server('c', '10.0.1.5', 21)])]);
-  t.same(calls().slice(before), ['-d -f 21 -r 10.0.1.3:0', '-e -f 21 -r 10.0.1.2:0 -m -w 0', '-a -f 21 -r 10.0.1.5:0 -m -w 1']);
+  t.same(calls().slice(before), ['-d -f 21 -r 10.0.1.3:0', '-e -f 21 -r 10.0.1.2:0 -m -w 0 -x 0', '-a -f 21 -r 10.0.1.5:0 -m -w 1']);
+});
+
+t.test('max-conns: -x on -a and -e, read back from -Ln --thresholds, no drift; an update without it lifts the limit', async (t) => {
+  const { adapter, calls, ipvsadm } = setup(t);
+  const limited = [sftp([{ ...server('s1', '10.0.1.2', 22), maxConnections: 50 }, server('s2', '10.0.1.3', 22)])];
+  await converge(adapter, limited);
+  t.same(calls(), ['-A -t 192.0.2.10:22 -s rr', '-a -t 192.0.2.10:22 -r 10.0.1.2:22 -m -w 1 -x 50', '-a -t 192.0.2.10:22 -r 10.0.1.3:22 -m -w 1']);
+  t.same((await adapter.observe())[0]?.servers.map((s) => [s.name, s.maxConnections]), [['s1', 50], ['s2', undefined]], 'observe reports the limit the kernel holds, none where there is none');
+  t.same(diffFarms(limited, await adapter.observe(), new Set(['sftp'])), [], 'so the reconciler sees no drift');
+  await ipvsadm('-e', '-t', '192.0.2.10:22', '-r', '10.0.1.2:22', '-m', '-w', '1', '-x', '7');
+  t.same(diffFarms(limited, await adapter.observe(), new Set(['sftp'])).map((c) => [c.kind, 'server' in c ? c.server.maxConnections : '']), [['update-server', 50]], 'a limit changed by hand is drift');
+  let before = calls().length;
+  await converge(adapter, limited);
+  t.same(calls().slice(before), ['-e -t 192.0.2.10:22 -r 10.0.1.2:22 -m -w 1 -x 50'], 'and is put back with the full spec');
+  before = calls().length;
+  const lifted = [sftp([server('s1', '10.0.1.2', 22), { ...server('s2', '10.0.1.3', 22), maxConnections: 3 }])];
+  await converge(adapter, lifted);
+  t.same(calls().slice(before).sort(), ['-e -t 192.0.2.10:22 -r 10.0.1.2:22 -m -w 1 -x 0', '-e -t 192.0.2.10:22 -r 10.0.1.3:22 -m -w 1 -x 3']);
+  t.same((await adapter.observe())[0]?.servers.map((s) => [s.name, s.maxConnections]), [['s1', undefined], ['s2', 3]]);
 });
 
 t.test('drift made by hand is repaired; a restarted adapter runs nothing when the kernel already agrees', async (t) => {

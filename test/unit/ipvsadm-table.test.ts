@@ -4,7 +4,7 @@ import t from 'tap';
 import { ipvsNetmask } from '../../lvs-adapters/ipvsadm/farm-map.ts';
 import { planCommands } from '../../lvs-adapters/ipvsadm/plan.ts';
 import { describeFailure } from '../../lvs-adapters/ipvsadm/runner.ts';
-import { type IpvsService, parseList, parseSave, saveLines } from '../../lvs-adapters/ipvsadm/table.ts';
+import { destRule, type IpvsService, parseList, parseSave, parseThresholds, saveLines, withThresholds } from '../../lvs-adapters/ipvsadm/table.ts';
 import { ROOT } from '../helpers/processes.ts';
 
 /** The transcript of ipvsadm runs on a real 6.1 kernel: `### $ command`, its output, `### rc=N`. */
@@ -92,6 +92,30 @@ t.test('the NAT traffic transcript: counters after real connections', async (t) 
   ] }], 'the quiesced server (weight 0) with its TIME_WAIT connections');
 });
 
+t.test('connection limits: -Sn of the real kernel leaves -x/-y out, -Ln --thresholds has them, -e without -x lifts one', async (t) => {
+  const runs = transcript('ipvs-thresholds.transcript.txt');
+  const output = (command: string, nth = 0) => runs.filter((r) => r.command === command)[nth]?.output ?? '';
+  t.same(runs.filter((r) => r.rc !== 0).map((r) => [r.command, r.output.trim(), r.rc]), [['ipvsadm -a -t 10.9.0.1:80 -r 10.9.1.5:80 -m -w 1 -y 3', 'Numerical result out of range', 255]], 'a lower threshold above the upper one is refused');
+  t.notMatch(output('ipvsadm -Sn'), /-x|-y/, 'ipvsadm -Sn prints no thresholds: they must be read from the listing');
+  const limits = parseThresholds(output('ipvsadm -Ln --thresholds'));
+  t.same(limits.get('-t 10.9.0.1:80')?.map((d) => [d.address, d.upperThreshold, d.lowerThreshold]), [['10.9.1.1', 10, 0], ['10.9.1.2', 10, 0], ['10.9.1.3', 10, 5], ['10.9.1.4', 0, 0]], '-x 10 alone and -x 10 -y 0 read the same: the kernel default lower threshold is 0');
+  t.same(limits.get('-f 21')?.map((d) => [d.address, d.port, d.upperThreshold]), [['10.9.1.1', 0, 250]]);
+  const table = withThresholds(parseSave(output('ipvsadm -Sn')), limits);
+  t.same(table[0]?.dests.map((d) => destRule('-a', table[0]!, d).join(' ')), [
+    '-a -t 10.9.0.1:80 -r 10.9.1.1:80 -m -w 1 -x 10',
+    '-a -t 10.9.0.1:80 -r 10.9.1.2:80 -m -w 1 -x 10',
+    '-a -t 10.9.0.1:80 -r 10.9.1.3:80 -m -w 1 -x 10',
+    '-a -t 10.9.0.1:80 -r 10.9.1.4:80 -m -w 1',
+  ], 'the table with the limits written in reads as the commands that made it (-y is not ours to set)');
+  const after = parseThresholds(output('ipvsadm -Ln --thresholds', 1));
+  t.same(after.get('-t 10.9.0.1:80')?.map((d) => d.upperThreshold), [0, 0, 10, 30], '-e without -x and -e -x 0 both lift the limit; -e -x 30 sets one');
+  t.same([...parseThresholds(output('ipvsadm -Ln --thresholds -f 21')).keys()], ['-f 21'], 'one service listed without the version line');
+  t.same(destRule('-e', table[0]!, { address: '10.9.1.4', port: 80, forward: 'masq', weight: 1 }), ['-e', '-t', '10.9.0.1:80', '-r', '10.9.1.4:80', '-m', '-w', '1', '-x', '0'], 'an edit without a limit says -x 0');
+  t.same(parseSave('-A -f 1 -s rr\n-a -f 1 -r 10.0.0.2:0 -m -w 1 -x 5 -y 2')[0]?.dests, [{ address: '10.0.0.2', port: 0, forward: 'masq', weight: 1, upperThreshold: 5, lowerThreshold: 2 }], 'an ipvsadm that prints -x/-y in -Sn is read too');
+  const planned = planCommands(parseSave('-A -f 21 -s wlc\n-a -f 21 -r 10.9.1.1:0 -m -w 2 -x 100'), withThresholds(parseSave(output('ipvsadm -Sn')), limits), new Set());
+  t.same(planned.map((c) => c.join(' ')), ['-E -f 21 -s wlc', '-e -f 21 -r 10.9.1.1:0 -m -w 2 -x 100'], 'a changed limit alone is an edit');
+});
+
 t.test('garbage is an error with its line number', async (t) => {
   t.throws(() => parseSave('-A -t 10.0.0.1:21 -s wlc\n-x nonsense'), /line 2/);
   t.throws(() => parseList('TCP  10.0.0.1:21 wlc\n  -> what'), /line 2/);
@@ -104,7 +128,7 @@ t.test('plan: only the difference, edits with the full spec, deletes only what i
   t.same(planCommands(wanted, kernel, new Set(['-f 5'])).map((c) => c.join(' ')), [
     '-d -t 10.0.0.1:21 -r 10.0.1.9:21',
     '-D -f 5',
-    '-e -t 10.0.0.1:21 -r 10.0.1.2:21 -m -w 0',
+    '-e -t 10.0.0.1:21 -r 10.0.1.2:21 -m -w 0 -x 0',
     '-a -t 10.0.0.1:21 -r 10.0.1.3:21 -m -w 1',
   ], 'the UDP service nobody said is ours stays');
   t.same(planCommands(wanted, parseSave(saveLines(wanted).join('\n'))), [], 'nothing to do when equal');

@@ -13,7 +13,7 @@ const config = validateConfig({
       dataplane: { type: 'ipvsadm', method: 'nat' },
       check: { probe: 'ftp', options: { get: 'check.txt', 'expect-content': 'OK' }, interval: '10s', timeout: '5s', fall: 3, 'on-failure': 'quiesce' },
       sorry: { address: '10.0.0.99' },
-      backends: [{ name: 'ftp1', address: '10.0.0.11', weight: 10 }, { name: 'ftp2', address: '10.0.0.12', port: 2121, maintenance: true }],
+      backends: [{ name: 'ftp1', address: '10.0.0.11', weight: 10, 'max-conns': 200 }, { name: 'ftp2', address: '10.0.0.12', port: 2121, maintenance: true }],
     },
     {
       name: 'tftp', service: 'tftp', virtual: { address: '192.0.2.11', fwmark: 69 }, scheduler: 'sh', persistence: { timeout: 45, netmask: '255.255.255.0' },
@@ -33,7 +33,7 @@ const config = validateConfig({
 t.test('render keepalived: virtual_servers with our plugins as MISC_CHECK, accepted by keepalived --config-test', async (t) => {
   const text = renderKeepalived(config);
   t.match(text, 'virtual_server 192.0.2.10 21 {\n    delay_loop 10\n    lvs_sched wlc\n    lvs_method NAT\n    protocol TCP\n    persistence_timeout 300\n    quorum 1\n    sorry_server 10.0.0.99 21\n    inhibit_on_failure\n    retry 2\n');
-  t.match(text, '    real_server 10.0.0.11 21 {\n        weight 10\n        MISC_CHECK {\n            misc_path "/usr/local/bin/check_ftp -H 10.0.0.11 -p 21 -t 5 --get check.txt --expect-content OK"\n            misc_timeout 6\n        }\n');
+  t.match(text, '    real_server 10.0.0.11 21 {\n        weight 10\n        uthreshold 200\n        MISC_CHECK {\n            misc_path "/usr/local/bin/check_ftp -H 10.0.0.11 -p 21 -t 5 --get check.txt --expect-content OK"\n            misc_timeout 6\n        }\n');
   t.match(text, '    real_server 10.0.0.12 2121 {\n        weight 0\n', 'a backend in maintenance is weight 0 on its own port');
   t.match(text, 'virtual_server fwmark 69 {\n    delay_loop 6\n    lvs_sched sh\n    lvs_method DR\n    persistence_timeout 45\n    persistence_granularity 255.255.255.0\n');
   t.match(text, '    real_server 10.0.0.21 {\n        weight 1\n        MISC_CHECK {\n            misc_path "/usr/local/lib/lbguard/misc-dynamic 0 /usr/local/bin/check_tftp -H 10.0.0.21 -p 69 -t 3"\n            misc_timeout 4\n            misc_dynamic\n', 'misc_dynamic goes through misc-dynamic: CRITICAL (2) must not read as "up, weight 0"');
@@ -56,8 +56,8 @@ t.test('import keepalived.conf: the rendered file reads back into the same farms
   t.same(again.farms.map((f) => [f.name, f.virtual, f.scheduler, f.persistence, f.dataplane, f.check['on-failure'], f.check.fall, f.check.dynamic]),
     config.farms.map((f) => [f.name, f.virtual, f.scheduler, f.persistence, f.dataplane, f.check['on-failure'], f.check.fall, f.check.dynamic]));
   t.equal(again.farms[0]?.check.command, '/usr/local/bin/check_ftp -H %h -p %p -t 5 --get check.txt --expect-content OK', 'the address and port become %h/%p again');
-  t.equal(renderKeepalived(again).replace(/^ {4}real_server.*\n {8}weight \d+\n/gm, ''), text.replace(/^ {4}real_server.*\n {8}weight \d+\n/gm, ''), 'rendering the imported farms gives the same checks');
-  t.same(again.farms[0]?.backends.map((b) => [b.address, b.port, b.weight]), [['10.0.0.11', undefined, 10], ['10.0.0.12', 2121, 0]]);
+  t.equal(renderKeepalived(again).replace(/^ {4}real_server.*\n {8}weight \d+\n( {8}uthreshold \d+\n)?/gm, ''), text.replace(/^ {4}real_server.*\n {8}weight \d+\n( {8}uthreshold \d+\n)?/gm, ''), 'rendering the imported farms gives the same checks');
+  t.same(again.farms[0]?.backends.map((b) => [b.address, b.port, b.weight, b['max-conns']]), [['10.0.0.11', undefined, 10, 200], ['10.0.0.12', 2121, 0, undefined]], 'uthreshold reads back as max-conns');
 });
 
 t.test('import the keepalived.conf of docs/keepalived.md', async (t) => {
