@@ -77,16 +77,27 @@ function contentProblem(op: Operation, options: FtpCheckOptions): string | undef
   return undefined;
 }
 
-function sessionPerfdata(result: FtpProbeResult): PerfDatum[] {
+/** The deep check's phases: one long-output line each, and their timings as continued perfdata. */
+function sessionPhases(result: FtpProbeResult, options: FtpCheckOptions): Pick<Outcome, 'details' | 'longPerfdata'> {
   const session = result.session;
-  if (!session) return [];
-  const list: PerfDatum[] = [phaseSeconds('connect', result.timings.connect)];
-  if (session.authTls !== undefined) list.push(phaseSeconds('auth_tls', session.authTls - result.timings.greeting));
-  list.push(phaseSeconds('login', session.login - (session.authTls ?? result.timings.greeting)));
+  if (!session) return { details: [], longPerfdata: [] };
+  const { connect, greeting } = result.timings;
+  const seconds = (value: number) => `${value.toFixed(3)} s`;
+  const loginFrom = session.authTls ?? greeting;
+  const details = [
+    `connect: ${where(options)} in ${seconds(connect)}`,
+    `greeting: ${options.hideOutput ? 'hidden (-j)' : printable(result.greeting.text, 200)} after ${seconds(greeting - connect)}`,
+    ...(session.authTls === undefined ? [] : [`AUTH TLS: in ${seconds(session.authTls - greeting)}`]),
+    `login: user ${printable(session.user)}${session.tls ? ' over TLS' : ''} in ${seconds(session.login - loginFrom)}`,
+    ...session.operations.map((op) => `${describeOperation(op)}: ${op.channel} data connection open in ${seconds(op.open)}, transfer in ${seconds(op.transfer)}`),
+  ];
+  const longPerfdata: PerfDatum[] = [phaseSeconds('connect', connect)];
+  if (session.authTls !== undefined) longPerfdata.push(phaseSeconds('auth_tls', session.authTls - greeting));
+  longPerfdata.push(phaseSeconds('login', session.login - loginFrom));
   for (const op of session.operations) {
-    list.push(phaseSeconds(`${op.kind}_open`, op.open), phaseSeconds(`${op.kind}_transfer`, op.transfer), { label: `${op.kind}_bytes`, value: op.bytes, uom: 'B', min: 0 });
+    longPerfdata.push(phaseSeconds(`${op.kind}_open`, op.open), phaseSeconds(`${op.kind}_transfer`, op.transfer), { label: `${op.kind}_bytes`, value: op.bytes, uom: 'B', min: 0 });
   }
-  return list;
+  return { details, longPerfdata };
 }
 
 /** Probe, judge, summarise: the check_ftp verdict, shared by the CLI and the orchestrator. */
@@ -117,9 +128,9 @@ export async function checkFtp(options: FtpCheckOptions, signal: AbortSignal, tr
     if (ops.length) facts.push(`${options.session?.mode ?? 'passive'} ${ops.map(describeOperation).join(', ')}`);
     const problem = ops.map((op) => contentProblem(op, options)).find((p) => p !== undefined);
     if (problem) {
-      return { state: CRITICAL, text: problem, perfdata: [time.perfdata, ...sessionPerfdata(result)], details: [] };
+      return { state: CRITICAL, text: problem, perfdata: [time.perfdata], ...sessionPhases(result, options) };
     }
   }
   if (facts.length) text += `, ${facts.join(', ')}`;
-  return { state: time.state, text, perfdata: [time.perfdata, ...sessionPerfdata(result)], details: [] };
+  return { state: time.state, text, perfdata: [time.perfdata], ...sessionPhases(result, options) };
 }

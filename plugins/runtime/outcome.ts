@@ -8,6 +8,8 @@ export interface Outcome {
   readonly perfdata: readonly PerfDatum[];
   /** long output: shown by Nagios below the first line (`-v` detail goes here) */
   readonly details: readonly string[];
+  /** perfdata continued after a `|` on the last long-output line (per-phase timings) */
+  readonly longPerfdata?: readonly PerfDatum[];
 }
 
 export interface RenderStyle {
@@ -39,19 +41,63 @@ export function printable(raw: string, maxChars = 200): string {
   return out;
 }
 
-/** The plugin's stdout: `SERVICE STATE - text|perfdata` then the long-output lines. */
+/**
+ * The plugin's stdout: `SERVICE STATE - text|perfdata`, the long-output lines, and the perfdata that
+ * continues after a `|` on the last long-output line (the plugin guidelines' multi-line form). Nagios
+ * keeps the first line as plugin_output, the other text as long_plugin_output and joins both perfdata
+ * parts into performance_data; that `|` has no blank around it, which Nagios would keep in both.
+ * Over the byte cap, long-output lines are dropped from the end for a `(truncated)` line: the first
+ * line and every perfdata item stay whole.
+ */
 export function renderOutcome(service: string, outcome: Outcome, style: RenderStyle = {}): string {
   const separator = style.perfSeparator ?? '|';
-  const prefix = service ? `${service} ${stateName(outcome.state)}` : stateName(outcome.state);
-  const perf = formatPerfdata(outcome.perfdata);
-  const first = `${prefix} - ${outcome.text.replace(/[\r\n|]/g, ' ')}${perf ? separator + perf : ''}`;
-  const lines = [first, ...outcome.details.map((line) => line.replace(/[\r\n|]/g, ' '))];
-  let text = lines.join('\n') + '\n';
   const max = style.maxBytes ?? 4096;
-  if (Buffer.byteLength(text) > max) {
-    // Keep the whole first line when possible; Nagios acts on it and on the exit code alone.
-    const head = Buffer.from(text).subarray(0, max - 16).toString('utf8').replace(/\uFFFD$/, '');
-    text = head.endsWith('\n') ? `${head}(truncated)\n` : `${head}\n(truncated)\n`;
+  const head = `${service ? `${service} ${stateName(outcome.state)}` : stateName(outcome.state)} - `;
+  const perf = formatPerfdata(outcome.perfdata);
+  const tail = perf ? separator + perf : '';
+  const text = oneLine(outcome.text);
+  const details = outcome.details.map(oneLine);
+  const more = formatPerfdata(outcome.longPerfdata ?? []);
+  const continuation = more ? `|${more}` : '';
+  const whole = [head + text + tail, ...details];
+  if (continuation) whole.push(`${whole.length > 1 ? whole.pop() : ''}${continuation}`);
+  const all = whole.join('\n') + '\n';
+  if (bytes(all) <= max) return all;
+  // Keep the first line (Nagios acts on it and on the exit code alone), shortening its text if it
+  // must, and room for the marker line; then the long-output lines that fit.
+  const firstMax = max - bytes(TRUNCATED) - 2;
+  let first = head + text + tail;
+  if (bytes(first) > firstMax) first = head + cutToBytes(text, firstMax - bytes(head) - bytes(tail) - 3) + '...' + tail;
+  const kept = [first];
+  let used = bytes(first) + 1;
+  const marker = `${TRUNCATED}${used + bytes(TRUNCATED) + bytes(continuation) + 1 <= max ? continuation : ''}`;
+  for (const line of details) {
+    if (used + bytes(line) + 1 + bytes(marker) + 1 > max) break;
+    kept.push(line);
+    used += bytes(line) + 1;
   }
-  return text;
+  return [...kept, marker].join('\n') + '\n';
+}
+
+const TRUNCATED = '(truncated)';
+
+function bytes(text: string): number {
+  return Buffer.byteLength(text);
+}
+
+/** The longest start of TEXT within LIMIT bytes, never splitting a character. */
+function cutToBytes(text: string, limit: number): string {
+  let out = '';
+  let used = 0;
+  for (const ch of text) {
+    used += bytes(ch);
+    if (used > limit) break;
+    out += ch;
+  }
+  return out;
+}
+
+/** Our own text on one output line: no line break, no `|` that would start perfdata, no control bytes. */
+function oneLine(text: string): string {
+  return text.replace(/\r\n|[\r\n]/g, ' ').replace(/[|\x00-\x08\x0b-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

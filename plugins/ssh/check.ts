@@ -17,20 +17,28 @@ export interface SshCheckOptions extends SshProbeOptions {
   readonly timeoutSeconds: number;
 }
 
-/** Phase timings as perfdata; the C plugin's single `time` comes first, exactly as it prints it. */
-function perfdata(result: SshProbeResult, total: PerfDatum): PerfDatum[] {
-  const phases: PerfDatum[] = [total];
+/**
+ * The session phases of a deep check (host key, login, SFTP): one long-output line each, and their
+ * timings as perfdata continued on a later line. The first line keeps the C plugin's single `time`.
+ */
+function sessionPhases(result: SshProbeResult): Pick<Outcome, 'details' | 'longPerfdata'> {
   const t = result.timings;
-  if (t.kex === undefined) return phases;
-  const phase = (label: string, value: number | undefined) => {
-    if (value !== undefined) phases.push(phaseSeconds(label, value));
+  if (t.kex === undefined) return { details: [], longPerfdata: [] };
+  const details: string[] = [];
+  const longPerfdata: PerfDatum[] = [];
+  const phase = (label: string, value: number, line: string) => {
+    details.push(`${line} in ${value.toFixed(3)} s`);
+    longPerfdata.push(phaseSeconds(label, value));
   };
-  phase('connect', t.connect);
-  phase('identification', t.identification - t.connect);
-  phase('kex', t.kex - t.identification);
-  if (t.auth !== undefined) phase('auth', t.auth - t.kex);
-  if (t.sftp !== undefined && t.auth !== undefined) phase('sftp', t.sftp - t.auth);
-  return phases;
+  phase('connect', t.connect, 'connect');
+  phase('identification', t.identification - t.connect, `identification: ${describeIdentification(result.identification)}`);
+  phase('kex', t.kex - t.identification, `key exchange: host key ${result.hostKeyFingerprint ?? 'not seen'}`);
+  if (t.auth !== undefined) phase('auth', t.auth - t.kex, `authentication: user ${printable(result.authenticatedUser ?? '')}`);
+  if (t.sftp !== undefined && t.auth !== undefined) {
+    const stat = result.sftpStat;
+    phase('sftp', t.sftp - t.auth, `SFTP stat: ${stat ? `${printable(stat.path)} ${stat.directory ? 'is a directory' : `${stat.size} bytes`}` : 'done'}`);
+  }
+  return { details, longPerfdata };
 }
 
 /** The versions -r accepts: the software part alone, or with its comment as 2.3.3 compares it. */
@@ -59,10 +67,12 @@ export async function checkSsh(options: SshCheckOptions, signal: AbortSignal, tr
     facts.push(`SFTP ${printable(path)} ${directory ? 'is a directory' : `${size} bytes`}`);
   }
   const slow = time.state === CRITICAL ? ' (response time over the critical threshold)' : time.state ? ' (response time over the warning threshold)' : '';
+  const phases = sessionPhases(result);
   return {
     state: time.state,
     text: facts.join(', ') + slow,
-    perfdata: perfdata(result, time.perfdata),
-    details: result.prelude.length ? [`${result.prelude.length} line(s) before the identification`] : [],
+    perfdata: [time.perfdata],
+    details: [...(result.prelude.length ? [`${result.prelude.length} line(s) before the identification`] : []), ...phases.details],
+    longPerfdata: phases.longPerfdata,
   };
 }

@@ -74,20 +74,29 @@ t.test('thresholds on the response time, printed as check_tcp prints them', asyn
   t.match(fine.firstLine, new RegExp(`${PERF('5\\.000000', '10\\.000000')}$`));
 });
 
-t.test('anonymous download with content and size checks, per-phase perfdata', async (t) => {
+t.test('anonymous download with content and size checks: a phase per long-output line, their perfdata after a later |', async (t) => {
   const run = await ftp(on(main, '--get', 'hello.txt', '--expect-content', 'from vsftpd', '--expect-size', String(main.helloContent.length)));
   t.equal(run.code, 0, run.stdout);
-  t.match(run.firstLine, /^FTP OK - \d+\.\d{3} second response time on 127\.0\.0\.1 port \d+ \[220 \(vsFTPd 3\.0\.3\)\], user anonymous logged in, passive RETR hello\.txt 18 bytes\|/);
-  for (const label of ['time', 'connect', 'login', 'get_open', 'get_transfer']) t.match(run.firstLine, new RegExp(`[| ]${label}=\\d+\\.\\d{6}s;`), label);
-  t.match(run.firstLine, / get_bytes=18B;;;0$/);
+  const [first, ...rest] = run.stdout.split('\n');
+  t.match(first, /^FTP OK - \d+\.\d{3} second response time on 127\.0\.0\.1 port \d+ \[220 \(vsFTPd 3\.0\.3\)\], user anonymous logged in, passive RETR hello\.txt 18 bytes\|time=\d+\.\d{6}s;;;0\.000000;10\.000000$/, 'the first line: the summary and time= only, as check_ftp prints it');
+  const S = '\\d+\\.\\d{3} s';
+  t.match(rest, [
+    new RegExp(`^connect: 127\\.0\\.0\\.1 port ${main.port} in ${S}$`),
+    new RegExp(`^greeting: 220 \\(vsFTPd 3\\.0\\.3\\) after ${S}$`),
+    new RegExp(`^login: user anonymous in ${S}$`),
+    new RegExp(`^RETR hello\\.txt 18 bytes: passive 127\\.0\\.0\\.1:\\d+ data connection open in ${S}, transfer in ${S}\\|connect=\\d+\\.\\d{6}s;;;0\\.000000 login=\\S+ get_open=\\S+ get_transfer=\\d+\\.\\d{6}s;;;0\\.000000 get_bytes=18B;;;0$`),
+    /^$/,
+  ]);
+  t.equal(rest.length, 5, 'four phase lines and the final newline');
 });
 
 t.test('a local user: list, download and upload (scratch file deleted), passive and active', async (t) => {
   for (const mode of ['--passive', '--active']) {
     const run = await ftp(on(main, mode, '--list', '--get', 'hello.txt', '--put'), asUser(main));
     t.equal(run.code, 0, run.stdout);
-    t.match(run.firstLine, new RegExp(`user ${main.user} logged in, ${mode.slice(2)} LIST \\. \\d+ line\\(s\\), RETR hello\\.txt 18 bytes, STOR\\+DELE \\d+ bytes\\|`));
-    t.match(run.firstLine, / list_open=.* get_open=.* put_open=.* put_bytes=\d+B;;;0$/);
+    t.match(run.firstLine, new RegExp(`user ${main.user} logged in, ${mode.slice(2)} LIST \\. \\d+ line\\(s\\), RETR hello\\.txt 18 bytes, STOR\\+DELE \\d+ bytes\\|time=[^ ]+$`));
+    const lines = run.stdout.split('\n');
+    t.match(lines.slice(4, 7), [new RegExp(`^LIST \\. \\d+ line\\(s\\): ${mode.slice(2)} `), new RegExp(`^RETR hello\\.txt 18 bytes: ${mode.slice(2)} `), new RegExp(`^STOR\\+DELE \\d+ bytes: ${mode.slice(2)} .*\\|connect=.* list_open=.* get_open=.* put_open=.* put_bytes=\\d+B;;;0$`)]);
   }
   const after = await ftp(on(main, '--list'), asUser(main));
   t.match(after.firstLine, /LIST \. 1 line\(s\)/, 'only hello.txt is left: the scratch files were deleted');
@@ -119,7 +128,8 @@ t.test('missing file, wrong content, wrong size', async (t) => {
   t.equal(missing.stdout, 'FTP CRITICAL - RETR missing.txt failed: 550 Failed to open file.\n');
   const content = await ftp(on(main, '--get', 'hello.txt', '--expect-content', 'goodbye'));
   t.equal(content.code, 2);
-  t.match(content.firstLine, /^FTP CRITICAL - RETR hello\.txt: 'goodbye' not found in its 18 bytes\|time=/);
+  t.match(content.firstLine, /^FTP CRITICAL - RETR hello\.txt: 'goodbye' not found in its 18 bytes\|time=[^ ]+$/);
+  t.match(content.stdout, /\nRETR hello\.txt 18 bytes: passive .*\|connect=.* get_bytes=18B;;;0\n$/, 'the phases are still shown when the content is wrong');
   const size = await ftp(on(main, '--get', 'hello.txt', '--expect-size', '19'));
   t.equal(size.code, 2);
   t.match(size.firstLine, /^FTP CRITICAL - RETR hello\.txt: 18 bytes, expected 19\|/);
@@ -144,7 +154,8 @@ t.test('FTPS: explicit AUTH TLS in both modes, implicit TLS, certificate days', 
   for (const mode of ['--passive', '--active']) {
     const run = await ftp(on(main, '--auth-tls', mode, '--get', 'hello.txt'), asUser(main));
     t.equal(run.code, 0, run.stdout);
-    t.match(run.firstLine, new RegExp(`logged in over TLS, ${mode.slice(2)} RETR hello\\.txt 18 bytes\\|.* auth_tls=`));
+    t.match(run.firstLine, new RegExp(`logged in over TLS, ${mode.slice(2)} RETR hello\\.txt 18 bytes\\|time=`));
+    t.match(run.stdout, /\nAUTH TLS: in \d+\.\d{3} s\nlogin: user \S+ over TLS in \d+\.\d{3} s\nRETR hello\.txt 18 bytes: .*\|connect=\S+ auth_tls=\d+\.\d{6}s;;;0\.000000 login=/);
   }
   const banner = await ftp(on(implicit, '-S'));
   t.equal(banner.code, 0);

@@ -172,6 +172,9 @@ interface Scenario {
   readonly long?: RegExp;
 }
 
+/** a phase's duration in a long-output line */
+const SECONDS = '\\d+\\.\\d{3} s';
+
 /** by service description */
 function scenarios(closedTcp: number, closedUdp: number): Record<string, Scenario> {
   return {
@@ -194,7 +197,17 @@ function scenarios(closedTcp: number, closedUdp: number): Record<string, Scenari
       icinga: ['lbg_ftp', { lbg_ftp_port: vsftpd.port, lbg_ftp_get: 'hello.txt', lbg_ftp_expect_content: 'hello' }],
       state: 0,
       output: /^FTP OK - .*user anonymous logged in, passive RETR hello\.txt 18 bytes$/,
-      perf: /^time=\S+ connect=\S+ login=\S+ get_open=\S+ get_transfer=\S+ get_bytes=18B;;;0$/,
+      // both perfdata parts, joined: time= from the first line, the phases from after the | on the last long line
+      perf: /^time=\d+\.\d{6}s;;;0\.000000;10\.000000 connect=\d+\.\d{6}s;;;0\.000000 login=\d+\.\d{6}s;;;0\.000000 get_open=\d+\.\d{6}s;;;0\.000000 get_transfer=\d+\.\d{6}s;;;0\.000000 get_bytes=18B;;;0$/,
+      // one line per phase, with no perfdata left in them
+      long: new RegExp(
+        [
+          `^connect: 127\\.0\\.0\\.1 port ${vsftpd.port} in ${SECONDS}`,
+          `greeting: 220 \\(vsFTPd 3\\.0\\.3\\) after ${SECONDS}`,
+          `login: user anonymous in ${SECONDS}`,
+          `RETR hello\\.txt 18 bytes: passive 127\\.0\\.0\\.1:\\d+ data connection open in ${SECONDS}, transfer in ${SECONDS}$`,
+        ].join('\\\\n'),
+      ),
     },
     'ftp refused': {
       nagios: `lbg_check_ftp!${closedTcp}!`,
@@ -348,7 +361,10 @@ define host {
     t.match(s.plugin_output, e.output, `${name}: status line`);
     if (e.perf) t.match(s.performance_data, e.perf, `${name}: perfdata as Nagios parsed it`);
     else t.equal(s.performance_data, '', `${name}: no perfdata on this line`);
-    if (e.long) t.match(s.long_plugin_output, e.long, `${name}: long output kept`);
+    if (e.long) {
+      t.match(s.long_plugin_output, e.long, `${name}: long output kept`);
+      t.comment(`${name} in status.dat:\n  plugin_output=${s.plugin_output}\n  long_plugin_output=${s.long_plugin_output}\n  performance_data=${s.performance_data}`);
+    }
     t.notOk((s.plugin_output ?? '').includes('|'), `${name}: perfdata split off the status line`);
   }
   const log = readFileSync(join(dir, 'live', 'nagios.log'), 'utf8');

@@ -143,7 +143,14 @@ t.test('response time thresholds are Nagios ranges', async (t) => {
 t.test('host key pinning', async (t) => {
   const ok = await ssh(...local(), '--hostkey', sshd.hostKeyFingerprint);
   t.equal(ok.code, 0);
-  t.match(ok.firstLine, new RegExp(`host key ${sshd.hostKeyFingerprint.replace(/[+/]/g, '\\$&')} as pinned \\| time=\\S+ connect=\\S+s;;;0\\.000000 identification=\\S+ kex=\\S+$`));
+  const key = sshd.hostKeyFingerprint.replace(/[+/]/g, '\\$&');
+  t.match(ok.firstLine, new RegExp(`host key ${key} as pinned \\| time=\\d+\\.\\d{6}s;;;0\\.000000;10\\.000000$`), 'the first line ends with the C plugin\'s time= alone');
+  t.match(ok.stdout.split('\n').slice(1), [
+    /^connect in \d+\.\d{3} s$/,
+    /^identification: OpenSSH_\S+ .*\(protocol 2\.0\) in \d+\.\d{3} s$/,
+    new RegExp(`^key exchange: host key ${key} in \\d+\\.\\d{3} s\\|connect=\\S+s;;;0\\.000000 identification=\\S+ kex=\\d+\\.\\d{6}s;;;0\\.000000$`),
+    /^$/,
+  ]);
   const wrong = await ssh(...local(), '--hostkey', `SHA256:${'A'.repeat(43)}`);
   t.equal(wrong.code, 2);
   t.equal(wrong.firstLine, `SSH CRITICAL - host key mismatch: server offers ${sshd.hostKeyFingerprint}, expected SHA256:${'A'.repeat(43)}`);
@@ -154,12 +161,14 @@ t.test('login with a key, and SFTP', async (t) => {
   const login = ['--user', sshd.user, '--identity', sshd.userKeyPath];
   const ok = await ssh(...local(), ...login);
   t.equal(ok.code, 0);
-  t.match(ok.firstLine, new RegExp(`user ${sshd.user} authenticated \\| time=.* auth=\\d+\\.\\d{6}s`));
+  t.match(ok.firstLine, new RegExp(`user ${sshd.user} authenticated \\| time=[^ ]+$`));
+  t.match(ok.stdout, new RegExp(`\\nauthentication: user ${sshd.user} in \\d+\\.\\d{3} s\\|connect=.* auth=\\d+\\.\\d{6}s;;;0\\.000000\\n$`));
   const file = join(sshd.dir, 'probe.txt');
   writeFileSync(file, 'hello');
   const sftp = await ssh(...local(), ...login, `--sftp=${file}`);
   t.equal(sftp.code, 0);
-  t.match(sftp.firstLine, new RegExp(`SFTP ${file} 5 bytes \\| .* sftp=\\d+\\.\\d{6}s`));
+  t.match(sftp.firstLine, new RegExp(`SFTP ${file} 5 bytes \\| time=[^ ]+$`));
+  t.match(sftp.stdout, new RegExp(`\\nSFTP stat: ${file} 5 bytes in \\d+\\.\\d{3} s\\|.* sftp=\\d+\\.\\d{6}s;;;0\\.000000\\n$`));
   const dir = await ssh(...local(), ...login, `--sftp=${sshd.dir}`);
   t.match(dir.firstLine, /is a directory/);
   const missing = await ssh(...local(), ...login, `--sftp=${sshd.dir}/missing`);
