@@ -5,6 +5,7 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { miscDynamicWeight } from '../../plugins/runtime/integration.ts';
 import { printable } from '../../plugins/runtime/outcome.ts';
 import { CommandSyntaxError, type CommandStyle, type CommandTarget, splitCommandLine, substituteTarget } from './command-line.ts';
 import { type GroupRun, runInProcessGroup } from './process-group.ts';
@@ -112,8 +113,8 @@ function judge(spec: CommandCheckSpec, run: GroupRun, program: string): Verdict 
 /** keepalived MISC_CHECK: 0 up, 1 down; with misc_dynamic 2..255 up at weight code-2; else down. */
 function judgeKeepalived(spec: CommandCheckSpec, run: GroupRun, code: number): Verdict {
   if (code === 0) return { up: true, line: describe(run, code) };
-  if (spec.dynamic && code >= 2 && code <= 255) {
-    const weight = code - 2;
+  const weight = spec.dynamic ? miscDynamicWeight(code) : undefined;
+  if (weight !== undefined) {
     return { up: true, weight, line: firstLine(run.stdout) || `exited with status ${code} (weight ${weight})` };
   }
   return { up: false, line: describe(run, code) };

@@ -177,7 +177,7 @@ function usageOutput<O>(definition: PluginDefinition<O>, message: string): strin
 
 /** The whole life of a plugin process: parse, check within the deadline, print, exit. */
 export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine: readonly string[] = process.argv.slice(2)): Promise<never> {
-  // nanny and ldirectord read the result their own way (integration.ts); Nagios output otherwise
+  // nanny, keepalived's misc_dynamic and ldirectord read the result their own way (integration.ts)
   const integration = integrationFor(commandLine);
   const argv = integration.argv;
   const end = (output: string, state: number): never => {
@@ -194,6 +194,7 @@ export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine:
   process.on('unhandledRejection', guard);
   let parsed: ReturnType<typeof parsePluginArgs<O>>;
   try {
+    if (integration.problem) throw new UsageError(integration.problem);
     parsed = parsePluginArgs(definition, argv);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

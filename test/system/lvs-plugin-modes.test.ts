@@ -1,12 +1,17 @@
 // Our plugins as the LVS daemons run them: nanny's send_program (lvs.cf line split like nanny,
 // %h/%p put in, stdout compared with expect, exit status ignored), ldirectord's external check
-// (four positional arguments), and keepalived's MISC_CHECK (exit 0 up, non-zero down, SIGTERM).
+// (four positional arguments), keepalived's MISC_CHECK (exit 0 up, non-zero down, SIGTERM) and its
+// misc_dynamic (--misc-dynamic: 0 configured weight, 1 down, 2..255 weight status-2).
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-line.ts';
+import { fromKeepalived, runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
 import { startFakeTftp } from '../helpers/tftp-fake.ts';
 import { freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
+import { startSshd } from '../helpers/sshd.ts';
+import { freeUdpPort, startTftpdHpa } from '../helpers/tftp-daemons.ts';
+import { startVsftpd } from '../helpers/vsftpd.ts';
 
 /** What nanny does with `send_program` and `expect`: up when stdout minus its last byte equals expect. */
 async function asNanny(sendProgram: string, expect: string, host: string, port: number) {
@@ -76,4 +81,35 @@ t.test('keepalived MISC_CHECK: exit 0 up, non-zero down, SIGTERM ends the check 
   let groupLeft = true;
   try { process.kill(-(child.pid ?? 0), 0); } catch { groupLeft = false; }
   t.notOk(groupLeft, 'nothing of its process group is left');
+});
+
+t.test('keepalived misc_dynamic: --misc-dynamic against real vsftpd, sshd and tftpd-hpa, read as keepalived reads the exit', async (t) => {
+  const [vsftpd, sshd, tftpd, mute] = await Promise.all([startVsftpd({ tls: false }), startSshd(), startTftpdHpa({ 'tftp_check.txt': 'OK\n' }), silent()]);
+  t.teardown(() => Promise.all([vsftpd.stop(), sshd.stop(), tftpd.stop(), mute.close()]));
+  const closed = await freePort();
+  const never = new AbortController().signal;
+  /** exit status and keepalived's verdict on a misc_path run with misc_dynamic */
+  const asKeepalived = async (miscPath: string) => {
+    const result = await runCommandCheck(fromKeepalived(`"${process.execPath} ${miscPath}"`, { timeoutMs: 15_000, dynamic: true }), { address: '127.0.0.1', port: 0 }, never);
+    return [result.exitCode, result.up ? (result.weight === undefined ? 'up, configured weight' : `up, weight ${result.weight}`) : 'down'];
+  };
+  const ftp = (flag: string, port: number, ...more: string[]) => asKeepalived([pluginPath('check_ftp'), flag, '-H', '127.0.0.1', '-p', String(port), '-t', '5', ...more].join(' '));
+  t.same(await ftp('--misc-dynamic=10,3', vsftpd.port), [12, 'up, weight 10'], 'OK: 2+WEIGHT');
+  t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '-w', '0.000001'), [5, 'up, weight 3'], 'WARNING (slower than -w): 2+WARNWEIGHT');
+  t.same(await ftp('--misc-dynamic=10', vsftpd.port, '-w', '0.000001'), [3, 'up, weight 1'], 'WARNING without WARNWEIGHT: weight 1');
+  t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '-w', '0.000001', '-c', '0.000002'), [1, 'down'], 'CRITICAL: down');
+  t.same(await ftp('--misc-dynamic=10,3', closed), [1, 'down'], 'refused: down');
+  t.same(await ftp('--misc-dynamic', vsftpd.port), [0, 'up, configured weight'], 'no WEIGHT: OK keeps the configured weight');
+  t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '--get', 'hello.txt'), [12, 'up, weight 10'], 'a deep check, multi-line output: the same exit');
+  t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '--bogus-option'), [1, 'down'], 'a usage error (UNKNOWN) is down, not "up, weight 1"');
+  t.same(await ftp('--misc-dynamic=300', vsftpd.port), [1, 'down'], 'a weight over 253 is a usage error: down');
+  const bad = await runPlugin('check_ftp', ['--misc-dynamic=300', '-H', '127.0.0.1', '-p', String(vsftpd.port)]);
+  t.equal(bad.stdout, `FTP UNKNOWN - --misc-dynamic takes [WEIGHT][,WARNWEIGHT], each a whole number from 0 to 253 - 300\nUsage:\n${bad.stdout.split('\n').slice(2).join('\n')}`, 'the operator reads why');
+  const ssh = (flag: string, port: number) => asKeepalived([pluginPath('check_ssh'), flag, '-H', '127.0.0.1', '-p', String(port), '-t', '1'].join(' '));
+  t.same(await ssh('--misc-dynamic=20', sshd.port), [22, 'up, weight 20']);
+  t.same(await ssh('--misc-dynamic=20', mute.port), [1, 'down'], 'a server that never speaks: down within -t');
+  const tftp = (args: string) => asKeepalived(`${pluginPath('check_tftp')} ${args}`);
+  t.same(await tftp(`--misc-dynamic=7 -H 127.0.0.1 -p ${tftpd.port} -t 3`), [9, 'up, weight 7']);
+  t.same(await tftp(`--misc-dynamic=7 --connect 127.0.0.1 -p ${tftpd.port} -t 3`), [9, 'up, weight 7'], 'the classic --connect form too');
+  t.same(await tftp(`--misc-dynamic=7 --connect 127.0.0.1 -p ${await freeUdpPort()} -t 1`), [1, 'down'], 'the classic form, nobody there: down');
 });
