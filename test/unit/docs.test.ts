@@ -5,7 +5,7 @@
 // ldirectord's four arguments, and lbguard's own farms file through `lbguard check` and its command
 // checks. Backends: real vsftpd, tftpd-hpa and sshd on loopback (up), closed ports and a tftpd-hpa
 // without the check file (down), and a slow FTP greeting (WARNING).
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -18,14 +18,14 @@ import { freePort, pluginPath, requireBinary, ROOT, runCommand } from '../helper
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 import { freeUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
-import { docExample } from '../helpers/docs-examples.ts';
+import { docExample, docExamples } from '../helpers/docs-examples.ts';
 
 const KEEPALIVED = requireBinary('/usr/sbin/keepalived', 'keepalived');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-docs-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 /** /usr/local/bin of the guides: the plugins, as `npm install -g` links them */
 const bin = join(dir, 'bin');
-/** /usr/local/lib/lbguard of the guides: the adapter scripts, taken from the guides */
+/** /usr/local/lib/lbguard of the guides: ldirectord's checkcommand scripts, taken from its guide */
 const lib = join(dir, 'lib');
 for (const d of [bin, lib]) mkdirSync(d);
 for (const name of ['check_ftp', 'check_ssh', 'check_tftp']) symlinkSync(pluginPath(name), join(bin, name));
@@ -34,8 +34,6 @@ function installScript(page: string, name: string): void {
   writeFileSync(join(lib, name), localize(docExample(page, name)));
   chmodSync(join(lib, name), 0o755);
 }
-installScript('piranha.md', 'nanny-check');
-installScript('keepalived.md', 'misc-dynamic');
 for (const name of ['ldirectord-ftp', 'ldirectord-tftp', 'ldirectord-ssh']) installScript('ldirectord.md', name);
 
 type Service = 'ftp' | 'tftp' | 'ssh';
@@ -92,6 +90,30 @@ t.test('Farm Guardian: HOST/PORT substituted, run by a shell from libexec, exit 
   }
 });
 
+t.test('Farm Guardian: lbguard render farmguardian prints the documented objects, and their commands run', async (t) => {
+  const farms = join(dir, 'farmguardian-farms.yaml');
+  writeFileSync(farms, docExample('farmguardian.md', 'farmguardian-farms.yaml'));
+  const render = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'render', 'farmguardian', '-c', farms]);
+  t.equal(render.code, 0, render.stderr);
+  t.equal(render.stdout, docExample('farmguardian.md', 'farmguardian-render.txt'), 'the output shown in the guide, byte for byte');
+  const missing = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'render', 'farmguardian', '-c', farms, 'nosuchfarm']);
+  t.equal(missing.code, 1, 'no such farm: exit 1');
+  // a libexec holding our plugins under their own names, as the guide suggests for rendered commands
+  const libexec = join(dir, 'libexec-plain');
+  mkdirSync(libexec);
+  for (const name of ['check_ftp', 'check_ssh', 'check_tftp']) symlinkSync(join(bin, name), join(libexec, name));
+  const commands = [...render.stdout.matchAll(/^command: (.*)$/gm)].map((m) => m[1] as string);
+  t.same(commands.map(serviceOf), ['ftp', 'tftp']);
+  for (const line of commands) {
+    const service = serviceOf(line);
+    for (const [port, expectUp] of [[up[service], true], [down[service], false]] as const) {
+      const run = await runCommand('/bin/sh', ['-c', `${libexec}/${line.replace(/HOST/g, '127.0.0.1').replace(/PORT/g, String(port))}`], { timeoutMs: 30000 });
+      if (expectUp) t.equal(run.code, 0, `up: ${line} -> ${run.firstLine}`);
+      else t.not(run.code, 0, `down: ${line} -> exit ${run.code}: ${run.firstLine}`);
+    }
+  }
+});
+
 interface LvsVirtual { name: string; port?: number; sendProgram?: string; expect?: string; timeout?: number; servers: string[] }
 
 /** lvs.cf as lvsconfig.c tokenizes it: `key = value` with blanks, double quotes, `name {` blocks. */
@@ -137,7 +159,7 @@ function parseLvsCf(text: string): LvsVirtual[] {
   return virtuals;
 }
 
-t.test('Piranha lvs.cf: nanny-check send_programs judged as nanny judges them', async (t) => {
+t.test('Piranha lvs.cf: --nanny send_programs judged as nanny judges them', async (t) => {
   const virtuals = parseLvsCf(docExample('piranha.md', 'lvs.cf'));
   t.same(virtuals.map((v) => [v.name, v.port, v.servers.length]), [['ftp', 21, 2], ['tftp', 69, 1], ['sftp', 22, 1]]);
   for (const v of virtuals) {
@@ -153,20 +175,28 @@ t.test('Piranha lvs.cf: nanny-check send_programs judged as nanny judges them', 
     t.equal(live.up, true, `${v.name} up: ${live.line}`);
     const dead = await runCommandCheck(spec, { address: '127.0.0.1', port: down[service] }, never);
     t.equal(dead.up, false, `${v.name} down: ${dead.line}`);
-    t.match(dead.line, /^output "DOWN 2: /);
+    t.match(sendProgram, / --nanny /, `${v.name}: the plugin's own nanny mode`);
+    t.equal(dead.exitCode, 0, `${v.name} down: exit 0, or nanny would count it up`);
+    t.match(dead.line, /^output "DOWN: (FTP|TFTP|SSH) CRITICAL - /);
   }
 });
 
-t.test('Piranha: the classic check_tftp --connect line is up even when the server is dead, unless wrapped', async (t) => {
+t.test('Piranha: the classic check_tftp --connect line is up even when the server is dead, unless --nanny', async (t) => {
   const dead = await freeUdpPort(); // nothing answers there: --connect treats File not found as success
   const classic = fromNanny(`"${bin}/check_tftp --connect %h -p %p -t 2"`, { expect: '"OK - answer from server"', timeoutMs: 6000 });
   t.equal((await runCommandCheck(classic, { address: '127.0.0.1', port: up.tftp }, never)).up, true, 'live server: up');
   const flaw = await runCommandCheck(classic, { address: '127.0.0.1', port: dead }, never);
   t.equal(flaw.up, true, `dead server: nanny still counts it up (${flaw.line})`);
   t.equal(flaw.exitCode, 2);
-  const wrapped = fromNanny(`"${lib}/nanny-check ${bin}/check_tftp --connect %h -p %p -t 2"`, { expect: '"OK"', timeoutMs: 6000 });
-  t.equal((await runCommandCheck(wrapped, { address: '127.0.0.1', port: up.tftp }, never)).up, true, 'wrapped, live: up');
-  t.equal((await runCommandCheck(wrapped, { address: '127.0.0.1', port: dead }, never)).up, false, 'wrapped, dead: down');
+  const example = docExample('piranha.md', 'lvs-classic-tftp.cf');
+  const sendProgram = /^\tsend_program = ("[^"]*")$/m.exec(example)?.[1] ?? '';
+  const expect = /^\texpect = ("[^"]*")$/m.exec(example)?.[1] ?? '';
+  t.equal(expect, '"OK - answer from server"', 'the classic expect text is kept');
+  const nanny = fromNanny(localize(sendProgram), { expect, timeoutMs: 6000 });
+  const live = await runCommandCheck(nanny, { address: '127.0.0.1', port: up.tftp }, never);
+  t.same([live.up, live.exitCode], [true, 0], `--nanny, live: up (${live.line})`);
+  const gone = await runCommandCheck(nanny, { address: '127.0.0.1', port: dead }, never);
+  t.same([gone.up, gone.exitCode, gone.line], [false, 0, 'output "Transfer timed out" is not the expected "OK - answer from server"'], '--nanny, dead: down');
 });
 
 /** keepalived.conf's MISC_CHECK blocks: misc_path, misc_timeout, misc_dynamic */
@@ -191,13 +221,14 @@ t.test('keepalived.conf: keepalived --config-test accepts it', async (t) => {
 t.test('keepalived MISC_CHECK: exit codes as keepalived reads them, with and without misc_dynamic', async (t) => {
   const checks = miscChecks(docExample('keepalived.md', 'keepalived.conf'));
   t.same(checks.map((c) => c.dynamic), [true, false, false, false]);
+  t.match(checks[0]?.path, /check_ftp --misc-dynamic=10,3 /, 'misc_dynamic: the plugin\'s own --misc-dynamic mode');
   for (const check of checks) {
     t.ok(Number(/-t (\d+)/.exec(check.path)?.[1]) < check.timeout, 'the plugin\'s -t is below misc_timeout');
     t.notOk(splitKeepalived(check.path.slice(1, -1)).some((word) => word === 'HOST' || word.startsWith('%')), 'addresses written out, as keepalived substitutes nothing');
     const service = serviceOf(check.path);
     const spec = (port: number): CommandCheckSpec => fromKeepalived(localize(onTarget(check.path, port)), { timeoutMs: check.timeout * 1000, dynamic: check.dynamic });
     const live = await runCommandCheck(spec(up[service]), { address: '127.0.0.1', port: up[service] }, never);
-    t.same([live.exitCode, live.up, live.weight], [0, true, undefined], `up: ${live.line}`);
+    t.same([live.exitCode, live.up, live.weight], check.dynamic ? [12, true, 10] : [0, true, undefined], `up: ${live.line}`);
     const dead = await runCommandCheck(spec(down[service]), { address: '127.0.0.1', port: down[service] }, never);
     t.same([dead.exitCode, dead.up], [check.dynamic ? 1 : 2, false], `down: exit ${dead.exitCode} (${dead.line})`);
     if (check.dynamic) {
@@ -205,7 +236,7 @@ t.test('keepalived MISC_CHECK: exit codes as keepalived reads them, with and wit
       t.same([slowRun.exitCode, slowRun.up, slowRun.weight], [5, true, 3], 'a WARNING (greeting after 0.7 s, -w 0.5) is up at weight 3');
     }
   }
-  // the reason for the adapter: without it a CRITICAL plugin is "up at weight 0" under misc_dynamic
+  // the reason for --misc-dynamic: without it a CRITICAL plugin is "up at weight 0" under misc_dynamic
   const bare = fromKeepalived(`"${bin}/check_ftp -H 127.0.0.1 -p ${down.ftp} -t 2"`, { timeoutMs: 5000, dynamic: true });
   const trap = await runCommandCheck(bare, { address: '127.0.0.1', port: down.ftp }, never);
   t.same([trap.exitCode, trap.up, trap.weight], [2, true, 0], 'a bare plugin under misc_dynamic: CRITICAL reads as up, weight 0');
@@ -272,5 +303,13 @@ t.test('lbguard farms file: lbguard check accepts it, its command checks pass an
     t.equal(live.up, true, `${farm.name} up: ${live.line}`);
     const dead = await runCommandCheck(spec, { address: '127.0.0.1', port: down[service] }, never);
     t.equal(dead.up, false, `${farm.name} down: ${dead.line}`);
+  }
+});
+
+t.test('every named example in docs/ is read by a test', async (t) => {
+  const pages = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md'));
+  const testSources = ['test/unit', 'test/system'].flatMap((d) => readdirSync(join(ROOT, d)).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
+  for (const page of pages) {
+    for (const name of docExamples(page).keys()) t.ok(testSources.includes(`'${name}'`), `docs/${page}: ${name} is read by a test`);
   }
 });
