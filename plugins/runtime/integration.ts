@@ -31,6 +31,23 @@ export interface Integration {
   finish(output: string, state: number): { stdout: string; code: number };
 }
 
+const MISC_DYNAMIC_MAX_WEIGHT = 253;
+
+/** The --help section on these modes (plugin.ts helpText), next to what it describes. */
+export const INTEGRATION_HELP: readonly string[] = [
+  'Modes for load balancers (in place of the Nagios exit codes):',
+  ' --nanny[=TEXT]',
+  '    Piranha nanny (lvs.cf send_program, expect = "TEXT"): always exit 0; print TEXT (default OK)',
+  '    when the check is OK or WARNING, else DOWN: and the status line',
+  ' --misc-dynamic[=[WEIGHT][,WARNWEIGHT]]',
+  '    keepalived MISC_CHECK with misc_dynamic: OK exits 2+WEIGHT (0, the configured weight, without',
+  '    WEIGHT), WARNING 2+WARNWEIGHT (default 1, 0 when WEIGHT is 0), CRITICAL, UNKNOWN and usage',
+  `    errors exit 1 (down); weights 0..${MISC_DYNAMIC_MAX_WEIGHT}`,
+  ' VIP VPORT RIP RPORT',
+  '    ldirectord checktype = external (these four arguments and nothing else): checks RIP port',
+  '    RPORT (0: the default port); exit 0 up, non-zero down',
+];
+
 const NANNY_LIMIT = 4000;
 
 /**
@@ -43,7 +60,7 @@ export const MISC_DYNAMIC = {
   /** the status that keeps the configured weight */
   configured: 0,
   down: 1,
-  maxWeight: 253,
+  maxWeight: MISC_DYNAMIC_MAX_WEIGHT,
 } as const;
 
 /** The exit status that asks keepalived for WEIGHT (0..253). */

@@ -1,6 +1,6 @@
 import { UsageError } from './errors.ts';
 import { expandExtraOpts } from './extra-opts.ts';
-import { integrationFor } from './integration.ts';
+import { INTEGRATION_HELP, integrationFor } from './integration.ts';
 import { type OptionSpec, type ParsedCommandLine, parseCommandLine } from './getopt.ts';
 import { type AddressFamily, validateHost } from './host.ts';
 import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
@@ -130,7 +130,18 @@ export function helpText<O>(definition: PluginDefinition<O>): string {
     const names = spec.short ? `-${spec.short}, --${spec.long}${arg}` : `    --${spec.long}${arg}`;
     lines.push(` ${names}`, `    ${spec.help}${spec.secret ? ' (only from --extra-opts or the environment)' : ''}`);
   }
-  lines.push('', 'Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments, help, version).');
+  lines.push(
+    '',
+    'Output:',
+    ' The first line is SERVICE STATE - text|perfdata, as monitoring-plugins print it. Long output',
+    ' follows: the -v details, and one line per phase of check_ftp\'s login and transfer checks and',
+    ' check_ssh\'s host key, login and SFTP checks, whose timings continue the perfdata after a | on',
+    ' the last line. At most 4096 bytes: long-output lines go first, never a perfdata item.',
+    '',
+    ...INTEGRATION_HELP,
+    '',
+    'Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments, help, version).',
+  );
   return lines.join('\n') + '\n';
 }
 

@@ -1,8 +1,11 @@
 import t from 'tap';
 import { UsageError } from '../../plugins/runtime/errors.ts';
 import { validateHost } from '../../plugins/runtime/host.ts';
-import { integrationFor, miscDynamicWeight, parseMiscDynamic } from '../../plugins/runtime/integration.ts';
-import { parsePort, parseTimeout } from '../../plugins/runtime/plugin.ts';
+import { checkFtpPlugin } from '../../plugins/ftp/definition.ts';
+import { integrationFor, MISC_DYNAMIC, miscDynamicWeight, parseMiscDynamic } from '../../plugins/runtime/integration.ts';
+import { helpText, parsePort, parseTimeout } from '../../plugins/runtime/plugin.ts';
+import { checkSshPlugin } from '../../plugins/ssh/definition.ts';
+import { checkTftpPlugin } from '../../plugins/tftp/definition.ts';
 import { CRITICAL, OK, UNKNOWN, WARNING } from '../../plugins/runtime/state.ts';
 
 t.test('timeouts, with the timeout state override', async (t) => {
@@ -62,4 +65,21 @@ t.test('--misc-dynamic: bad weights are usage errors that keepalived reads as do
   t.equal(miscDynamicWeight(0), undefined);
   t.equal(miscDynamicWeight(1), undefined);
   t.equal(miscDynamicWeight(256), undefined);
+});
+
+t.test('--help: the output layout and every load-balancer mode it names, each one the plugins take', async (t) => {
+  const helps = { check_ftp: helpText(checkFtpPlugin), check_ssh: helpText(checkSshPlugin), check_tftp: helpText(checkTftpPlugin) };
+  for (const [name, help] of Object.entries(helps)) {
+    const added = help.slice(help.indexOf('\nOutput:\n'), help.indexOf('\nExit codes:'));
+    const modes = added.slice(added.indexOf('\nModes for load balancers'));
+    t.match(added, /^\nOutput:\n The first line is SERVICE STATE - text\|perfdata, .*\n(?: .*\n)*? .*perfdata after a \| on\n/, `${name}: the Output section`);
+    t.same([...modes.matchAll(/^ (\S.*)$/gm)].map((m) => m[1]), ['--nanny[=TEXT]', '--misc-dynamic[=[WEIGHT][,WARNWEIGHT]]', 'VIP VPORT RIP RPORT'], `${name}: three modes`);
+    t.ok(help.endsWith('\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments, help, version).\n'), `${name}: ends with the exit codes`);
+    t.ok(added.split('\n').every((line) => line.length <= 100), `${name}: output and modes sections within 100 columns`);
+  }
+  // what the help names is what integrationFor recognises
+  t.equal(integrationFor(['--nanny=UP', '-H', 'x']).mode, 'nanny');
+  t.equal(integrationFor(['--misc-dynamic=10,3', '-H', 'x']).mode, 'misc-dynamic');
+  t.equal(integrationFor(['192.0.2.10', '21', '127.0.0.1', '2121']).mode, 'ldirectord');
+  t.match(helpText(checkFtpPlugin), `weights 0..${MISC_DYNAMIC.maxWeight}`);
 });
