@@ -1,8 +1,7 @@
-import { MemoryAdapter } from '../../orchestrator/dataplane/memory.ts';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
-import { applyMarks, markRules } from './fwmark.ts';
+import { applyMarks, markRules, snatRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
 import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
 import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
@@ -19,11 +18,13 @@ export interface IpvsadmAdapterOptions {
 
 /**
  * `dataplane: {type: ipvsadm}`: kernel IPVS driven through ipvsadm. Every apply reads the table
- * back (`ipvsadm -Sn`), runs only the commands that make the touched farms' services equal to what
- * is wanted (one by one, each exit status checked, or as one `ipvsadm -R` batch for large changes),
- * then reads the table again and fails unless it now holds exactly that. Services of farms lbguard
+ * back (`ipvsadm -Sn` and `-Ln --thresholds`), runs only the commands that make the touched farms'
+ * services equal to what is wanted: one by one, each exit status checked, or as one `ipvsadm -R`
+ * batch for large changes — which goes on after a failed line, so then the table is read again and
+ * the apply fails unless it now holds exactly what was asked. Services of farms lbguard
  * does not know are never touched. Firewall marks of fwmark farms live in nftables
- * (`table inet lbguard_ipvs`), rewritten atomically when they change.
+ * (`table inet lbguard_ipvs`), rewritten atomically when they change, with the source NAT a
+ * TFTP farm needs under IPVS-NAT (fwmark.ts, snatRules).
  */
 export class IpvsadmAdapter implements DataPlaneAdapter {
   readonly type = 'ipvsadm';
@@ -31,8 +32,8 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   readonly nftPath: string;
   readonly method: Method;
   readonly batchAbove: number;
-  /** the farms as last asked for: the memory adapter keeps them */
-  private readonly asked = new MemoryAdapter();
+  /** the farms as last asked for */
+  private readonly asked = new Map<string, FarmState>();
   private marksApplied: string | undefined;
   /** every command run so far, for tests and the debug log */
   readonly history: string[][] = [];
@@ -56,7 +57,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   async observe(): Promise<FarmState[]> {
     const kernel = new Map((await this.table()).map((s) => [serviceKey(s), s]));
     const out: FarmState[] = [];
-    for (const farm of this.asked.farms.values()) {
+    for (const farm of this.asked.values()) {
       const wanted = farmServices(farm, this.method);
       const primary = wanted[0] && kernel.get(serviceKey(wanted[0]));
       if (!wanted[0] || !primary) continue;
@@ -107,7 +108,10 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     });
   }
 
-  /** Where the last apply() spent its time, in ms: reading the table, planning, ipvsadm, the read-back. */
+  /**
+   * Where the last apply() spent its time, in ms: reading the table, planning, ipvsadm, the
+   * read-back (only after an `ipvsadm -R` batch: a single command's exit status is its verdict).
+   */
   lastApply = { readMs: 0, planMs: 0, runMs: 0, verifyMs: 0, commands: 0 };
 
   async apply(changes: readonly Change[]): Promise<void> {
@@ -119,29 +123,31 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
       mark = now;
       return ms;
     };
-    const { wanted, owned } = await this.stage(this.asked, changes);
+    const { wanted, owned } = this.stage(this.asked, changes);
     const kernel = await this.table();
     const readMs = lap();
     const commands = planCommands(wanted, kernel, owned);
     const planMs = lap();
-    if (commands.length > 0) await this.run(commands);
+    const batched = commands.length > this.batchAbove;
+    if (batched) await this.runBatch(commands);
+    else for (const argv of commands) {
+      this.history.push(argv);
+      await ipvsadm(this.ipvsadmPath, argv);
+    }
     const runMs = lap();
-    await this.verify(wanted);
+    if (batched) await this.verify(wanted);
     this.lastApply = { readMs, planMs, runMs, verifyMs: lap(), commands: commands.length };
     await this.syncMarks();
   }
 
   /** What apply() would run for these changes against the kernel's table now, without running it. */
   async plan(changes: readonly Change[]): Promise<string[][]> {
-    const scratch = new MemoryAdapter();
-    for (const [name, farm] of this.asked.farms) scratch.farms.set(name, farm);
-    const { wanted, owned } = await this.stage(scratch, changes);
+    const { wanted, owned } = this.stage(new Map(this.asked), changes);
     return planCommands(wanted, await this.table(), owned);
   }
 
   /** Records the changes into `farms`; returns the touched farms' services and the keys they held before. */
-  private async stage(asked: MemoryAdapter, changes: readonly Change[]): Promise<{ wanted: IpvsService[]; owned: Set<string> }> {
-    const farms = asked.farms;
+  private stage(farms: Map<string, FarmState>, changes: readonly Change[]): { wanted: IpvsService[]; owned: Set<string> } {
     const touched = new Set<string>();
     const owned = new Set<string>();
     for (const change of changes) {
@@ -150,7 +156,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
       const before = farms.get(name);
       if (before) for (const s of farmServices(before, this.method)) owned.add(serviceKey(s));
     }
-    await asked.apply(changes);
+    record(farms, changes);
     const wanted = [...touched].flatMap((name) => {
       const farm = farms.get(name);
       return farm ? farmServices(farm, this.method) : [];
@@ -158,14 +164,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     return { wanted, owned };
   }
 
-  private async run(commands: readonly string[][]): Promise<void> {
-    if (commands.length <= this.batchAbove) {
-      for (const argv of commands) {
-        this.history.push(argv);
-        await ipvsadm(this.ipvsadmPath, argv);
-      }
-      return;
-    }
+  private async runBatch(commands: readonly string[][]): Promise<void> {
     // ipvsadm -R goes on after a kernel error and exits with the status of the last line only,
     // so the batch is judged by reading the table back (verify), with its stderr as the reason.
     this.history.push(['-R', `(${commands.length} rules)`]);
@@ -190,16 +189,52 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   }
 
   private async syncMarks(): Promise<void> {
-    const rules = markRules([...this.asked.farms.values()].map((f) => f.service));
-    const text = rules.join('\n');
-    if (text === this.marksApplied || (rules.length === 0 && this.marksApplied === undefined)) return;
-    await applyMarks(this.nftPath, rules);
+    const farms = [...this.asked.values()];
+    const rules = markRules(farms.map((f) => f.service));
+    const snat = snatRules(farms, this.method);
+    const text = [...rules, ...snat].join('\n');
+    if (text === this.marksApplied || (text === '' && this.marksApplied === undefined)) return;
+    await applyMarks(this.nftPath, rules, snat);
     this.marksApplied = text;
   }
 
   async close(): Promise<void> {}
 }
 
+
+/**
+ * The changes written into the farms as asked, in order; each farm's servers are kept by name in a
+ * map while its server changes are recorded, so 1,000 server changes cost 1,000 steps, not 1,000².
+ */
+function record(farms: Map<string, FarmState>, changes: readonly Change[]): void {
+  const open = new Map<string, Map<string, RealServerSpec>>();
+  for (const change of changes) {
+    if (change.kind === 'add-farm') {
+      open.delete(change.farm.service.farm);
+      farms.set(change.farm.service.farm, change.farm);
+    } else if (change.kind === 'update-farm') {
+      const farm = farms.get(change.service.farm);
+      if (farm) farms.set(change.service.farm, { ...farm, service: change.service });
+    } else if (change.kind === 'remove-farm') {
+      open.delete(change.farm);
+      farms.delete(change.farm);
+    } else {
+      let servers = open.get(change.farm);
+      if (!servers) {
+        const farm = farms.get(change.farm);
+        if (!farm) throw new Error(`farm ${change.farm} is not declared`);
+        servers = new Map(farm.servers.map((s) => [s.name, s]));
+        open.set(change.farm, servers);
+      }
+      if (change.kind === 'remove-server') servers.delete(change.server.name);
+      else servers.set(change.server.name, change.server);
+    }
+  }
+  for (const [name, servers] of open) {
+    const farm = farms.get(name);
+    if (farm) farms.set(name, { ...farm, servers: [...servers.values()] });
+  }
+}
 
 /** The registry's factory for `dataplane: {type: ipvsadm, method, ipvsadm}`. */
 export function createIpvsadmAdapter(config: DataplaneConfig): IpvsadmAdapter {

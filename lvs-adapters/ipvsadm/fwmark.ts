@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
-import { markedPorts } from './farm-map.ts';
+import type { FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { markedPorts, type Method } from './farm-map.ts';
 import { runTool } from './runner.ts';
 
 /**
@@ -27,24 +27,48 @@ export function markRules(services: readonly VirtualServiceSpec[]): string[] {
     });
 }
 
-/** The nft script that makes the table hold exactly `rules` (none: the table is removed). */
-export function markScript(rules: readonly string[]): string {
+/**
+ * TFTP through IPVS-NAT: a tftpd answers a request from a new port, and that first DATA packet
+ * matches no IPVS connection (the kernel knows client -> VIP:69 only), so IPVS forwards it with
+ * the backend's own address as source. tftp-hpa's client takes it anyway; a client that checks the
+ * answer comes from the address it asked (our check_tftp, RFC 1350's transfer ID) drops it and
+ * times out. This source NAT makes that packet leave as the VIP; conntrack then carries the rest
+ * of the transfer (the client's ACKs to VIP:port are translated back to the backend). Caveat: the
+ * backends' other UDP from unprivileged ports through the director leaves as the VIP as well.
+ */
+export function snatRules(farms: readonly FarmState[], method: Method): string[] {
+  if (method !== 'nat') return [];
+  return farms
+    .filter((f) => f.service.service === 'tftp' && f.service.fwmark !== undefined && f.servers.length > 0)
+    .sort((a, b) => a.service.farm.localeCompare(b.service.farm))
+    .flatMap((f) => {
+      const family = isIP(f.service.address) === 6 ? 'ip6' : 'ip';
+      const sources = [...new Set(f.servers.map((s) => s.address.toLowerCase()).filter((a) => (isIP(a) === 6 ? 'ip6' : 'ip') === family))];
+      if (sources.length === 0) return [];
+      const set = sources.length === 1 ? sources[0] : `{ ${sources.join(', ')} }`;
+      return [`${family} saddr ${set} udp sport 1024-65535 snat ${family} to ${f.service.address} comment "farm ${f.service.farm}: a transfer's first packet"`];
+    });
+}
+
+/** The nft script that makes the table hold exactly `rules` and `snat` (none: the table is removed). */
+export function markScript(rules: readonly string[], snat: readonly string[] = []): string {
   const lines = [`table inet ${MARK_TABLE} {}`, `delete table inet ${MARK_TABLE}`];
-  if (rules.length > 0) {
+  if (rules.length > 0 || snat.length > 0) {
     lines.push(
       `table inet ${MARK_TABLE} {`,
       '\tchain prerouting {',
       '\t\ttype filter hook prerouting priority mangle; policy accept;',
       ...rules.map((rule) => `\t\t${rule}`),
       '\t}',
+      ...(snat.length > 0 ? ['\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat; policy accept;', ...snat.map((rule) => `\t\t${rule}`), '\t}'] : []),
       '}',
     );
   }
   return `${lines.join('\n')}\n`;
 }
 
-export async function applyMarks(nft: string, rules: readonly string[]): Promise<void> {
-  const result = await runTool(nft, ['-f', '-'], { input: markScript(rules) });
+export async function applyMarks(nft: string, rules: readonly string[], snat: readonly string[] = []): Promise<void> {
+  const result = await runTool(nft, ['-f', '-'], { input: markScript(rules, snat) });
   if (result.code !== 0) {
     const hint = result.code === -1 ? '' : ' (is nftables available, and are we root?)';
     throw new Error(`nft -f - (table inet ${MARK_TABLE}) failed with exit ${result.code}${hint}: ${result.stderr.trim() || result.stdout.trim()}`);

@@ -2,7 +2,9 @@
 // kernel that has it boots under QEMU (TCG, no KVM needed) with this machine's root as its
 // userland (test/vm/). Inside, test/vm/ipvs-scenario.ts drives the adapter step by step and
 // compares `ipvsadm -Sn` with what each step intends, sends TCP through IPVS-NAT and a fwmark
-// service, passive FTP through a fwmark service (nft marks, persistence),
+// service, passive FTP through a fwmark service (nft marks, persistence), TFTP through a fwmark
+// service under IPVS-NAT (tftp-hpa and check_tftp, bytes checked, the serving backend identified,
+// why the source NAT is needed), max-conns as -x read back from -Ln --thresholds,
 // runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK), and
 // `lbguard run` itself on an ipvsadm farm (a stopped backend out, drift repaired, back in).
 // Every step of the guest becomes an assertion here.
@@ -26,6 +28,8 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     ['/usr/sbin/nft', 'nftables'],
     ['/usr/bin/curl', 'curl'],
     ['/usr/sbin/vsftpd', 'vsftpd'],
+    ['/usr/sbin/in.tftpd', 'tftpd-hpa'],
+    ['/usr/bin/tftp', 'tftp-hpa'],
   ] as const) requireBinary(binary, pkg);
 
   const built = await runCommand('bash', [join(ROOT, 'test', 'vm', 'build-guest.sh')], { timeoutMs: 300_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
@@ -41,7 +45,7 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
   writeFileSync(script, `#!/bin/bash\ncd ${ROOT}\nexport LBGUARD_DIST=${join(ROOT, 'dist')}\nexec node ${bundle}\n`);
 
   const started = performance.now();
-  const guest = await runCommand('bash', [join(ROOT, 'test', 'vm', 'run-guest.sh'), script], { timeoutMs: 200_000, env: { ...process.env, LBGUARD_VM_CACHE: cache } });
+  const guest = await runCommand('bash', [join(ROOT, 'test', 'vm', 'run-guest.sh'), script], { timeoutMs: 260_000, env: { ...process.env, LBGUARD_VM_CACHE: cache, LBGUARD_VM_TIMEOUT: '240' } });
   t.comment(`guest boot + scenario: ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const lines = guest.stdout.split('\n');
   lines.filter((l) => l.startsWith('# ')).forEach((l) => t.comment(l.slice(2)));
@@ -52,6 +56,6 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
     t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
   }
-  t.equal(steps.length, 27, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(steps.length, 35, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
   t.equal(guest.code, 0, 'the guest scenario passed');
 });

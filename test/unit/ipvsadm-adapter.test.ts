@@ -65,6 +65,7 @@ t.test('declares fwmark and port services with their real servers, marks in nfta
   const [script] = nftScripts();
   t.match(script, 'ip daddr 192.0.2.10 tcp dport { 20-21, 1024-65535 } meta mark set 0x00000015 comment "farm ftp"');
   t.match(script, 'ip daddr 192.0.2.11 udp dport { 69, 1024-65535 } meta mark set 0x00000045 comment "farm tftp"');
+  t.match(script, 'ip saddr 10.0.1.4 udp sport 1024-65535 snat ip to 192.0.2.11', 'TFTP under NAT: the first DATA packet of a transfer leaves as the VIP');
   t.match(script, /^table inet lbguard_ipvs \{\}\ndelete table inet lbguard_ipvs\ntable inet lbguard_ipvs \{/, 'replaced as a whole, in one transaction');
   t.same(diffFarms(desired, await adapter.observe(), new Set(['ftp', 'sftp', 'tftp'])), [], 'observe reads back what was asked');
   await converge(adapter, desired);

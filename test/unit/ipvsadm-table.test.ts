@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ipvsNetmask } from '../../lvs-adapters/ipvsadm/farm-map.ts';
 import { planCommands } from '../../lvs-adapters/ipvsadm/plan.ts';
 import { describeFailure } from '../../lvs-adapters/ipvsadm/runner.ts';
 import { destRule, type IpvsService, parseList, parseSave, parseThresholds, saveLines, withThresholds } from '../../lvs-adapters/ipvsadm/table.ts';
-import { ROOT } from '../helpers/processes.ts';
+import { requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
 
 /** The transcript of ipvsadm runs on a real 6.1 kernel: `### $ command`, its output, `### rc=N`. */
 function transcript(name: string): { command: string; output: string; rc: number }[] {
@@ -167,4 +168,26 @@ t.test('farm mapping: IPv6 fwmark services, several ports, ranges refused; marks
   t.throws(() => farmServices({ service: { ...ftp, ports: [{ from: 10000, to: 10100 }] }, servers: [] }, 'nat'), /port range 10000-10100 cannot be an IPVS service; give virtual.fwmark/);
   t.same(markedPorts({ ...ftp, fwmark: 21, ports: [{ from: 21, to: 21 }, { from: 10000, to: 10100 }] }), [{ from: 21, to: 21 }, { from: 10000, to: 10100 }], 'ports given with a fwmark are what gets marked');
   t.same(markedPorts({ ...ftp, service: 'sftp', ports: undefined, fwmark: 3 }), [], 'no default marks for other services');
+});
+
+t.test('TFTP under IPVS-NAT: the backends\' new-port answers leave as the VIP (nft source NAT); nft -c accepts the table', async (t) => {
+  const { markRules, markScript, snatRules } = await import('../../lvs-adapters/ipvsadm/fwmark.ts');
+  const tftp = { farm: 'tftp', service: 'tftp' as const, protocol: 'udp' as const, address: '192.0.2.11', fwmark: 69, scheduler: 'rr', persistence: { timeoutSeconds: 45, netmask: '255.255.255.255' } };
+  const servers = [{ name: 'a', address: '10.0.1.2', port: 69, weight: 1 }, { name: 'b', address: '10.0.1.3', port: 69, weight: 0 }];
+  const v6 = { ...tftp, farm: 'tftp6', address: '2001:db8::11', fwmark: 70 };
+  const snat = snatRules([{ service: tftp, servers }, { service: v6, servers: [{ name: 'c', address: '2001:DB8::3', port: 69, weight: 1 }] }], 'nat');
+  t.same(snat, [
+    'ip saddr { 10.0.1.2, 10.0.1.3 } udp sport 1024-65535 snat ip to 192.0.2.11 comment "farm tftp: a transfer\'s first packet"',
+    'ip6 saddr 2001:db8::3 udp sport 1024-65535 snat ip6 to 2001:db8::11 comment "farm tftp6: a transfer\'s first packet"',
+  ], 'every backend of the farm, weight 0 too (its running transfers)');
+  t.same(snatRules([{ service: tftp, servers }], 'dr'), [], 'DR: the backends answer as the VIP themselves');
+  t.same(snatRules([{ service: { ...tftp, service: 'ftp', protocol: 'tcp' }, servers }], 'nat'), [], 'FTP has ip_vs_ftp');
+  const script = markScript(markRules([tftp, v6]), snat);
+  t.match(script, '\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr { 10.0.1.2, 10.0.1.3 }');
+  const nft = requireBinary('/usr/sbin/nft', 'nftables');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-nft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'marks.nft'), script);
+  const check = await runCommand(nft, ['-c', '-f', join(dir, 'marks.nft')]);
+  t.equal(check.code, 0, `nft -c accepts the script ${check.stderr}`);
 });

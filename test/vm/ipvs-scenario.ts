@@ -2,11 +2,12 @@
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
 // `ipvsadm -Sn` with the table the step intends (services and real servers sorted: the kernel
 // lists them in hash order); then sends real TCP traffic through IPVS-NAT between namespaces and
-// passive FTP through a fwmark service, runs keepalived with the configuration lbguard renders
+// passive FTP and TFTP through fwmark services, runs keepalived with the configuration lbguard renders
 // (our check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
 // Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
 import { renderKeepalived } from '../../lvs-adapters/keepalived/keepalived.ts';
 import { validateConfig } from '../../orchestrator/config/load.ts';
@@ -112,23 +113,32 @@ async function tableSteps(): Promise<void> {
   await converge(farms);
   report(save().includes('-a -f 21 -r 10.0.1.5:0 -m -w 1\n') && save().includes('-r 10.0.1.2:2222 -m -w 1\n'), 'drift repaired', save());
 
+  await maxConnsSteps(farms);
+
   const restarted = new IpvsadmAdapter({ ipvsadm: '/usr/sbin/ipvsadm', nft: '/usr/sbin/nft', method: 'nat' });
   await converge(farms, restarted);
   report(restarted.history.length === 0, 'a restarted adapter finds the kernel in the wanted state and runs nothing', restarted.history.map((c) => c.join(' ')).join('\n'));
 
   const many = Array.from({ length: 1000 }, (_, i) => rs(`rs${i}`, `10.2.${Math.floor(i / 250)}.${(i % 250) + 1}`, 21));
   let started = performance.now();
-  await converge([ftp(many, 'sh', 600), ...farms.slice(1)]);
-  const batchMs = performance.now() - started;
+  const observed = await adapter.observe();
+  const observeMs = performance.now() - started;
+  const changes = diffFarms([ftp(many, 'sh', 600), ...farms.slice(1)], observed, new Set(['ftp', 'tftp', 'sftp']));
+  started = performance.now();
+  await adapter.apply(changes);
+  const applyMs = performance.now() - started;
+  const { readMs, planMs, runMs, verifyMs, commands } = adapter.lastApply;
+  process.stdout.write(`# 1,000 real servers under TCG: observe ${observeMs.toFixed(0)} ms; apply ${applyMs.toFixed(0)} ms = read ${readMs.toFixed(0)} + plan ${planMs.toFixed(1)} + ipvsadm -R of ${commands} lines ${runMs.toFixed(0)} + read-back ${verifyMs.toFixed(0)} ms\n`);
   const count = save().split('\n').filter((l) => l.startsWith('-a -f 21 ')).length;
-  report(count === 1000 && adapter.history.at(-1)?.[0] === '-R', `1,000 real servers applied in one ipvsadm -R batch (${batchMs.toFixed(0)} ms incl. two -Sn reads, under TCG)`, `${count} servers`);
+  report(count === 1000 && adapter.history.at(-1)?.[0] === '-R', `1,000 real servers applied in one ipvsadm -R batch (${(observeMs + applyMs).toFixed(0)} ms incl. the reads, under TCG)`, `${count} servers`);
   const rules = many.map((s) => `-e -f 21 -r ${s.address}:0 -m -w 2`).join('\n');
   started = performance.now();
   execFileSync('ipvsadm', ['-R'], { input: `${rules}\n` });
   process.stdout.write(`# ipvsadm -R alone, 1,000 real-server edits: ${(performance.now() - started).toFixed(0)} ms under TCG\n`);
   started = performance.now();
   await converge([ftp(many.map((s) => ({ ...s, weight: 0 })), 'sh', 600), ...farms.slice(1)]);
-  process.stdout.write(`# quiescing all 1,000: ${(performance.now() - started).toFixed(0)} ms\n`);
+  const q = adapter.lastApply;
+  process.stdout.write(`# quiescing all 1,000 (observe + diff + apply): ${(performance.now() - started).toFixed(0)} ms; apply = read ${q.readMs.toFixed(0)} + plan ${q.planMs.toFixed(1)} + ipvsadm -R of ${q.commands} lines ${q.runMs.toFixed(0)} + read-back ${q.verifyMs.toFixed(0)} ms\n`);
   report(!save().includes('-m -w 1\n-a -f 21'), 'all 1,000 quiesced (weight 0) in one batch');
 
   await adapter.apply([{ kind: 'remove-farm', farm: 'ftp' }, { kind: 'remove-farm', farm: 'tftp' }, { kind: 'remove-farm', farm: 'sftp' }]);
@@ -136,6 +146,26 @@ async function tableSteps(): Promise<void> {
   const gone = spawnStatus('nft', ['list', 'table', 'inet', 'lbguard_ipvs']);
   report(gone !== 0, 'no fwmark farm left: the marks table is gone');
   run('ipvsadm', ['-D', '-u', '198.51.100.1:53']);
+}
+
+/** max-conns: -x on the real kernel, read back from -Ln --thresholds (-Sn leaves it out), no drift, lifted again. */
+async function maxConnsSteps(farms: FarmState[]): Promise<void> {
+  const managed = new Set(farms.map((f) => f.service.farm));
+  const limited = farms.map((f) => (f.service.farm === 'sftp' ? sftp([{ ...rs('s1', '10.0.1.2', 2222), maxConnections: 40 }]) : f));
+  let before = adapter.history.length;
+  await converge(limited);
+  const line = () => run('ipvsadm', ['-Ln', '--thresholds', '-t', '192.0.2.10:22']).split('\n').find((l) => l.includes('10.0.1.2:2222')) ?? '';
+  const saved = save().split('\n').find((l) => l.includes('10.0.1.2:2222')) ?? '';
+  process.stdout.write(`# ipvsadm -Ln --thresholds after max-conns 40: "${line()}"\n# ipvsadm -Sn: "${saved}"\n`);
+  const ran = adapter.history.slice(before).map((c) => c.join(' '));
+  report(ran.join('\n') === '-e -t 192.0.2.10:22 -r 10.0.1.2:2222 -m -w 1 -x 40' && /^\s+->\s+10\.0\.1\.2:2222\s+40\s+0\s+0\s+0\s*$/.test(line()), 'max-conns 40: one -e with -x 40; the kernel lists Uthreshold 40, Lthreshold 0', `${ran.join('\n')}\n${line()}`);
+  report(saved === '-a -t 192.0.2.10:22 -r 10.0.1.2:2222 -m -w 1', 'ipvsadm -Sn prints no -x: the adapter reads the limit from -Ln --thresholds', saved);
+  const drift = diffFarms(limited, await adapter.observe(), managed);
+  report(drift.length === 0 && (await adapter.observe()).find((f) => f.service.farm === 'sftp')?.servers[0]?.maxConnections === 40, 'observe reports maxConnections 40 as applied: no drift', JSON.stringify(drift));
+  before = adapter.history.length;
+  await converge(farms);
+  const lifted = adapter.history.slice(before).map((c) => c.join(' '));
+  report(lifted.join('\n') === '-e -t 192.0.2.10:22 -r 10.0.1.2:2222 -m -w 1 -x 0' && /10\.0\.1\.2:2222\s+0\s+0\s/.test(line()), 'max-conns removed: -e -x 0 lifts the limit', `${lifted.join('\n')}\n${line()}`);
 }
 
 function spawnStatus(command: string, args: string[]): number {
@@ -317,10 +347,70 @@ async function ftpSteps(): Promise<void> {
   await adapter.apply([{ kind: 'remove-farm', farm: 'ftp' }]);
 }
 
+/**
+ * TFTP through a fwmark service under IPVS-NAT: nft marks UDP 69 and 1024-65535 of the VIP, two
+ * tftpd-hpa backends serve different bytes under the same name, persistence keeps a client on one.
+ */
+async function tftpSteps(): Promise<void> {
+  const blobs = new Map<string, Buffer>();
+  const daemons = ['10.0.1.2', '10.0.1.3'].map((address) => {
+    const dir = `/tmp/tftp-${address}`;
+    mkdirSync(dir, { recursive: true });
+    blobs.set(address, randomBytes(150_000));
+    writeFileSync(`${dir}/blob.bin`, blobs.get(address) ?? '');
+    return spawn('ip', ['netns', 'exec', 'srv', '/usr/sbin/in.tftpd', '-L', '-a', `${address}:69`, '-s', dir], { stdio: 'ignore' });
+  });
+  const farm = (servers: RealServerSpec[]): FarmState => ({
+    service: { farm: 'tftp', service: 'tftp', protocol: 'udp', address: '10.0.0.1', fwmark: 69, scheduler: 'rr', persistence: { timeoutSeconds: 45, netmask: '255.255.255.255' } },
+    servers,
+  });
+  await converge([farm([rs('t2', '10.0.1.2', 69), rs('t3', '10.0.1.3', 69)])]);
+  await new Promise((r) => setTimeout(r, 500));
+  let fetches = 0;
+  /** tftp-hpa's client in the client namespace; which backend's bytes came back, whole */
+  const fetch = (): string => {
+    const file = `/tmp/tftp-got-${++fetches}.bin`;
+    rmSync(file, { force: true });
+    spawnStatus('ip', ['netns', 'exec', 'cli', 'timeout', '20', 'tftp', '-m', 'binary', '10.0.0.1', '-c', 'get', 'blob.bin', file]);
+    let got: Buffer;
+    try { got = readFileSync(file); } catch { return 'nothing'; }
+    return [...blobs].find(([, blob]) => blob.equals(got))?.[0] ?? `${got.length} bytes matching no backend`;
+  };
+  const first = fetch();
+  const second = fetch();
+  report(blobs.has(first) && second === first, `TFTP through the fwmark service, IPVS-NAT: 150,000 bytes intact from ${first}, the second fetch from the same backend (persistence)`, `${first} / ${second}\n${run('ipvsadm', ['-Lnc'])}`);
+  const check = (timeout: string) => {
+    try {
+      return { code: 0, out: run('ip', ['netns', 'exec', 'cli', process.execPath, `${process.env.LBGUARD_DIST}/plugins/check_tftp.cjs`, '-H', '10.0.0.1', '-f', 'blob.bin', '--expect-size', '150000', '-t', timeout, '-v']) };
+    } catch (error) {
+      const e = error as { status?: number; stdout?: string };
+      return { code: e.status ?? -1, out: e.stdout ?? '' };
+    }
+  };
+  const strict = check('8');
+  report(strict.code === 0 && /^TFTP OK/.test(strict.out), 'check_tftp through the VIP (accepts data only from the address it asked): OK, the nft source NAT makes the first DATA packet come from the VIP', strict.out);
+  process.stdout.write(`# check_tftp through the VIP: ${strict.out.split('\n')[0]}\n`);
+  // why the source NAT: without it the backend's first DATA packet leaves with its own address
+  run('nft', ['delete', 'chain', 'inet', 'lbguard_ipvs', 'postrouting']);
+  const lenient = fetch();
+  const refused = check('3');
+  const stray = /rejected a packet from (10\.0\.1\.[23]) port \d+/.exec(refused.out);
+  report(refused.code !== 0 && stray !== null && blobs.has(lenient), `without the source NAT: tftp-hpa still gets the file (it takes the new port from any address), check_tftp rejects the DATA from the backend's own address ${stray?.[1] ?? '?'}`, refused.out);
+  process.stdout.write(`# without the snat rule, check_tftp -v: ${stray?.[0] ?? refused.out.split('\n')[0]}\n`);
+  const repairer = new IpvsadmAdapter({ ipvsadm: '/usr/sbin/ipvsadm', nft: '/usr/sbin/nft', method: 'nat' });
+  const other = first === '10.0.1.2' ? '10.0.1.3' : '10.0.1.2';
+  await converge([farm([rs(other === '10.0.1.2' ? 't2' : 't3', other, 69)])], repairer);
+  const moved = fetch();
+  report(moved === other && check('8').code === 0, `the serving backend removed: the next transfer comes whole from ${other}; the restarted adapter put the source NAT back`, `${moved}\n${run('nft', ['list', 'table', 'inet', 'lbguard_ipvs'])}`);
+  await repairer.apply([{ kind: 'remove-farm', farm: 'tftp' }]);
+  for (const d of daemons) d.kill('SIGTERM');
+}
+
 try {
   await tableSteps();
   await trafficSteps();
   await ftpSteps();
+  await tftpSteps();
   await keepalivedSteps();
   await orchestratorSteps();
 } catch (error) {
