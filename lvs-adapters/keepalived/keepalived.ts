@@ -1,7 +1,8 @@
 // keepalived.conf ⇄ lbguard farms: `virtual_server` blocks (IP PORT or fwmark) whose real servers
-// run our plugins as MISC_CHECK, plus a vrrp_instance for a director pair; and the reverse, reading
-// those blocks back into farms. keepalived substitutes nothing in misc_path, so each real server's
+// run our plugins as MISC_CHECK, plus the vrrp_instance of the farms file's `vrrp:` (the director
+// pair); and the reverse, reading those blocks back into farms. keepalived substitutes nothing in misc_path, so each real server's
 // address and port are written into it (shared/anchors/lvs.md §3, docs/keepalived.md).
+import { readFileSync } from 'node:fs';
 import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';
 import { backendPort } from '../../orchestrator/probes.ts';
@@ -10,15 +11,61 @@ import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
 export interface KeepalivedOptions {
   readonly plugins: string;
   readonly miscDynamic: string;
-  /** a vrrp_instance holding the farms' addresses; omitted when undefined */
-  readonly vrrp?: { readonly interface: string; readonly routerId: number; readonly priority: number; readonly state: 'MASTER' | 'BACKUP' };
+  /** where vrrp.auth-password-env is looked up (default process.env) */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_OPTIONS: KeepalivedOptions = {
   plugins: '/usr/local/bin',
   miscDynamic: '/usr/local/lib/lbguard/misc-dynamic',
-  vrrp: { interface: 'eth0', routerId: 51, priority: 100, state: 'MASTER' },
 };
+
+type VrrpConfig = NonNullable<Config['vrrp']>;
+
+/**
+ * The PASS password of vrrp: from its file (one line) or its variable. Errors name where it was
+ * looked for, never the value. keepalived reads at most 8 characters of a PASS password, as one word.
+ */
+export function vrrpPassword(vrrp: VrrpConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  let password: string | undefined;
+  let source: string;
+  if (vrrp['auth-password-file']) {
+    source = `vrrp.auth-password-file ${vrrp['auth-password-file']}`;
+    try {
+      password = readFileSync(vrrp['auth-password-file'], 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new Error(`${source}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  } else if (vrrp['auth-password-env']) {
+    source = `vrrp.auth-password-env ${vrrp['auth-password-env']}`;
+    password = env[vrrp['auth-password-env']];
+    if (password === undefined) throw new Error(`${source}: the variable is not set`);
+  } else return undefined;
+  if (password.length < 1 || password.length > 8) throw new Error(`${source}: keepalived's PASS authentication takes 1 to 8 characters, the password has ${password.length}`);
+  if (/[\s"'#!{}]/.test(password)) throw new Error(`${source}: the password must be one word without quotes, "#", "!" or braces (keepalived.conf syntax)`);
+  return password;
+}
+
+/** The farms file's vrrp: as keepalived's vrrp_instance (the password read now, see vrrpPassword). */
+function vrrpInstance(config: Config, vrrp: VrrpConfig, env: NodeJS.ProcessEnv | undefined): string[] {
+  const addresses = vrrp['virtual-ipaddress'] ?? [...new Set(config.farms.map((f) => f.virtual.address))];
+  const password = vrrpPassword(vrrp, env);
+  return [
+    '# the director pair: the other director has the same virtual_router_id, its own priority and state',
+    'vrrp_instance lbguard {',
+    `    state ${vrrp.state}`,
+    `    interface ${vrrp.interface}`,
+    `    virtual_router_id ${vrrp['virtual-router-id']}`,
+    `    priority ${vrrp.priority}`,
+    `    advert_int ${vrrp['advert-int']}`,
+    ...(password === undefined ? [] : ['    authentication {', '        auth_type PASS', `        auth_pass ${password}`, '    }']),
+    '    virtual_ipaddress {',
+    ...addresses.map((v) => `        ${v}`),
+    '    }',
+    '}',
+    '',
+  ];
+}
 
 const METHOD = { nat: 'NAT', dr: 'DR', tun: 'TUN' } as const;
 
@@ -95,23 +142,7 @@ export function renderKeepalived(config: Config, options: KeepalivedOptions = DE
       out.push(...virtualServer(farm, range.from, options));
     }
   }
-  if (options.vrrp) {
-    const vips = [...new Set(config.farms.map((f) => f.virtual.address))];
-    out.push(
-      '# the director pair: render again with state BACKUP and a lower priority for the second director',
-      'vrrp_instance lbguard {',
-      `    state ${options.vrrp.state}`,
-      `    interface ${options.vrrp.interface}`,
-      `    virtual_router_id ${options.vrrp.routerId}`,
-      `    priority ${options.vrrp.priority}`,
-      '    advert_int 1',
-      '    virtual_ipaddress {',
-      ...vips.map((v) => `        ${v}`),
-      '    }',
-      '}',
-      '',
-    );
-  }
+  if (config.vrrp) out.push(...vrrpInstance(config, config.vrrp, options.env));
   return out.join('\n');
 }
 
@@ -168,15 +199,38 @@ function generalize(path: string, address: string, port: string): string {
     .join(' ');
 }
 
-export function farmsFromKeepalived(text: string): { config: { farms: unknown[] }; notes: string[] } {
+/** A vrrp_instance as the farms file's vrrp: (the password stays out: it would be printed). */
+function vrrpFromKeepalived(node: Node, notes: string[]): Record<string, unknown> {
+  const block = first(node, 'virtual_ipaddress');
+  const addresses = block?.children.map((c) => c.words.join(' ')) ?? [];
+  if (first(node, 'authentication')) notes.push(`line ${node.line}: vrrp_instance ${node.words[1] ?? ''}: the auth_pass is not imported; put it in a file readable by root only and set vrrp.auth-password-file`);
+  // virtual_router_id -> virtual-router-id, advert_int -> advert-int
+  const number = (key: string) => (arg(node, key) === undefined ? {} : { [key.replace(/_/g, '-')]: Number(arg(node, key)) });
+  return {
+    ...(arg(node, 'interface') ? { interface: arg(node, 'interface') } : {}),
+    ...number('virtual_router_id'),
+    ...number('priority'),
+    ...(arg(node, 'state') ? { state: arg(node, 'state')?.toUpperCase() } : {}),
+    ...number('advert_int'),
+    ...(addresses.length ? { 'virtual-ipaddress': addresses } : {}),
+  };
+}
+
+export function farmsFromKeepalived(text: string): { config: { vrrp?: Record<string, unknown>; farms: unknown[] }; notes: string[] } {
   const notes: string[] = [];
   const farms: unknown[] = [];
+  let vrrp: Record<string, unknown> | undefined;
   let pendingName: string | undefined;
   const names = new Set<string>();
   const lines = text.split('\n');
   for (const node of parseKeepalived(text)) {
+    if (node.words[0] === 'vrrp_instance') {
+      if (vrrp) notes.push(`line ${node.line}: a further vrrp_instance ${node.words[1] ?? ''} is not imported (the farms file holds one director pair)`);
+      else vrrp = vrrpFromKeepalived(node, notes);
+      continue;
+    }
     if (node.words[0] !== 'virtual_server') {
-      if (node.words[0] !== 'global_defs' && node.words[0] !== 'vrrp_instance') notes.push(`line ${node.line}: ${node.words[0]} is not imported`);
+      if (node.words[0] !== 'global_defs') notes.push(`line ${node.line}: ${node.words[0]} is not imported`);
       continue;
     }
     if (node.words[1] === 'group') {
@@ -243,5 +297,5 @@ export function farmsFromKeepalived(text: string): { config: { farms: unknown[] 
   if (farms.some((f) => (f as { virtual: { address: string } }).virtual.address === '0.0.0.0')) {
     notes.push('a fwmark virtual_server has no address in keepalived.conf: its farm gets 0.0.0.0; set virtual.address to the VIP the marks are set for');
   }
-  return { config: { farms }, notes };
+  return { config: vrrp ? { vrrp, farms } : { farms }, notes };
 }

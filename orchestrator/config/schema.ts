@@ -153,11 +153,34 @@ const farm = z
     }
   });
 
+/**
+ * The keepalived director pair (`lbguard render keepalived` writes it as a vrrp_instance). Keys as
+ * keepalived.conf names them; defaults only where keepalived has one (state BACKUP, priority 100,
+ * advert_int 1). The password is never in this file: it is read from a file or an environment variable.
+ */
+const vrrpAddress = z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?( (brd|dev|scope|label) [A-Za-z0-9_.:-]+)*$/, 'expected "ADDRESS[/PREFIX] [dev IFACE] [label NAME] [scope SCOPE] [brd ADDRESS]"');
+const vrrp = z
+  .strictObject({
+    interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected a network interface name such as eth0'),
+    'virtual-router-id': intIn(1, 255),
+    priority: intIn(1, 254).default(100),
+    state: z.enum(['MASTER', 'BACKUP']).default('BACKUP'),
+    /** seconds between advertisements */
+    'advert-int': intIn(1, 255).default(1),
+    /** the addresses the pair moves; absent = the farms' virtual addresses */
+    'virtual-ipaddress': z.array(vrrpAddress).min(1).optional(),
+    /** PASS authentication (at most 8 characters): the file holding it, or the variable */
+    'auth-password-file': z.string().min(1).optional(),
+    'auth-password-env': z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .refine((v) => !(v['auth-password-file'] && v['auth-password-env']), { error: 'give auth-password-file or auth-password-env, not both' });
+
 export const configSchema = z
   .strictObject({
     status: z.strictObject({ listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port').default('127.0.0.1:9100') }).default({ listen: '127.0.0.1:9100' }),
     state: z.strictObject({ file: z.string().min(1).optional() }).default({}),
     concurrency: intIn(1, 10_000).default(256),
+    vrrp: vrrp.optional(),
     farms: z.array(farm).min(1),
   })
   .superRefine((c, ctx) => {
