@@ -1,6 +1,6 @@
 import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import { type Outcome, printable } from '../runtime/outcome.ts';
-import type { PerfDatum } from '../runtime/perfdata.ts';
+import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
 import { CRITICAL, OK, type State } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { probeTftp, type TftpProbeOptions, type TftpProbeResult } from './probe.ts';
@@ -53,6 +53,26 @@ function perfdata(result: TftpProbeResult, time: PerfDatum): PerfDatum[] {
   ];
 }
 
+const FIRST_ANSWER: Record<TftpProbeResult['transfer']['negotiation'], string> = {
+  oack: 'options accepted (OACK)',
+  ignored: 'DATA, options ignored',
+  refused: 'options refused (ERROR 8), DATA when asked again without them',
+  none: 'DATA',
+};
+
+/** The transfer's two phases: one long-output line each, their timings continued in perfdata. */
+function phases(result: TftpProbeResult): Pick<Outcome, 'details' | 'longPerfdata'> {
+  const { transfer } = result;
+  const moving = Math.max(0, transfer.seconds - transfer.firstAnswerSeconds);
+  return {
+    details: [
+      `first answer: ${FIRST_ANSWER[transfer.negotiation]} after ${transfer.firstAnswerSeconds.toFixed(3)} s`,
+      `transfer: ${transfer.bytes} bytes in ${transfer.blocks} block(s) of up to ${transfer.blksize}, done ${moving.toFixed(3)} s after it`,
+    ],
+    longPerfdata: [phaseSeconds('first_answer', transfer.firstAnswerSeconds), phaseSeconds('transfer', moving)],
+  };
+}
+
 /** Probe, verify, judge, summarise: the check_tftp verdict, shared by the CLI and the orchestrator. */
 export async function checkTftp(options: TftpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
   const result = await probeTftp(options, signal, trace);
@@ -75,5 +95,5 @@ export async function checkTftp(options: TftpCheckOptions, signal: AbortSignal, 
   } else if (state !== OK) {
     text += state === CRITICAL ? ' (response time over the critical threshold)' : ' (response time over the warning threshold)';
   }
-  return { state, text, perfdata: perfdata(result, time.perfdata), details: [] };
+  return { state, text, perfdata: perfdata(result, time.perfdata), ...phases(result) };
 }

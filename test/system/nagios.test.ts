@@ -226,15 +226,15 @@ function scenarios(closedTcp: number, closedUdp: number): Record<string, Scenari
       icinga: ['lbg_tftp', { lbg_tftp_port: tftpd.port }],
       state: 0,
       output: new RegExp(`^TFTP OK - 3 bytes in \\d+\\.\\d{3} s from 127\\.0\\.0\\.1 port ${tftpd.port} \\(tftp_check\\.txt\\)$`),
-      perf: /^time=\d+\.\d{6}s;;;0\.000000;5\.000000 size=3B;;;0 throughput=\d+;;;0$/,
+      perf: /^time=\d+\.\d{6}s;;;0\.000000;5\.000000 size=3B;;;0 throughput=\d+;;;0 first_answer=\S+ transfer=\S+$/,
     },
     'tftp verbose': {
       nagios: `lbg_check_tftp!${tftpd.port}!-v`,
       icinga: ['lbg_tftp', { lbg_tftp_port: tftpd.port, lbg_verbose: true }],
       state: 0,
       output: /^TFTP OK - 3 bytes/,
-      perf: /^time=\S+ size=3B;;;0 throughput=\d+;;;0$/,
-      long: /^options accepted: .*\\n1 blocks, 3 bytes on the wire in .*, sha256 [0-9a-f]{64}(\\n)?$/,
+      perf: /^time=\S+ size=3B;;;0 throughput=\d+;;;0 first_answer=\d+\.\d{6}s;;;0\.000000 transfer=\d+\.\d{6}s;;;0\.000000$/,
+      long: /^first answer: options accepted \(OACK\) after \d+\.\d{3} s\\ntransfer: 3 bytes in 1 block\(s\) of up to 1468, done \d+\.\d{3} s after it\\noptions accepted: .*\\n1 blocks, 3 bytes on the wire in .*, sha256 [0-9a-f]{64}(\\n)?$/,
     },
     'tftp nobody': {
       nagios: `lbg_check_tftp!${closedUdp}!-t 2`,

@@ -34,7 +34,13 @@ for (const [name, server] of [['tftpd-hpa', () => hpa], ['atftpd', () => atftpd]
     const run = await tftp('-H', '127.0.0.1', '-p', String(port));
     t.equal(run.code, 0, run.stdout);
     t.match(run.firstLine, OK_LINE(port, 'tftp_check.txt', 3));
-    t.equal(run.stdout.split('\n').length, 2, 'one line only');
+    t.match(run.firstLine, /\|time=\d+\.\d{6}s;;;0\.000000;10\.000000 size=3B;;;0 throughput=\d+;;;0$/, 'the first line\'s perfdata: the whole check');
+    t.match(run.stdout.split('\n').slice(1), [
+      /^first answer: options accepted \(OACK\) after \d+\.\d{3} s$/,
+      /^transfer: 3 bytes in 1 block\(s\) of up to 1468, done \d+\.\d{3} s after it\|first_answer=\d+\.\d{6}s;;;0\.000000 transfer=\d+\.\d{6}s;;;0\.000000$/,
+      /^$/,
+    ], 'two phase lines, their timings continued after a | on the last');
+    t.equal(run.stdout.split('\n').length, 4);
   });
 
   t.test(`${name}: 10 MiB arrive intact (size and sha256)`, async (t) => {
@@ -44,6 +50,8 @@ for (const [name, server] of [['tftpd-hpa', () => hpa], ['atftpd', () => atftpd]
     t.match(run.firstLine, OK_LINE(port, 'big.bin', BIG.length));
     t.match(run.stdout, `sha256 ${BIG_SHA}`, 'same bytes as the file served');
     t.match(run.stdout, /options accepted: blksize 1468, windowsize \d+, tsize 10485760/);
+    t.match(run.stdout, /\ntransfer: 10485760 bytes in 7143 block\(s\) of up to 1468, done \d+\.\d{3} s after it\n/, 'the phase lines come before the -v details');
+    t.match(run.stdout, /\|first_answer=\S+ transfer=\S+\n$/, 'the continued perfdata ends the output');
   });
 
   t.test(`${name}: netascii mode gives back the local text`, async (t) => {
