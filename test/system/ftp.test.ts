@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { docExample } from '../helpers/docs-examples.ts';
 import { silent } from '../helpers/fake-servers.ts';
 import { freePort, runPlugin } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
@@ -88,6 +89,8 @@ t.test('anonymous download with content and size checks: a phase per long-output
     /^$/,
   ]);
   t.equal(rest.length, 5, 'four phase lines and the final newline');
+  const documented = await ftp(on(main, '--get', 'hello.txt'));
+  t.equal(documented.stdout.replace(/\d+/g, '0'), docExample('nagios.md', 'check_ftp-get.txt').replace(/\d+/g, '0'), 'the output docs/nagios.md shows, numbers aside');
 });
 
 t.test('a local user: list, download and upload (scratch file deleted), passive and active', async (t) => {
