@@ -2,7 +2,7 @@
 // Drives the ipvsadm adapter against the guest's real kernel and, after every step, compares
 // `ipvsadm -Sn` with the table the step intends (services and real servers sorted: the kernel
 // lists them in hash order); then sends real TCP traffic through IPVS-NAT between namespaces and
-// passive FTP and TFTP through fwmark services, runs keepalived with the configuration lbguard renders
+// passive FTP and TFTP through fwmark services, runs keepalived and ldirectord with the configuration lbguard renders
 // (our check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
 // Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
@@ -287,6 +287,45 @@ async function keepalivedSteps(): Promise<void> {
   for (const s of servers) s?.kill('SIGTERM');
 }
 
+/**
+ * ldirectord (the host's package) with `checktype = external` and our check_ssh as the bare
+ * checkcommand: ldirectord calls it with VIP VPORT RIP RPORT (the plugin's ldirectord mode) and
+ * sets the real server's weight by its exit status (quiescent: weight 0 when down).
+ */
+async function ldirectordSteps(): Promise<void> {
+  run('ipvsadm', ['-C']);
+  const servers = [sshBanner('10.0.1.2'), sshBanner('10.0.1.3')];
+  writeFileSync('/tmp/ldirectord.cf', [
+    'checktimeout=8', 'checkinterval=2', 'quiescent=yes', 'logfile="/tmp/ldirectord.log"', '',
+    'virtual=10.0.0.1:22',
+    '\treal=10.0.1.2:22 masq 2',
+    '\treal=10.0.1.3:22 masq 1',
+    '\tscheduler=wrr',
+    '\tprotocol=tcp',
+    '\tchecktype=external',
+    '\tcheckcommand="/tmp/bin/check_ssh"',
+    '',
+  ].join('\n'));
+  const daemon = spawn('ldirectord', ['-d', '/tmp/ldirectord.cf', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  daemon.stdout.on('data', (d) => (log += d));
+  daemon.stderr.on('data', (d) => (log += d));
+  const weights = () => save().split('\n').filter((l) => l.startsWith('-a -t 10.0.0.1:22 ')).sort().join('\n');
+  const both = () => weights() === '-a -t 10.0.0.1:22 -r 10.0.1.2:22 -m -w 2\n-a -t 10.0.0.1:22 -r 10.0.1.3:22 -m -w 1';
+  const upMs = await waitFor('ldirectord to declare both', both, 45_000);
+  report(upMs !== undefined, `ldirectord ran check_ssh in its four-argument mode and declared both real servers at their weights (${upMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
+  servers[1]?.kill('SIGTERM');
+  const downMs = await waitFor('10.0.1.3 at weight 0', () => weights().includes('-r 10.0.1.3:22 -m -w 0'), 30_000);
+  report(downMs !== undefined && weights().includes('-r 10.0.1.2:22 -m -w 2'), `backend stopped: check_ssh fails, ldirectord sets it to weight 0 (quiescent) (${downMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
+  process.stdout.write(`# ldirectord, backend down: ${weights().replace(/\n/g, ' | ')}\n`);
+  servers[1] = sshBanner('10.0.1.3');
+  const backMs = await waitFor('10.0.1.3 restored', both, 30_000);
+  report(backMs !== undefined, `backend answers again: ldirectord restores weight 1 (${backMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  for (const server of servers) server?.kill('SIGTERM');
+}
+
 /** The product path: `lbguard run` with an ipvsadm farm, its own check_ssh probe deciding. */
 async function orchestratorSteps(): Promise<void> {
   run('ipvsadm', ['-C']);
@@ -412,6 +451,7 @@ try {
   await ftpSteps();
   await tftpSteps();
   await keepalivedSteps();
+  await ldirectordSteps();
   await orchestratorSteps();
 } catch (error) {
   report(false, `unexpected error: ${(error as Error).message}`, (error as Error).stack ?? '');
