@@ -55,6 +55,19 @@ t.test('nanny: the classic check_tftp --connect %h form with --nanny exits 0 and
   t.same([down.code, down.stdout, down.up], [0, 'Transfer timed out\n', false], 'down, and exit 0 so that nanny reads the line');
 });
 
+t.test('nanny: a deep check that writes long output still prints exactly the expect text, or one DOWN line', async (t) => {
+  const vsftpd = await startVsftpd({ tls: false });
+  t.teardown(() => vsftpd.stop());
+  const plain = await runPlugin('check_ftp', ['-H', '127.0.0.1', '-p', String(vsftpd.port), '--get', 'hello.txt']);
+  t.ok(plain.stdout.split('\n').length > 3, 'without --nanny: long output and continued perfdata');
+  const up = await asNanny(`${pluginPath('check_ftp')} --nanny -H %h -p %p -t 5 --get hello.txt`, 'OK', '127.0.0.1', vsftpd.port);
+  t.same([up.code, up.stdout, up.up], [0, 'OK\n', true], 'exactly the expect text and its newline');
+  const missing = await asNanny(`${pluginPath('check_ftp')} --nanny -H %h -p %p -t 5 --get hello.txt --expect-content goodbye`, 'OK', '127.0.0.1', vsftpd.port);
+  t.equal(missing.code, 0);
+  t.match(missing.stdout, /^DOWN: FTP CRITICAL - RETR hello\.txt: 'goodbye' not found in its 18 bytes\|time=[^ \n]+\n$/, 'one line: the status line, no long output');
+  t.notOk(missing.up);
+});
+
 t.test('ldirectord external: VIP VPORT RIP RPORT, exit 0 up and non-zero down', async (t) => {
   const ssh = await banner('SSH-2.0-OpenSSH_9.2p1\r\n');
   const dead = await closeAtOnce();
