@@ -4,6 +4,8 @@
 // ../shared/recipes/netns-bench. One run; ratios are to HAProxy (TCP) and to direct (TFTP).
 // TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
 // close, 5 s). TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+// BENCH_COMPARE=<another checkout> runs that tree's balancer alongside (own ports, TFTP on 1069) in
+// the same rounds: an A/B of two versions under the same foreign load.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -185,14 +187,18 @@ listen http
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
     await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const balancer = await daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(ROOT, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(farms)], /ready/);
+    const startBalancer = (root: string, config: typeof farms) => daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(root, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(config)], /ready/);
+    const balancer = await startBalancer(ROOT, farms);
+    const compare = process.env.BENCH_COMPARE;
+    const other = compare ? await startBalancer(compare, [tcpFarm('iperf', 7014, 5201), tcpFarm('http', 8014, 80), { ...farms[2]!, service: { ...farms[2]!.service, ports: [{ from: 1069, to: 1069 }] } }]) : undefined;
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
       { name: 'nft DNAT', iperf: [VIP, 7001], http: [VIP, 8001] },
       { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006] },
-      { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004] },
-    ] as const;
+      { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004], pid: balancer.pid },
+      ...(other ? [{ name: `lbguard ${compare}`, iperf: [VIP, 7014], http: [VIP, 8014], pid: other.pid }] : []),
+    ] as { name: string; iperf: readonly [string, number]; http: readonly [string, number]; pid?: number | undefined }[];
     // rounds visit every target in turn, so load from elsewhere falls on all alike; medians are reported
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     const samples = new Map<string, { one: number[]; eight: number[]; conns: number[]; cpu: number[] }>(targets.map((t) => [t.name, { one: [], eight: [], conns: [], cpu: [] }]));
@@ -203,39 +209,58 @@ listen http
         const sample = samples.get(target.name)!;
         sample.one.push(stream(1));
         sample.eight.push(stream(8));
-        const conns = await withCpu(balancer.pid!, () => ({ rate: connRate(target.http[0], target.http[1]) }));
+        const conns = await withCpu(target.pid ?? balancer.pid!, () => ({ rate: connRate(target.http[0], target.http[1]) }));
         sample.conns.push(conns.rate);
         sample.cpu.push(conns.cpu);
       }
     }
     const rows = [...samples].filter(([, s]) => s.one.length).map(([name, s]) => ({ name, one: median(s.one), eight: median(s.eight), conns: median(s.conns), cpu: median(s.cpu) }));
-    const lbguard = rows.find((r) => r.name === 'lbguard userspace');
-    if (lbguard) console.log(`\n(lbguard used ${(lbguard.cpu * 100).toFixed(0)} % of a core during its conn/s runs, median)`);
+    for (const r of rows.filter((r) => r.name.startsWith('lbguard'))) console.log(`\n(${r.name} used ${(r.cpu * 100).toFixed(0)} % of a core during its conn/s runs, median)`);
     const hap = rows.find((r) => r.name === 'HAProxy 1 thread');
-    if (hap) console.log(`\n## userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each)`);
-    console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
-    console.log('|---|---|---|---|---|');
+    if (hap) {
+      console.log(`\n## userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each)`);
+      console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
+      console.log('|---|---|---|---|---|');
+    }
     if (hap) for (const r of rows) console.log(`| ${r.name} | ${r.one.toFixed(2)} | ${r.eight.toFixed(2)} | ${r.conns.toFixed(0)} | ${(r.one / hap.one).toFixed(2)} / ${(r.eight / hap.eight).toFixed(2)} / ${(r.conns / hap.conns).toFixed(2)} |`);
 
     if (!parts.includes('tftp')) return;
     const dl = join(work, 'dl');
-    const direct200 = await tftpGets(BE, 69, '1M.bin', 200, oneMiB, dl);
-    const relay200 = await withCpu(balancer.pid!, () => tftpGets(VIP, 69, '1M.bin', 200, oneMiB, dl));
-    const ten: { direct: number[]; relay: number[]; failures: number[] } = { direct: [], relay: [], failures: [0, 0] };
-    for (let i = 0; i < 3; i++) {
-      for (const [key, host, slot] of [['direct', BE, 0], ['relay', VIP, 1]] as const) {
-        const got = await tftpGets(host, 69, '10M.bin', 1, tenMiB, dl);
-        ten[key].push(got.seconds);
-        ten.failures[slot]! += got.failures;
+    const tftpTargets = [
+      { name: 'direct', host: BE, port: 69, pid: undefined },
+      { name: 'lbguard userspace', host: VIP, port: 69, pid: balancer.pid },
+      ...(other ? [{ name: `lbguard ${compare}`, host: VIP, port: 1069, pid: other.pid }] : []),
+    ];
+    // one get through each first, so that no target pays for a cold start (JIT, page cache) in the figures
+    for (const target of tftpTargets) await tftpGets(target.host, target.port, '1M.bin', 1, oneMiB, dl);
+    // interleaved rounds as for TCP (BENCH_TFTP_ROUNDS, default 1 for the 200 gets, 3 for 10 MiB)
+    const tftpRounds = Number(process.env.BENCH_TFTP_ROUNDS ?? 1);
+    const tftp = new Map(tftpTargets.map((t) => [t.name, { many: [] as number[], manyFailures: 0, cpu: [] as number[], ten: [] as number[], tenFailures: 0 }]));
+    for (let round = 0; round < tftpRounds; round++) {
+      for (const target of tftpTargets) {
+        const got = await withCpu(target.pid ?? process.pid, () => tftpGets(target.host, target.port, '1M.bin', 200, oneMiB, dl));
+        const sample = tftp.get(target.name)!;
+        sample.many.push(got.seconds);
+        sample.manyFailures += got.failures;
+        sample.cpu.push(got.cpu);
       }
     }
-    const direct10 = { seconds: median(ten.direct), failures: ten.failures[0]! };
-    const relay10 = { seconds: median(ten.relay), failures: ten.failures[1]! };
-    console.log('\n## userspace balancer: TFTP (tftp-hpa client, blksize 512)');
-    console.log('| transfer | direct s (failures) | through lbguard s (failures) | ratio to direct |');
-    console.log('|---|---|---|---|');
-    console.log(`| 200 concurrent x 1 MiB | ${direct200.seconds.toFixed(2)} (${direct200.failures}) | ${relay200.seconds.toFixed(2)} (${relay200.failures}) | ${(relay200.seconds / direct200.seconds).toFixed(2)} (lbguard at ${(relay200.cpu * 100).toFixed(0)} % of a core) |`);
-    console.log(`| one 10 MiB get (median of 3) | ${direct10.seconds.toFixed(2)} (${direct10.failures}) | ${relay10.seconds.toFixed(2)} (${relay10.failures}) | ${(relay10.seconds / direct10.seconds).toFixed(2)} |`);
+    for (let round = 0; round < Math.max(3, tftpRounds); round++) {
+      for (const target of tftpTargets) {
+        const got = await tftpGets(target.host, target.port, '10M.bin', 1, tenMiB, dl);
+        const sample = tftp.get(target.name)!;
+        sample.ten.push(got.seconds);
+        sample.tenFailures += got.failures;
+      }
+    }
+    const direct = tftp.get('direct')!;
+    console.log(`\n## userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
+    console.log('| target | 200 concurrent x 1 MiB s (failures) | ratio to direct | one 10 MiB get s (failures) | ratio to direct |');
+    console.log('|---|---|---|---|---|');
+    for (const [name, r] of tftp) {
+      const cpu = name === 'direct' ? '' : ` (at ${(median(r.cpu) * 100).toFixed(0)} % of a core)`;
+      console.log(`| ${name} | ${median(r.many).toFixed(2)} (${r.manyFailures}) | ${(median(r.many) / median(direct.many)).toFixed(2)}${cpu} | ${median(r.ten).toFixed(2)} (${r.tenFailures}) | ${(median(r.ten) / median(direct.ten)).toFixed(2)} |`);
+    }
     balancer.kill('SIGTERM');
     await new Promise((r) => balancer.once('exit', r));
   } finally {

@@ -12,7 +12,7 @@ export class RealServer {
   /** false once removed from the service: open sessions run on, no new ones */
   present = true;
   /** closes this server's open sessions (Zevenet's cut_conns) */
-  readonly cutters = new Set<() => void>();
+  readonly cutters = new Set<Cutter>();
 
   constructor(public spec: RealServerSpec) {}
 
@@ -25,6 +25,16 @@ export class RealServer {
   /** `max-conns`: at this many open sessions the server takes no new ones (absent or 0: no limit) */
   get maxConnections(): number | undefined {
     return this.spec.maxConnections;
+  }
+}
+
+/** Ends a session at once: a function, or an object whose cut() does (no closure per session). */
+export type Cutter = (() => void) | { cut(): void };
+
+function cutAll(cutters: Iterable<Cutter>): void {
+  for (const cutter of [...cutters]) {
+    if (typeof cutter === 'function') cutter();
+    else cutter.cut();
   }
 }
 
@@ -45,7 +55,7 @@ export interface Lease {
 /** A session on a server of a pool; its close() gives the place back once. */
 class PoolLease implements Lease {
   private open = true;
-  constructor(private readonly pool: ServerPool, readonly server: RealServer, readonly client: string, readonly onCut: (() => void) | undefined) {}
+  constructor(private readonly pool: ServerPool, readonly server: RealServer, readonly client: string, readonly onCut: Cutter | undefined) {}
 
   addBytes(fromClient: number, toClient: number): void {
     this.server.bytesIn += fromClient;
@@ -78,6 +88,11 @@ export class ServerPool {
     this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
   }
 
+  /** the client's address decides the server (persistence, source hashing): others may pass '' */
+  get needsClientAddress(): boolean {
+    return this.persistence !== undefined || this.scheduler.kind === 'sh';
+  }
+
   setSpec(spec: VirtualServiceSpec): void {
     if (spec.scheduler !== this.spec.scheduler) this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
     if (JSON.stringify(spec.persistence) !== JSON.stringify(this.spec.persistence)) {
@@ -104,13 +119,13 @@ export class ServerPool {
     server.present = false;
     this.listPresent();
     this.persistence?.forget(name);
-    if (cut) for (const close of [...server.cutters]) close();
+    if (cut) cutAll(server.cutters);
     if (server.active === 0) this.servers.delete(name);
   }
 
   /** Closes every open session of a server (down with cut_conns). */
   cut(name: string): void {
-    for (const close of [...(this.servers.get(name)?.cutters ?? [])]) close();
+    cutAll(this.servers.get(name)?.cutters ?? []);
   }
 
   specs(): RealServerSpec[] {
@@ -130,7 +145,7 @@ export class ServerPool {
    * The server for a new session from `client`, or undefined: max-sessions reached (`max-sessions`),
    * every server that takes sessions at its `max-conns` (`over-limit`), or none at all (`no-server`).
    */
-  open(client: string, onCut?: () => void): Lease | undefined {
+  open(client: string, onCut?: Cutter): Lease | undefined {
     if (this.budget.active >= this.budget.max) {
       this.budget.refused++;
       this.countError('max-sessions');

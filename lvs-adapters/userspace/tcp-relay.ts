@@ -7,57 +7,168 @@ export interface RelayOptions {
 }
 
 /**
+ * One relayed connection pair. The socket event handlers below are shared functions that find their
+ * session through the socket (RELAY): a new connection costs no closures, which matters at
+ * thousands of connections a second.
+ */
+class Relay {
+  b!: Socket;
+  closed = 0;
+  /** bytes read on both sides at the last idle sweep, and sweeps since they last moved */
+  seen = 0;
+  quiet = 0;
+  lease: Lease | undefined;
+  /** counts the backend's refused connect */
+  pool: ServerPool | undefined;
+  onDone: ((aRead: number, bRead: number) => void) | undefined;
+
+  constructor(readonly a: Socket, private readonly sweep: IdleSweep) {}
+
+  start(b: Socket): void {
+    this.b = b;
+    listen(this.a as RelaySocket, this);
+    listen(b as RelaySocket, this);
+    this.sweep.add(this);
+  }
+
+  peer(socket: Socket): Socket {
+    return socket === this.a ? this.b : this.a;
+  }
+
+  /** ends the session at once (cut-connections, idle, an error on either side) */
+  cut(): void {
+    this.a.destroy();
+    this.b?.destroy();
+  }
+
+  done(): void {
+    this.sweep.delete(this);
+    const aRead = this.a.bytesRead;
+    const bRead = this.b.bytesRead;
+    if (this.lease) {
+      this.lease.addBytes(aRead, bRead);
+      this.lease.close();
+    }
+    this.onDone?.(aRead, bRead);
+  }
+}
+
+const RELAY = Symbol('relay');
+type RelaySocket = Socket & { [RELAY]: Relay };
+
+function listen(socket: RelaySocket, relay: Relay): void {
+  socket[RELAY] = relay;
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('close', onClose);
+}
+
+function onData(this: RelaySocket, chunk: Buffer): void {
+  const to = this[RELAY].peer(this);
+  // backpressure: this side waits until the other has written its buffer out
+  if (!to.write(chunk)) {
+    this.pause();
+    to.once('drain', resumePeer);
+  }
+}
+function resumePeer(this: RelaySocket): void {
+  this[RELAY].peer(this).resume();
+}
+/** an end from one side is passed on as a half-close */
+function onEnd(this: RelaySocket): void {
+  this[RELAY].peer(this).end();
+}
+function onError(this: RelaySocket, error: NodeJS.ErrnoException): void {
+  const relay = this[RELAY];
+  if (this === relay.b && error.syscall === 'connect' && relay.lease) relay.pool?.countError('connect', relay.lease.server);
+  relay.cut();
+}
+function onClose(this: RelaySocket): void {
+  const relay = this[RELAY];
+  // closed without its end (reset, destroyed): the other side cannot finish either
+  if (!this.readableEnded) relay.peer(this).destroy();
+  if (++relay.closed === 2) relay.done();
+}
+
+/**
+ * Idle relays, found by one sweep a second per idle timeout instead of a timer per socket that every
+ * read and write would re-arm: a session whose sockets read no byte for `idleMs` is ended. The
+ * sweep's timer runs only while relays are open.
+ */
+class IdleSweep {
+  private readonly open = new Set<Relay>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly everyMs: number;
+  private readonly sweeps: number;
+
+  constructor(idleMs: number) {
+    this.everyMs = Math.min(1000, Math.max(10, idleMs));
+    this.sweeps = Math.max(1, Math.round(idleMs / this.everyMs));
+  }
+
+  add(relay: Relay): void {
+    this.open.add(relay);
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(), this.everyMs);
+    this.timer.unref();
+  }
+
+  delete(relay: Relay): void {
+    this.open.delete(relay);
+    if (this.open.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private sweep(): void {
+    for (const relay of this.open) {
+      const read = relay.a.bytesRead + relay.b.bytesRead;
+      if (read !== relay.seen) {
+        relay.seen = read;
+        relay.quiet = 0;
+      } else if (++relay.quiet >= this.sweeps) relay.cut();
+    }
+  }
+}
+
+const sweeps = new Map<number, IdleSweep>();
+function idleSweep(idleMs: number): IdleSweep {
+  let sweep = sweeps.get(idleMs);
+  if (!sweep) sweeps.set(idleMs, (sweep = new IdleSweep(idleMs)));
+  return sweep;
+}
+
+/**
  * Full-duplex relay between two connected sockets: each side's reads pause while the other's writes
  * are buffered (backpressure, so memory per session stays bounded), an end from one side is passed on
  * as a half-close, and the session ends (both destroyed once) on error, idle timeout or when both
  * directions are done. Returns a function that ends it at once.
  */
 export function relay(a: Socket, b: Socket, options: RelayOptions, onDone: (aRead: number, bRead: number) => void): () => void {
-  let closed = 0;
-  const destroyBoth = () => {
-    a.destroy();
-    b.destroy();
-  };
-  const oneWay = (from: Socket, to: Socket) => {
-    from.on('data', (chunk: Buffer) => {
-      if (!to.write(chunk)) from.pause();
-    });
-    to.on('drain', () => from.resume());
-    from.on('end', () => to.end());
-    from.on('error', destroyBoth);
-    from.on('close', () => {
-      // closed without its end (reset, destroyed): the other side cannot finish either
-      if (!from.readableEnded) to.destroy();
-      if (++closed === 2) onDone(a.bytesRead, b.bytesRead);
-    });
-  };
-  oneWay(a, b);
-  oneWay(b, a);
-  // writes reset the timer too, so the client side alone sees activity in both directions
-  a.setTimeout(options.idleMs, destroyBoth);
-  return destroyBoth;
+  const relay = new Relay(a, idleSweep(options.idleMs));
+  relay.onDone = onDone;
+  relay.start(b);
+  return () => relay.cut();
 }
 
 /**
  * A new client connection on a TCP virtual service: choose a server, connect to it, relay. No
- * usable server, max-sessions reached or a failed connect closes the client's connection.
+ * usable server, max-sessions reached or a failed connect closes the client's connection. The
+ * listening server sets TCP_NODELAY on the client's socket; its address is read (a getpeername)
+ * only when persistence or source hashing needs it.
  */
 export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptions): void {
-  client.setNoDelay(true);
-  const address = client.remoteAddress ?? '';
-  let stop: (() => void) | undefined;
-  const lease: Lease | undefined = pool.open(address, () => stop?.());
+  const address = pool.needsClientAddress ? (client.remoteAddress ?? '') : '';
+  const relay = new Relay(client, idleSweep(options.idleMs));
+  const lease = pool.open(address, relay);
   if (!lease) {
     client.destroy();
     return;
   }
+  relay.lease = lease;
   const { address: host, port } = lease.server.spec;
   const backend = connect({ host, port, allowHalfOpen: true, noDelay: true });
-  let connected = false;
-  backend.once('connect', () => (connected = true));
-  backend.once('error', () => connected || pool.countError('connect', lease.server));
-  stop = relay(client, backend, options, (fromClient, toClient) => {
-    lease.addBytes(fromClient, toClient);
-    lease.close();
-  });
+  relay.pool = pool;
+  relay.start(backend);
 }

@@ -160,3 +160,35 @@ t.test('max-conns: a full backend gets no new connections, a full farm refuses, 
   t.same((await adapter.observe())[0]?.servers.map((s) => s.maxConnections), [2, undefined], 'update without max-conns: no limit reported');
   t.same([await hold(), await hold()], ['B', 'B'], 'and none applied');
 });
+
+t.test('a refused backend connect closes the client and is counted; a silent connection ends at idle-timeout, a busy one runs on', async (t) => {
+  const { createServer, connect } = await import('node:net');
+  const silent = createServer((socket) => socket.on('error', () => undefined).on('data', () => undefined));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => silent.close());
+  const address = silent.address();
+  const silentPort = typeof address === 'object' && address ? address.port : 0;
+  const adapter = new UserspaceAdapter({ type: 'userspace', 'idle-timeout': 1000 });
+  t.teardown(() => adapter.close());
+  const [refusedPort, vport, vport2] = [await freePort(), await freePort(), await freePort()];
+  const farm = (name: string, port: number, target: number) => ({ service: { farm: name, service: 'tcp' as const, protocol: 'tcp' as const, address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' }, servers: [{ name: `${name}-be`, address: '127.0.0.1', port: target, weight: 1 }] });
+  await adapter.apply([{ kind: 'add-farm', farm: farm('refused', vport, refusedPort) }, { kind: 'add-farm', farm: farm('idle', vport2, silentPort) }]);
+
+  const closedAfter = (port: number, keepBusyMs = 0) => new Promise<number>((resolve) => {
+    const started = Date.now();
+    const socket = connect({ port, host: VIP });
+    socket.on('error', () => undefined);
+    const busy = keepBusyMs ? setInterval(() => socket.write('x'), 300) : undefined;
+    if (busy) setTimeout(() => clearInterval(busy), keepBusyMs);
+    socket.once('close', () => {
+      clearInterval(busy);
+      resolve(Date.now() - started);
+    });
+  });
+  await closedAfter(vport);
+  t.equal(adapter.counters().find((c) => c.backend === 'refused-be')?.errors, 1, 'the refused connect is counted on its backend');
+  t.ok(await closedAfter(vport2) >= 1000, 'a silent connection is closed, not before idle-timeout');
+  t.ok(await closedAfter(vport2, 3000) >= 3000, 'a connection sending every 300 ms is kept while it does');
+  for (let i = 0; i < 50 && adapter.counters().some((c) => c.activeSessions); i++) await new Promise((r) => setTimeout(r, 20));
+  t.same(adapter.counters().filter((c) => c.activeSessions).map((c) => c.backend), [], 'no session left open');
+});
