@@ -21,7 +21,7 @@ export interface SshCheckOptions extends SshProbeOptions {
  * The session phases of a deep check (host key, login, SFTP): one long-output line each, and their
  * timings as perfdata continued on a later line. The first line keeps the C plugin's single `time`.
  */
-function sessionPhases(result: SshProbeResult): Pick<Outcome, 'details' | 'longPerfdata'> {
+function sessionPhases(result: SshProbeResult, options: SshCheckOptions): Pick<Outcome, 'details' | 'longPerfdata'> {
   const t = result.timings;
   if (t.kex === undefined) return { details: [], longPerfdata: [] };
   const details: string[] = [];
@@ -30,7 +30,7 @@ function sessionPhases(result: SshProbeResult): Pick<Outcome, 'details' | 'longP
     details.push(`${line} in ${value.toFixed(3)} s`);
     longPerfdata.push(phaseSeconds(label, value));
   };
-  phase('connect', t.connect, 'connect');
+  phase('connect', t.connect, `connect: ${options.host} port ${options.port}`);
   phase('identification', t.identification - t.connect, `identification: ${describeIdentification(result.identification)}`);
   phase('kex', t.kex - t.identification, `key exchange: host key ${result.hostKeyFingerprint ?? 'not seen'}`);
   if (t.auth !== undefined) phase('auth', t.auth - t.kex, `authentication: user ${printable(result.authenticatedUser ?? '')}`);
@@ -67,7 +67,7 @@ export async function checkSsh(options: SshCheckOptions, signal: AbortSignal, tr
     facts.push(`SFTP ${printable(path)} ${directory ? 'is a directory' : `${size} bytes`}`);
   }
   const slow = time.state === CRITICAL ? ' (response time over the critical threshold)' : time.state ? ' (response time over the warning threshold)' : '';
-  const phases = sessionPhases(result);
+  const phases = sessionPhases(result, options);
   return {
     state: time.state,
     text: facts.join(', ') + slow,

@@ -146,7 +146,7 @@ t.test('host key pinning', async (t) => {
   const key = sshd.hostKeyFingerprint.replace(/[+/]/g, '\\$&');
   t.match(ok.firstLine, new RegExp(`host key ${key} as pinned \\| time=\\d+\\.\\d{6}s;;;0\\.000000;10\\.000000$`), 'the first line ends with the C plugin\'s time= alone');
   t.match(ok.stdout.split('\n').slice(1), [
-    /^connect in \d+\.\d{3} s$/,
+    new RegExp(`^connect: 127\\.0\\.0\\.1 port ${sshd.port} in \\d+\\.\\d{3} s$`),
     /^identification: OpenSSH_\S+ .*\(protocol 2\.0\) in \d+\.\d{3} s$/,
     new RegExp(`^key exchange: host key ${key} in \\d+\\.\\d{3} s\\|connect=\\S+s;;;0\\.000000 identification=\\S+ kex=\\d+\\.\\d{6}s;;;0\\.000000$`),
     /^$/,
