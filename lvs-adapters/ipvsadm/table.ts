@@ -278,10 +278,15 @@ function parseListing(text: string, what: string, destLine: RegExp, toDest: (mat
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === '' || raw.startsWith('IP Virtual Server version') || raw.startsWith('Prot LocalAddress') || /^\s+-> RemoteAddress/.test(raw)) return;
-    const tcp = LIST_SERVICE.exec(raw);
-    const fwm = LIST_FWMARK.exec(raw);
+    // real-server lines first: with 1,000 of them, the service patterns need not be tried on each
     const dest = destLine.exec(raw);
-    if (tcp) {
+    const tcp = dest ? null : LIST_SERVICE.exec(raw);
+    const fwm = dest || tcp ? null : LIST_FWMARK.exec(raw);
+    if (dest) {
+      const service = services.at(-1);
+      if (!service) throw new IpvsParseError(`line ${line}: real server before any service`);
+      service.dests.push(toDest(dest));
+    } else if (tcp) {
       const { address, port } = splitHostPort(tcp[2] ?? '');
       const service: MutableService = { kind: (tcp[1] ?? '').toLowerCase() as ServiceKind, address, port, scheduler: tcp[3] ?? '', dests: [] };
       listFlags(service, tcp[4] ?? '', line);
@@ -290,10 +295,6 @@ function parseListing(text: string, what: string, destLine: RegExp, toDest: (mat
       const service: MutableService = { kind: 'fwmark', fwmark: Number(fwm[1]), ipv6: fwm[2] !== undefined, scheduler: fwm[3] ?? '', dests: [] };
       listFlags(service, fwm[4] ?? '', line);
       services.push(service);
-    } else if (dest) {
-      const service = services.at(-1);
-      if (!service) throw new IpvsParseError(`line ${line}: real server before any service`);
-      service.dests.push(toDest(dest));
     } else {
       throw new IpvsParseError(`line ${line}: not an ${what} line: "${raw}"`);
     }

@@ -58,6 +58,6 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
     t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
   }
-  t.equal(steps.length, 38, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(steps.length, 39, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
   t.equal(guest.code, 0, 'the guest scenario passed');
 });

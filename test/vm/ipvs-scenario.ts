@@ -9,6 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
+import { parseThresholds } from '../../lvs-adapters/ipvsadm/table.ts';
 import { renderKeepalived } from '../../lvs-adapters/keepalived/keepalived.ts';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { diffFarms } from '../../orchestrator/dataplane/diff.ts';
@@ -265,7 +266,7 @@ async function keepalivedSteps(): Promise<void> {
     farms: [{
       name: 'sftp', service: 'sftp', virtual: { address: '10.0.0.1', ports: [22] }, scheduler: 'rr', dataplane: { type: 'ipvsadm', method: 'nat' },
       check: { probe: 'ssh', interval: '2s', timeout: '1500ms' },
-      backends: [{ name: 's2', address: '10.0.1.2' }, { name: 's3', address: '10.0.1.3' }],
+      backends: [{ name: 's2', address: '10.0.1.2', 'max-conns': 30 }, { name: 's3', address: '10.0.1.3' }],
     }],
   });
   writeFileSync('/tmp/keepalived.conf', renderKeepalived(config, { plugins: '/tmp/bin', miscDynamic: '/nonexistent' }));
@@ -276,6 +277,8 @@ async function keepalivedSteps(): Promise<void> {
   const both = () => /-r 10\.0\.1\.2:22 -m -w 1\n/.test(save()) && /-r 10\.0\.1\.3:22 -m -w 1\n/.test(save());
   const upMs = await waitFor('both real servers', both, 30_000);
   report(upMs !== undefined, `keepalived declared the rendered virtual_server with both real servers (${upMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-2000)}`);
+  const limits = parseThresholds(run('ipvsadm', ['-Ln', '--thresholds'])).get('-t 10.0.0.1:22')?.map((d) => `${d.address} ${d.upperThreshold}`).sort().join(', ');
+  report(limits === '10.0.1.2 30, 10.0.1.3 0', `the rendered uthreshold (max-conns 30) is the kernel's upper threshold: ${limits}`, run('ipvsadm', ['-Ln', '--thresholds']));
   servers[1]?.kill('SIGTERM');
   const downMs = await waitFor('10.0.1.3 removed', () => !save().includes('10.0.1.3:22'), 30_000);
   report(downMs !== undefined, `check_ssh as MISC_CHECK failed for the stopped backend: keepalived removed it (${downMs?.toFixed(0)} ms)`, `${save()}\n${log.slice(-3000)}`);
