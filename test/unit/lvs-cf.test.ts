@@ -90,7 +90,7 @@ t.test('import: the docs example becomes a valid farms file', async (t) => {
   const tftp = valid.farms[1];
   t.same(tftp?.dataplane, { type: 'ipvsadm', method: 'nat', ipvsadm: '/sbin/ipvsadm' });
   t.match(tftp?.check, { probe: 'command', style: 'nanny', expect: 'OK', interval: 6000, timeout: 5900, rise: 1, fall: 1, reentry: 15000, 'on-failure': 'quiesce' });
-  t.equal(tftp?.check.command, '/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_tftp -H %h -p %p -t 3');
+  t.equal(tftp?.check.command, '/usr/local/bin/check_tftp --nanny -H %h -p %p -t 3');
   t.same(tftp?.backends.map((b) => [b.name, b.address, b.port]), [['tftp1', '10.0.0.21', 69]]);
   t.match(notes.join('\n'), /primary \(pulse\/heartbeat setting\) is not imported/);
 });
@@ -101,7 +101,7 @@ t.test('render: farms -> lvs.cf that pulse parses, and import of it gives the fa
   const again = validateConfig(farmsFromLvsCf(parseLvsCf(text)).config);
   t.same(again, first, 'lvs.cf -> farms -> lvs.cf -> farms: the same farms');
   t.match(text, /\tport = 21\n[\s\S]*\tserver ftp1 \{/, 'port comes before the server blocks');
-  t.match(text, /\tsend_program = "\/usr\/local\/lib\/lbguard\/nanny-check \/usr\/local\/bin\/check_ftp -H %h -p %p -t 5"\n/);
+  t.match(text, /\tsend_program = "\/usr\/local\/bin\/check_ftp --nanny -H %h -p %p -t 5"\n/);
 });
 
 t.test('render: built-in probes run in their nanny mode; what pulse cannot hold is refused', async (t) => {
@@ -133,7 +133,7 @@ t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
   writeFileSync(join(dir, 'lvs.cf'), DOCS);
   const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
   t.equal(imported.code, 0, imported.stderr);
-  t.match(imported.stdout, '      command: /usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ftp -H %h -p %p -t 5\n', 'one line, not folded');
+  t.match(imported.stdout, '      command: /usr/local/bin/check_ftp --nanny -H %h -p %p -t 5\n', 'one line, not folded');
   t.match(imported.stderr, /line 2: primary \(pulse\/heartbeat setting\) is not imported/);
   writeFileSync(join(dir, 'farms.yaml'), imported.stdout);
   const rendered = renderLvs('lvs.cf', join(dir, 'farms.yaml'));
