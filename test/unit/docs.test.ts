@@ -301,6 +301,7 @@ t.test('lbguard farms file: lbguard check accepts it, its command checks pass an
     const service = serviceOf(String(spec.command));
     const live = await runCommandCheck(spec, { address: '127.0.0.1', port: up[service] }, never);
     t.equal(live.up, true, `${farm.name} up: ${live.line}`);
+    t.equal(live.weight, spec.dynamic ? 10 : undefined, `${farm.name}: ${spec.dynamic ? 'weight 10 from --misc-dynamic=10,3' : 'no weight of its own'}`);
     const dead = await runCommandCheck(spec, { address: '127.0.0.1', port: down[service] }, never);
     t.equal(dead.up, false, `${farm.name} down: ${dead.line}`);
   }
