@@ -6,6 +6,9 @@ import { planCommands, sameServices } from './plan.ts';
 import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
 import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
 
+/** How long a table read by observe() may stand in for apply()'s own read (see `observed`). */
+const OBSERVED_REUSE_MS = 1000;
+
 export interface IpvsadmAdapterOptions {
   /** path of ipvsadm (default /sbin/ipvsadm) */
   readonly ipvsadm?: string;
@@ -54,8 +57,16 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     return withThresholds(parseSave(save.stdout), parseThresholds(limits.stdout));
   }
 
+  /**
+   * The table observe() read, kept for the apply() the reconciler runs right after it on what it
+   * observed: used once, and only within OBSERVED_REUSE_MS, so that pass reads the kernel once.
+   */
+  private observed: { table: IpvsService[]; at: number } | undefined;
+
   async observe(): Promise<FarmState[]> {
-    const kernel = new Map((await this.table()).map((s) => [serviceKey(s), s]));
+    const table = await this.table();
+    this.observed = { table, at: performance.now() };
+    const kernel = new Map(table.map((s) => [serviceKey(s), s]));
     const out: FarmState[] = [];
     for (const farm of this.asked.values()) {
       const wanted = farmServices(farm, this.method);
@@ -126,7 +137,9 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     };
     const { wanted, owned } = this.stage(this.asked, changes);
     const stageMs = lap();
-    const kernel = await this.table();
+    const seen = this.observed;
+    this.observed = undefined;
+    const kernel = seen && performance.now() - seen.at < OBSERVED_REUSE_MS ? seen.table : await this.table();
     const readMs = lap();
     const commands = planCommands(wanted, kernel, owned);
     const planMs = stageMs + lap();

@@ -99,6 +99,22 @@ t.test('max-conns: -x on -a and -e, read back from -Ln --thresholds, no drift; a
   t.same((await adapter.observe())[0]?.servers.map((s) => [s.name, s.maxConnections]), [['s1', undefined], ['s2', 3]]);
 });
 
+t.test('a reconcile pass reads the kernel once: apply() right after observe() plans on the table observe() read', async (t) => {
+  const { adapter } = setup(t);
+  const log = () => readFileSync(process.env.FAKE_IPVSADM_LOG ?? '', 'utf8').trim().split('\n');
+  await converge(adapter, [sftp([server('s1', '10.0.1.2', 22)])]);
+  const before = log().length;
+  await converge(adapter, [sftp([server('s1', '10.0.1.2', 22, 0), server('s2', '10.0.1.3', 22)])]);
+  const pass = log().slice(before);
+  t.same(pass.slice(0, 2).sort(), ['-Ln --thresholds', '-Sn'], 'one -Sn and one -Ln --thresholds, side by side');
+  t.same(pass.slice(2), ['-e -t 192.0.2.10:22 -r 10.0.1.2:22 -m -w 0 -x 0', '-a -t 192.0.2.10:22 -r 10.0.1.3:22 -m -w 1'], 'then the two commands, and no read-back');
+  const observed = await adapter.observe();
+  await adapter.apply(diffFarms([sftp([server('s1', '10.0.1.2', 22)])], observed, new Set(['sftp'])));
+  const again = log().length;
+  await adapter.apply([{ kind: 'update-server', farm: 'sftp', server: server('s1', '10.0.1.2', 22, 3) }]);
+  t.same(log().slice(again).filter((l) => l === '-Sn'), ['-Sn'], 'a second apply() reads the table itself: the observed one is used once');
+});
+
 t.test('drift made by hand is repaired; a restarted adapter runs nothing when the kernel already agrees', async (t) => {
   const { adapter, ipvsadm, calls, save } = setup(t);
   const desired = [sftp([server('s1', '10.0.1.2', 22), server('s2', '10.0.1.3', 22)])];
