@@ -7,9 +7,11 @@ import { isCompatInvocation, runCompat } from './tftp/compat.ts';
 import { checkTftpPlugin } from './tftp/definition.ts';
 
 const argv = process.argv.slice(2);
-// --nanny or --misc-dynamic with a classic form: the classic line, with the exit status that
-// consumer reads (nanny: 0 always); runPlugin handles the other forms and bad integration options
+// The classic forms exist for nanny's send_program (the LVS TFTP recipe's `check_tftp --connect %h`),
+// and nanny counts a non-zero exit as up: so they exit 0 whatever the line says, as --nanny does.
+// With --misc-dynamic they exit as keepalived reads it. runPlugin handles the -H form and bad
+// integration options.
 const integration = integrationFor(argv);
 const classic = integration.mode !== 'ldirectord' && !integration.problem && isCompatInvocation(integration.argv);
-const exitCode = integration.mode === 'nagios' ? undefined : (state: number) => integration.finish('', state).code;
+const exitCode = integration.mode === 'misc-dynamic' ? (state: number) => integration.finish('', state).code : () => 0;
 void (classic ? runCompat(integration.argv, exitCode) : runPlugin(checkTftpPlugin, argv));

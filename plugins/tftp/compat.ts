@@ -17,6 +17,8 @@ import { transferTftp, type TftpProbeOptions } from './probe.ts';
  * an unknown host is CRITICAL (not exit 0), the file name appears in "not found", `--get` works
  * (tftp-hpa prints its "Received" line only in verbose mode), and -t (default 10 s) bounds the wait
  * instead of the tftp client's 25 s. Added: -p PORT and -t SECONDS (the script always used port 69).
+ * And the flaw the LVS TFTP recipe's author had to patch out is gone: the script exited 2 on failure,
+ * which nanny counts as up; these forms always exit 0 and let the line say up or down.
  */
 export const BOGUS_FILE = 'NaGiOs_ChEcK_FiLe';
 export const ANSWER_LINE = 'OK - answer from server';
@@ -106,9 +108,9 @@ export async function checkTftpCompat(request: CompatRequest, signal: AbortSigna
 }
 
 /**
- * The process for the classic forms: parse, check within -t, print the line, exit with its state —
- * or with `exitCode(state)`: nanny mode (`check_tftp --nanny --connect %h`) always exits 0, since
- * nanny counts a non-zero exit as up and judges the line instead.
+ * The process for the classic forms: parse, check within -t, print the line, exit with
+ * `exitCode(state)` (check_tftp.ts: 0 for nanny, which judges the line; keepalived's reading with
+ * --misc-dynamic).
  */
 export async function runCompat(argv: readonly string[], exitCode: (state: number) => number = (state) => state): Promise<never> {
   let request: CompatRequest;
