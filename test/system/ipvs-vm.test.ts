@@ -5,7 +5,8 @@
 // service, passive FTP through a fwmark service (nft marks, persistence), TFTP through a fwmark
 // service under IPVS-NAT (tftp-hpa and check_tftp, bytes checked, the serving backend identified,
 // why the source NAT is needed), max-conns as -x read back from -Ln --thresholds,
-// runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK), ldirectord with
+// runs keepalived with the configuration lbguard renders (check_ssh as MISC_CHECK; its vrrp_instance
+// from the farms file's vrrp: takes the virtual address as MASTER), ldirectord with
 // check_ssh as its external checkcommand (weight 0 when down, back when up), and
 // `lbguard run` itself on an ipvsadm farm (a stopped backend out, drift repaired, back in).
 // Every step of the guest becomes an assertion here.
@@ -58,6 +59,6 @@ t.test('the ipvsadm adapter on a real IPVS kernel', async (t) => {
     const detail = lines.slice(index + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#   '))).join('\n');
     t.ok(!match[1], match[2] ?? '', match[1] ? { detail } : {});
   }
-  t.equal(steps.length, 39, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
+  t.equal(steps.length, 41, 'every step of the scenario ran', { stderr: guest.stderr.slice(-3000) });
   t.equal(guest.code, 0, 'the guest scenario passed');
 });

@@ -291,6 +291,33 @@ async function keepalivedSteps(): Promise<void> {
 }
 
 /**
+ * keepalived's VRRP with the vrrp_instance `lbguard render keepalived` writes from the farms file's
+ * vrrp: section (password from the environment): alone on the segment it becomes MASTER and puts
+ * the virtual address on the interface; stopped, it takes the address away.
+ */
+async function vrrpSteps(): Promise<void> {
+  const config = validateConfig({
+    vrrp: { interface: 'c0', 'virtual-router-id': 51, priority: 150, state: 'BACKUP', 'auth-password-env': 'LBG_VRRP_PASS', 'virtual-ipaddress': ['10.0.0.100/24 dev c0'] },
+    farms: [{
+      name: 'sftp', service: 'sftp', virtual: { address: '10.0.0.100', ports: [22] }, dataplane: { type: 'ipvsadm', method: 'nat' },
+      check: { probe: 'ssh' }, backends: [{ name: 's2', address: '10.0.1.2' }],
+    }],
+  });
+  const text = renderKeepalived(config, { plugins: '/tmp/bin', miscDynamic: '/nonexistent', env: { LBG_VRRP_PASS: 'gu3st' } });
+  writeFileSync('/tmp/keepalived-vrrp.conf', text);
+  const daemon = spawn('keepalived', ['--dont-fork', '--log-console', '--vrrp', '--no-syslog', '-f', '/tmp/keepalived-vrrp.conf', '-p', '/tmp/keepalived-vrrp.pid', '-r', '/tmp/vrrp.pid'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  daemon.stdout.on('data', (d) => (log += d));
+  daemon.stderr.on('data', (d) => (log += d));
+  const holds = () => run('ip', ['-o', 'addr', 'show', 'dev', 'c0']).includes('inet 10.0.0.100/24');
+  const masterMs = await waitFor('the VRRP address', holds, 20_000);
+  report(masterMs !== undefined && /Entering MASTER STATE/.test(log), `keepalived's VRRP with the rendered vrrp_instance (BACKUP, priority 150, PASS auth) became MASTER and holds 10.0.0.100/24 on c0 (${masterMs?.toFixed(0)} ms)`, `${text.slice(text.indexOf('vrrp_instance'))}\n${log.slice(-3000)}`);
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  report(!holds(), 'keepalived stopped: the address is released', run('ip', ['-o', 'addr', 'show', 'dev', 'c0']));
+}
+
+/**
  * ldirectord (the host's package) with `checktype = external` and our check_ssh as the bare
  * checkcommand: ldirectord calls it with VIP VPORT RIP RPORT (the plugin's ldirectord mode) and
  * sets the real server's weight by its exit status (quiescent: weight 0 when down).
@@ -454,6 +481,7 @@ try {
   await ftpSteps();
   await tftpSteps();
   await keepalivedSteps();
+  await vrrpSteps();
   await ldirectordSteps();
   await orchestratorSteps();
 } catch (error) {
