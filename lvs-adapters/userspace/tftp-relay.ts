@@ -1,12 +1,20 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { decodePacket, encodeAck, encodeError, OPCODE } from '../../plugins/tftp/codec.ts';
+import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
 import type { Lease, ServerPool } from './pool.ts';
 import { bindUdp, closeUdp, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
 const UNKNOWN_TID = encodeError(5, 'Unknown transfer ID');
+/** RFC 1350's block size: what a client that asks for no options gets */
+const PLAIN_BLOCK = 512;
+/**
+ * The block size asked of the server for a client that asked for no options (RFC 2348's figure for
+ * Ethernet: 1500 less the IP, UDP and TFTP headers): a third of the datagrams on the server's side.
+ */
+const WIDE_BLOCK = 1468;
+const WIDE_OPTION = Buffer.from(`blksize\0${WIDE_BLOCK}\0`, 'latin1');
 
 /**
  * Sessions only ever send to IP addresses: answering the look-up at once spares each datagram the
@@ -18,7 +26,9 @@ const literalAddress = (address: string, _family: unknown, callback: (error: Err
 interface Session {
   readonly key: string;
   readonly lease: Lease;
-  readonly request: Buffer;
+  /** the request as the client sent it, and as it went to the server (with blksize when wide) */
+  readonly clientRequest: Buffer;
+  request: Buffer;
   readonly client: { readonly address: string; readonly port: number };
   readonly backend: { readonly address: string; readonly port: number };
   /** the server's transfer ID (its session port), learned from its first answer */
@@ -39,11 +49,31 @@ interface Session {
   next: Buffer | undefined;
   /** the client has ACKed `sent` and waits for the next block */
   clientWaiting: boolean;
+  /**
+   * Wide: a read whose client asked for no options is asked of the server with blksize 1468 and cut
+   * back into 512-byte blocks for the client (`wide` below holds the server's bytes not yet sent).
+   */
+  wide: Wide | undefined;
   /** sweeps (one a second) since the last datagram: cheaper than reading the clock per datagram */
   quiet: number;
   finishing: boolean;
   fromClient: number;
   toClientBytes: number;
+}
+
+interface Wide {
+  /** the server's block size: 512 until its OACK grants more */
+  blksize: number;
+  /** the last block taken from the server (ACKed, or owed an ACK) */
+  block: number;
+  /** the ACK of `block` waits until the client has taken enough of `bytes` */
+  ackOwed: boolean;
+  /** the server's last block has come */
+  done: boolean;
+  /** the final (short) block went to the client */
+  finalSent: boolean;
+  bytes: Buffer;
+  offset: number;
 }
 
 /**
@@ -101,10 +131,13 @@ export class TftpService {
     }
     const backend = { address: lease.server.spec.address, port: lease.server.spec.port };
     const family = (a: string) => (isIPv6(a) ? 'udp6' : 'udp4');
+    const wide = packet.op === 'RRQ' && packet.options.size === 0 && message.length + WIDE_OPTION.length <= MAX_REQUEST_BYTES;
     session = {
       key,
       lease,
-      request: message,
+      clientRequest: message,
+      request: wide ? Buffer.concat([message, WIDE_OPTION]) : message,
+      wide: wide ? { blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
       client: { address: from.address, port: from.port },
       backend,
       tid: undefined,
@@ -112,11 +145,11 @@ export class TftpService {
       toClient: createSocket({ type: family(this.address), lookup: literalAddress }),
       toServer: createSocket({ type: family(backend.address), lookup: literalAddress }),
       blksize: 512, // until the server's OACK says otherwise
-      readAhead: packet.op === 'RRQ',
+      readAhead: packet.op === 'RRQ' && !wide,
       sent: undefined,
       sentBlock: 0,
       next: undefined,
-      clientWaiting: false,
+      clientWaiting: wide,
       quiet: 0,
       finishing: false,
       fromClient: message.length,
@@ -129,11 +162,20 @@ export class TftpService {
     s.toClient.on('message', (m, r) => this.onClientPacket(s, m, r));
     s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
     s.toClient.bind(0, this.address);
-    s.toServer.send(message, backend.port, backend.address);
+    s.toServer.send(s.request, backend.port, backend.address);
   }
 
   private onServerPacket(s: Session, message: Buffer, from: RemoteInfo): void {
     if (from.address !== s.backend.address) return this.pool.countError('stray', s.lease.server);
+    if (s.tid === undefined && s.wide && message.length >= 2 && message.readUInt16BE(0) === OPCODE.ERROR) {
+      // the server refused the blksize option (RFC 2347 ERROR 8, or older servers): ask as the client did
+      s.wide = undefined;
+      s.readAhead = true;
+      s.clientWaiting = false;
+      s.request = s.clientRequest;
+      s.toServer.send(s.request, s.backend.port, s.backend.address);
+      return;
+    }
     if (s.tid === undefined) {
       s.tid = from.port;
       // connected, the kernel keeps other senders away and each send skips the address look-up
@@ -148,6 +190,7 @@ export class TftpService {
     }
     if (message.length < 4) return this.pool.countError('malformed', s.lease.server);
     const op = message.readUInt16BE(0);
+    if (s.wide && (op === OPCODE.DATA || op === OPCODE.OACK)) return this.wideFromServer(s, s.wide, op, message);
     if (op === OPCODE.DATA) {
       if (message.length - 4 < s.blksize) s.finishing = true;
     } else if (op === OPCODE.OACK) {
@@ -204,6 +247,80 @@ export class TftpService {
     }
   }
 
+  /** Wide: the server's OACK or DATA. Its bytes are kept until the client has taken them. */
+  private wideFromServer(s: Session, wide: Wide, op: number, message: Buffer): void {
+    s.quiet = 0;
+    if (op === OPCODE.OACK) {
+      if (wide.block !== 0) return;
+      let size = NaN;
+      try {
+        const oack = decodePacket(message);
+        size = Number(oack.op === 'OACK' ? oack.options.get('blksize') : NaN);
+      } catch {
+        // judged below
+      }
+      if (!Number.isInteger(size) || size < PLAIN_BLOCK || size > WIDE_BLOCK) return this.pool.countError('malformed', s.lease.server);
+      wide.blksize = size;
+      this.toServer(s, encodeAck(0));
+      return;
+    }
+    const block = message.readUInt16BE(2);
+    if (block === wide.block) {
+      if (!wide.ackOwed && block !== 0) this.toServer(s, encodeAck(block)); // our ACK was lost: the server sent it again
+      return;
+    }
+    if (block !== ((wide.block + 1) & 0xffff) || wide.done) return;
+    wide.block = block;
+    const data = message.subarray(4);
+    wide.bytes = wide.offset === wide.bytes.length ? data : Buffer.concat([wide.bytes.subarray(wide.offset), data]);
+    wide.offset = 0;
+    if (data.length < wide.blksize) wide.done = true;
+    // at most one block of the server's held back: more waits for its ACK
+    if (wide.done || wide.bytes.length < wide.blksize) this.toServer(s, encodeAck(block));
+    else wide.ackOwed = true;
+    if (s.clientWaiting) this.wideDeliver(s, wide);
+  }
+
+  /** Wide: the client's next 512-byte block, if the server's bytes make one (or the last, shorter one). */
+  private wideDeliver(s: Session, wide: Wide): void {
+    const left = wide.bytes.length - wide.offset;
+    if (left < PLAIN_BLOCK && !wide.done) {
+      s.clientWaiting = true;
+      return;
+    }
+    const size = Math.min(PLAIN_BLOCK, left);
+    const block = (s.sentBlock + 1) & 0xffff;
+    const packet = Buffer.allocUnsafe(4 + size);
+    packet.writeUInt16BE(OPCODE.DATA, 0);
+    packet.writeUInt16BE(block, 2);
+    wide.bytes.copy(packet, 4, wide.offset, wide.offset + size);
+    wide.offset += size;
+    s.sent = packet;
+    s.sentBlock = block;
+    s.clientWaiting = false;
+    s.toClientBytes += packet.length;
+    s.toClient.send(packet, s.client.port, s.client.address);
+    if (size < PLAIN_BLOCK) {
+      wide.finalSent = true;
+      s.finishing = true; // lingers for the client's final ACK and its retransmissions
+    }
+    if (wide.ackOwed && wide.bytes.length - wide.offset < wide.blksize) {
+      wide.ackOwed = false;
+      this.toServer(s, encodeAck(wide.block));
+    }
+  }
+
+  private wideAck(s: Session, wide: Wide, block: number): void {
+    if (!s.sent) return;
+    if (block === s.sentBlock) {
+      if (!wide.finalSent) this.wideDeliver(s, wide);
+    } else if (block === ((s.sentBlock - 1) & 0xffff)) {
+      // the client did not get the last block: send it again
+      s.toClientBytes += s.sent.length;
+      s.toClient.send(s.sent, s.client.port, s.client.address);
+    }
+  }
+
   private toServer(s: Session, message: Buffer): void {
     if (s.waiting) s.waiting.push(message);
     else s.toServer.send(message);
@@ -225,6 +342,7 @@ export class TftpService {
     }
     s.quiet = 0;
     s.fromClient += message.length;
+    if (op === OPCODE.ACK && s.wide) return this.wideAck(s, s.wide, message.readUInt16BE(2));
     if (op === OPCODE.ACK && s.readAhead && s.sent) return this.clientAck(s, s.sent, message.readUInt16BE(2));
     this.toServer(s, message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
