@@ -12,7 +12,8 @@ export const LVS_USAGE = `  import lvs.cf|keepalived.conf FILE
                        print a Piranha lvs.cf or keepalived virtual_servers as a farms file (YAML)
   render lvs.cf|keepalived -c FILE
                        print the farms of FILE as a Piranha lvs.cf, or as keepalived virtual_servers
-                       with our plugins as MISC_CHECK and a vrrp_instance for the director pair
+                       with our plugins as MISC_CHECK (and, with a vrrp: section, the vrrp_instance
+                       of the director pair)
 `;
 
 /** The formats this module renders (`render X`); the CLI dispatches these here. */

@@ -10,14 +10,12 @@ import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
 
 export interface KeepalivedOptions {
   readonly plugins: string;
-  readonly miscDynamic: string;
   /** where vrrp.auth-password-env is looked up (default process.env) */
   readonly env?: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_OPTIONS: KeepalivedOptions = {
   plugins: '/usr/local/bin',
-  miscDynamic: '/usr/local/lib/lbguard/misc-dynamic',
 };
 
 type VrrpConfig = NonNullable<Config['vrrp']>;
@@ -81,18 +79,21 @@ export function checkArgv(farm: FarmConfig, address: string, port: number, optio
     const line = Array.isArray(check.command) ? check.command.map(word).join(' ') : (check.command ?? '');
     let argv = splitCommandLine(check.style === 'nanny' ? 'nanny' : 'keepalived', line);
     if (check.style === 'nanny') {
-      // nanny judges stdout, keepalived the exit code: nanny-check and --nanny (always exit 0)
-      // must go, and any other send_program has no exit code keepalived could read
+      // nanny judges stdout, keepalived the exit code: --nanny (always exit 0) must go (and the old
+      // nanny-check wrapper, from lvs.cf files written before the plugins had --nanny), and any
+      // other send_program has no exit code keepalived could read
       if (argv[0]?.endsWith('/nanny-check') && argv.length > 1) argv = argv.slice(1);
       else if (argv.includes('--nanny')) argv = argv.filter((a) => a !== '--nanny');
       else throw new Error(`farm ${farm.name}: a nanny send_program is judged by its output, which MISC_CHECK does not read; give the farm a probe, or a keepalived-style command`);
     }
     return substituteTarget('keepalived', argv, { address, port });
   }
-  const plugin = check.probe === 'tcp' ? '/usr/lib/nagios/plugins/check_tcp' : `${options.plugins}/${PLUGIN[check.probe]}`;
-  const argv = [plugin, '-H', address, '-p', String(port), '-t', String(Math.max(1, Math.floor(check.timeout / 1000))), ...pluginArgs(farm)];
-  // misc_dynamic reads exit 2 as "up, weight 0": a Nagios CRITICAL must go through misc-dynamic
-  return check.dynamic ? [options.miscDynamic, '0', ...argv] : argv;
+  // misc_dynamic reads exit 2 as "up, weight 0", so a Nagios CRITICAL would keep the server: our
+  // plugins answer it with --misc-dynamic (OK: the configured weight, WARNING: weight 1, else 1 =
+  // down); the C check_tcp has no such mode
+  if (check.dynamic && check.probe === 'tcp') throw new Error(`farm ${farm.name}: dynamic (misc_dynamic) needs a probe whose plugin has --misc-dynamic (ftp, tftp, ssh); the C check_tcp's CRITICAL (exit 2) would read as "up, weight 0"`);
+  const plugin = check.probe === 'tcp' ? ['/usr/lib/nagios/plugins/check_tcp'] : [`${options.plugins}/${PLUGIN[check.probe]}`, ...(check.dynamic ? ['--misc-dynamic'] : [])];
+  return [...plugin, '-H', address, '-p', String(port), '-t', String(Math.max(1, Math.floor(check.timeout / 1000))), ...pluginArgs(farm)];
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));

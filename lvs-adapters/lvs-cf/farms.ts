@@ -8,18 +8,17 @@ import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type
  * and its nanny check (send_program + expect, timeout, reentry, quiesce_server) becomes the farm's
  * check. Rendering writes the farms back as virtual blocks whose send_program runs our plugins in
  * their nanny mode (`--nanny`: always exit 0, print `OK` when up), since nanny counts a non-zero
- * exit as "up"; the C check_tcp has no such mode and runs through nanny-check (docs/piranha.md).
+ * exit as "up"; a plain TCP check is nanny's own (no send_program: nanny connects, docs/piranha.md).
  */
 
-/** Where `lbguard render lvs.cf` points nanny; docs/piranha.md installs them there. */
+/** Where `lbguard render lvs.cf` points nanny; docs/piranha.md installs the plugins there. */
 export interface RenderPaths {
-  readonly nannyCheck: string;
   readonly plugins: string;
   /** `address = VIP DEVICE` needs the interface alias lvsd puts the VIP on */
   readonly device: string;
 }
 
-export const DEFAULT_PATHS: RenderPaths = { nannyCheck: '/usr/local/lib/lbguard/nanny-check', plugins: '/usr/local/bin', device: 'eth0:1' };
+export const DEFAULT_PATHS: RenderPaths = { plugins: '/usr/local/bin', device: 'eth0:1' };
 
 const NAMED_PORTS: Record<string, number> = { ftp: 21, 'ftp-data': 20, ssh: 22, tftp: 69, http: 80, https: 443 };
 const METHOD = { nat: 'nat', direct: 'dr', tunnel: 'tun' } as const;
@@ -129,15 +128,19 @@ export function pluginArgs(farm: FarmConfig): string[] {
 
 export const PLUGIN = { ftp: 'check_ftp', tftp: 'check_tftp', ssh: 'check_ssh', tcp: 'check_tcp' } as const;
 
-function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; expect: string } {
+/** The send_program and expect of a farm's check; undefined for a plain TCP probe (nanny's own connect check). */
+function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; expect: string } | undefined {
   const check = farm.check;
   if (check.probe === 'command') {
     const program = Array.isArray(check.command) ? check.command.join(' ') : (check.command ?? '');
     return { program, expect: check.expect ?? 'OK' };
   }
-  const plugin = check.probe === 'tcp' ? [paths.nannyCheck, '/usr/lib/nagios/plugins/check_tcp'] : [`${paths.plugins}/${PLUGIN[check.probe]}`, '--nanny'];
+  if (check.probe === 'tcp') {
+    if (Object.keys(check.options).length > 0) throw new Error(`farm ${farm.name}: nanny's own TCP check takes no options; drop check.options or use a command check`);
+    return undefined;
+  }
   const seconds = Math.max(1, Math.floor(check.timeout / 1000));
-  const program = [...plugin, '-H', '%h', '-p', '%p', '-t', String(seconds), ...pluginArgs(farm)].join(' ');
+  const program = [`${paths.plugins}/${PLUGIN[check.probe]}`, '--nanny', '-H', '%h', '-p', '%p', '-t', String(seconds), ...pluginArgs(farm)].join(' ');
   return { program, expect: 'OK' };
 }
 
@@ -148,9 +151,9 @@ function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
   if (!(SCHEDULERS as readonly string[]).includes(farm.scheduler)) fail(`pulse knows the schedulers ${SCHEDULERS.join(', ')}, not "${farm.scheduler}"`);
   const first = farm.backends[0];
   const port = farm.virtual.ports?.[0]?.from ?? (first ? backendPort(farm, first) : 0);
-  const { program, expect } = sendProgram(farm, paths);
-  if (Buffer.byteLength(program) > 254) fail(`the send_program is ${Buffer.byteLength(program)} bytes; nanny keeps 255 at most`);
-  if (/["\t]/.test(program) || /["]/.test(expect)) fail('nanny cannot take a double quote or a tab in send_program or expect');
+  const check = sendProgram(farm, paths);
+  if (check && Buffer.byteLength(check.program) > 254) fail(`the send_program is ${Buffer.byteLength(check.program)} bytes; nanny keeps 255 at most`);
+  if (check && (/["\t]/.test(check.program) || /["]/.test(check.expect))) fail('nanny cannot take a double quote or a tab in send_program or expect');
   const seconds = Math.max(1, Math.ceil(farm.check.interval / 1000));
   const entries: Entry[] = [
     entry('active', 1),
@@ -162,9 +165,7 @@ function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
     ...(farm.persistence ? [entry('persistent', farm.persistence.timeout)] : []),
     ...(farm.persistence && farm.persistence.netmask !== '255.255.255.255' ? [entry('pmask', farm.persistence.netmask)] : []),
     ...(farm.sorry ? [entry('sorry_server', farm.sorry.address)] : []),
-    entry('send_program', `"${program}"`),
-    entry('expect', `"${expect}"`),
-    entry('use_regex', 0),
+    ...(check ? [entry('send_program', `"${check.program}"`), entry('expect', `"${check.expect}"`), entry('use_regex', 0)] : []),
     entry('load_monitor', 'none'),
     entry('timeout', seconds),
     entry('reentry', Math.ceil(farm.check.reentry / 1000)),

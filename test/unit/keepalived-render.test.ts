@@ -38,7 +38,7 @@ t.test('render keepalived: virtual_servers with our plugins as MISC_CHECK, accep
   t.match(text, '    real_server 10.0.0.11 21 {\n        weight 10\n        uthreshold 200\n        MISC_CHECK {\n            misc_path "/usr/local/bin/check_ftp -H 10.0.0.11 -p 21 -t 5 --get check.txt --expect-content OK"\n            misc_timeout 6\n        }\n');
   t.match(text, '    real_server 10.0.0.12 2121 {\n        weight 0\n', 'a backend in maintenance is weight 0 on its own port');
   t.match(text, 'virtual_server fwmark 69 {\n    delay_loop 6\n    lvs_sched sh\n    lvs_method DR\n    persistence_timeout 45\n    persistence_granularity 255.255.255.0\n');
-  t.match(text, '    real_server 10.0.0.21 {\n        weight 1\n        MISC_CHECK {\n            misc_path "/usr/local/lib/lbguard/misc-dynamic 0 /usr/local/bin/check_tftp -H 10.0.0.21 -p 69 -t 3"\n            misc_timeout 4\n            misc_dynamic\n', 'misc_dynamic goes through misc-dynamic: CRITICAL (2) must not read as "up, weight 0"');
+  t.match(text, '    real_server 10.0.0.21 {\n        weight 1\n        MISC_CHECK {\n            misc_path "/usr/local/bin/check_tftp --misc-dynamic -H 10.0.0.21 -p 69 -t 3"\n            misc_timeout 4\n            misc_dynamic\n', 'misc_dynamic runs the plugin in its --misc-dynamic mode: CRITICAL (2) must not read as "up, weight 0"');
   t.match(text, `misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3 -r 'OpenSSH_9.2p1 Debian'"`, 'a keepalived-style command with the address written in, quoting kept');
   t.notMatch(text, 'vrrp_instance', 'no vrrp: in the farms file, no vrrp_instance (keepalived has no default interface or router id)');
 
@@ -81,6 +81,13 @@ t.test('a nanny send_program cannot become a MISC_CHECK; nanny-check is dropped'
   t.match(renderKeepalived(nanny('/usr/local/lib/lbguard/nanny-check /usr/local/bin/check_ssh -H %h -p %p -t 3')), 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"');
   t.match(renderKeepalived(nanny('/usr/local/bin/check_ssh --nanny -H %h -p %p -t 3')), 'misc_path "/usr/local/bin/check_ssh -H 10.0.0.31 -p 22 -t 3"', '--nanny dropped');
   t.throws(() => renderKeepalived(nanny('/usr/local/bin/my-check %h')), /farm sftp: a nanny send_program is judged by its output/);
+});
+
+t.test('misc_dynamic with the C check_tcp is refused: its CRITICAL would read as up at weight 0', async (t) => {
+  const tcp = (dynamic: boolean) =>
+    validateConfig({ farms: [{ name: 'web', service: 'tcp', virtual: { address: '192.0.2.10', ports: [80] }, check: { probe: 'tcp', dynamic }, backends: [{ name: 'w1', address: '10.0.0.41' }] }] });
+  t.match(renderKeepalived(tcp(false)), 'misc_path "/usr/lib/nagios/plugins/check_tcp -H 10.0.0.41 -p 80 -t 3"');
+  t.throws(() => renderKeepalived(tcp(true)), /farm web: dynamic \(misc_dynamic\) needs a probe whose plugin has --misc-dynamic/);
 });
 
 t.test('lbguard render keepalived / import keepalived.conf', async (t) => {

@@ -122,6 +122,13 @@ t.test('render: built-in probes run in their nanny mode; what pulse cannot hold 
   t.doesNotThrow(() => parseLvsCf(text));
   const sed = validateConfig({ farms: [{ ...config.farms[0], scheduler: 'sed', check: { probe: 'ftp' } }] });
   t.throws(() => lvsCfFromConfig(sed), /farm ftp: pulse knows the schedulers .*, not "sed"/);
+  const webFarm = (check: object) => validateConfig({ farms: [{ name: 'web', service: 'tcp', virtual: { address: '192.0.2.20', ports: [8080] }, check, backends: [{ name: 'w1', address: '10.0.0.41' }] }] });
+  const web = webFarm({ probe: 'tcp' });
+  const plain = renderLvsCf(lvsCfFromConfig(web));
+  t.notMatch(plain, /send_program|expect|nanny-check/, 'a TCP probe is nanny\'s own connect check: no program');
+  t.match(farmsFromLvsCf(parseLvsCf(plain)).config.farms[0]?.check, { probe: 'tcp' }, 'and reads back as one');
+  const withOptions = webFarm({ probe: 'tcp', options: { send: 'x' } });
+  t.throws(() => lvsCfFromConfig(withOptions), /farm web: nanny's own TCP check takes no options/);
 });
 
 t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {

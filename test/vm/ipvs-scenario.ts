@@ -269,7 +269,7 @@ async function keepalivedSteps(): Promise<void> {
       backends: [{ name: 's2', address: '10.0.1.2', 'max-conns': 30 }, { name: 's3', address: '10.0.1.3' }],
     }],
   });
-  writeFileSync('/tmp/keepalived.conf', renderKeepalived(config, { plugins: '/tmp/bin', miscDynamic: '/nonexistent' }));
+  writeFileSync('/tmp/keepalived.conf', renderKeepalived(config, { plugins: '/tmp/bin' }));
   const daemon = spawn('keepalived', ['--dont-fork', '--log-console', '--check', '--no-syslog', '-f', '/tmp/keepalived.conf', '-p', '/tmp/keepalived.pid', '-c', '/tmp/checkers.pid'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   daemon.stdout.on('data', (d) => (log += d));
@@ -303,7 +303,7 @@ async function vrrpSteps(): Promise<void> {
       check: { probe: 'ssh' }, backends: [{ name: 's2', address: '10.0.1.2' }],
     }],
   });
-  const text = renderKeepalived(config, { plugins: '/tmp/bin', miscDynamic: '/nonexistent', env: { LBG_VRRP_PASS: 'gu3st' } });
+  const text = renderKeepalived(config, { plugins: '/tmp/bin', env: { LBG_VRRP_PASS: 'gu3st' } });
   writeFileSync('/tmp/keepalived-vrrp.conf', text);
   const daemon = spawn('keepalived', ['--dont-fork', '--log-console', '--vrrp', '--no-syslog', '-f', '/tmp/keepalived-vrrp.conf', '-p', '/tmp/keepalived-vrrp.pid', '-r', '/tmp/vrrp.pid'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
