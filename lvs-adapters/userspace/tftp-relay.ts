@@ -1,5 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
+import { join } from 'node:path';
 import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
 import type { Lease, ServerPool } from './pool.ts';
 import { bindUdp, closeUdp, sweeper } from './udp.ts';
@@ -9,19 +11,38 @@ const LINGER_MS = 2000;
 const UNKNOWN_TID = encodeError(5, 'Unknown transfer ID');
 /** RFC 1350's block size: what a client that asks for no options gets */
 const PLAIN_BLOCK = 512;
+/** RFC 2348's block size for Ethernet: 1500 less the IP, UDP and TFTP headers */
+const ETHERNET_BLOCK = 1468;
+
 /**
- * The block size asked of the server for a client that asked for no options (RFC 2348's figure for
- * Ethernet: 1500 less the IP, UDP and TFTP headers): a third of the datagrams on the server's side.
+ * The block size asked of the server for a client that asked for no options (a third of the
+ * datagrams on the server's side): the smallest MTU among this host's interfaces (loopback aside)
+ * less the IP, UDP and TFTP headers, so that the server's blocks are not fragmented on an overlay
+ * or tunnel, and at most Ethernet's 1468. 512 (no gain) turns wide reads off.
  */
-const WIDE_BLOCK = 1468;
-const WIDE_OPTION = Buffer.from(`blksize\0${WIDE_BLOCK}\0`, 'latin1');
+export function wideBlockSize(ipv6: boolean, netDir = '/sys/class/net'): number {
+  let mtu = 1500;
+  try {
+    for (const name of readdirSync(netDir)) {
+      if (name === 'lo') continue;
+      const value = Number(readFileSync(join(netDir, name, 'mtu'), 'utf8'));
+      if (Number.isInteger(value) && value > 0) mtu = Math.min(mtu, value);
+    }
+  } catch {
+    // no sysfs (not Linux): Ethernet's
+  }
+  return Math.max(PLAIN_BLOCK, Math.min(ETHERNET_BLOCK, mtu - (ipv6 ? 40 : 20) - 8 - 4));
+}
+
+const blksizeOption = (size: number) => Buffer.from(`blksize\0${size}\0`, 'latin1');
 
 /**
  * Sessions only ever send to IP addresses: answering the look-up at once spares each datagram the
- * deferred DNS callback dgram otherwise waits for.
+ * deferred DNS callback dgram otherwise waits for. A literal with a colon is IPv6: no full address
+ * parse per datagram.
  */
-const literalAddress = (address: string, _family: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
-  callback(null, address, isIPv6(address) ? 6 : 4);
+const literalAddress = (address: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
+  callback(null, address, address.includes(':') ? 6 : 4);
 
 interface Session {
   readonly key: string;
@@ -50,7 +71,7 @@ interface Session {
   /** the client has ACKed `sent` and waits for the next block */
   clientWaiting: boolean;
   /**
-   * Wide: a read whose client asked for no options is asked of the server with blksize 1468 and cut
+   * Wide: a read whose client asked for no options is asked of the server with a wide blksize and cut
    * back into 512-byte blocks for the client (`wide` below holds the server's bytes not yet sent).
    */
   wide: Wide | undefined;
@@ -62,6 +83,8 @@ interface Session {
 }
 
 interface Wide {
+  /** the block size asked of the server */
+  readonly asked: number;
   /** the server's block size: 512 until its OACK grants more */
   blksize: number;
   /** the last block taken from the server (ACKed, or owed an ACK) */
@@ -86,6 +109,9 @@ interface Wide {
 export class TftpService {
   private readonly sessions = new Map<string, Session>();
   private stopSweep: () => void = () => undefined;
+
+  /** wide reads' block size toward IPv4 and IPv6 servers (from the interfaces' MTU at start) */
+  private readonly wideBlock = { 4: wideBlockSize(false), 6: wideBlockSize(true) };
 
   private constructor(private readonly socket: Socket, private readonly address: string, private readonly pool: ServerPool) {}
 
@@ -131,13 +157,15 @@ export class TftpService {
     }
     const backend = { address: lease.server.spec.address, port: lease.server.spec.port };
     const family = (a: string) => (isIPv6(a) ? 'udp6' : 'udp4');
-    const wide = packet.op === 'RRQ' && packet.options.size === 0 && message.length + WIDE_OPTION.length <= MAX_REQUEST_BYTES;
+    const asked = this.wideBlock[isIPv6(backend.address) ? 6 : 4];
+    const option = blksizeOption(asked);
+    const wide = asked > PLAIN_BLOCK && packet.op === 'RRQ' && packet.options.size === 0 && message.length + option.length <= MAX_REQUEST_BYTES;
     session = {
       key,
       lease,
       clientRequest: message,
-      request: wide ? Buffer.concat([message, WIDE_OPTION]) : message,
-      wide: wide ? { blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
+      request: wide ? Buffer.concat([message, option]) : message,
+      wide: wide ? { asked, blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
       client: { address: from.address, port: from.port },
       backend,
       tid: undefined,
@@ -259,7 +287,7 @@ export class TftpService {
       } catch {
         // judged below
       }
-      if (!Number.isInteger(size) || size < PLAIN_BLOCK || size > WIDE_BLOCK) return this.pool.countError('malformed', s.lease.server);
+      if (!Number.isInteger(size) || size < PLAIN_BLOCK || size > wide.asked) return this.pool.countError('malformed', s.lease.server);
       wide.blksize = size;
       this.toServer(s, encodeAck(0));
       return;
