@@ -126,3 +126,23 @@ t.test('sessions end after their last block (no session left open)', async (t) =
   while (Date.now() < until && adapter.counters().some((c) => (c.activeSessions ?? 0) > 0)) await new Promise((r) => setTimeout(r, 250));
   t.same(adapter.counters().filter((c) => (c.activeSessions ?? 0) > 0), []);
 });
+
+t.test('max-conns holds for TFTP sessions: a full backend is passed over, a full farm answers ERROR', async (t) => {
+  const limited = new UserspaceAdapter({ type: 'userspace' });
+  t.teardown(() => limited.close());
+  const vport = await freeUdpPort(VIP);
+  const service = { farm: 'tftp-limited', service: 'tftp' as const, protocol: 'udp' as const, address: VIP, ports: [{ from: vport, to: vport }], scheduler: 'wrr' };
+  await limited.apply([{ kind: 'add-farm', farm: { service, servers: backends.map((b, i) => ({ name: `tftp-${i + 1}`, address: '127.0.0.1', port: b.port, weight: i === 0 ? 100 : 1, maxConnections: 1 })) } }]);
+  const sockets = await Promise.all([bound(), bound(), bound()]);
+  t.teardown(() => sockets.forEach((s) => s.close()));
+  // each read stays open: its first block is never ACKed (the session lives until the idle timeout)
+  const first = async (socket: Socket) => {
+    socket.send(encodeRequest('RRQ', 'who.txt', 'octet'), vport, VIP);
+    const packet = decodePacket((await nextMessage(socket)).message);
+    return packet.op === 'DATA' ? packet.data.toString().trim() : packet.op === 'ERROR' ? `ERROR ${packet.message}` : packet.op;
+  };
+  t.equal(await first(sockets[0]!), 'tftp-1', 'the first session goes to the heavy backend');
+  t.equal(await first(sockets[1]!), 'tftp-2', 'it is full: the second goes to the other');
+  t.equal(await first(sockets[2]!), 'ERROR No server available', 'both full: the third is refused with an ERROR');
+  t.equal(limited.counters().find((c) => c.errorKind === 'over-limit')?.errors, 1, 'counted as over-limit');
+});
