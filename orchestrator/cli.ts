@@ -54,8 +54,18 @@ async function run(file: string, logLevel: string): Promise<number> {
       const next = loadValidConfig(file);
       orchestrator.reload(next);
       if (next.status.listen !== listen) {
-        listen = next.status.listen;
-        void current.close().then(async () => { current = await startStatusServer(orchestrator, listen); });
+        const [from, to] = [listen, next.status.listen];
+        listen = to;
+        // the new address may be taken: then the page stays (or comes back) where it was
+        void current.close()
+          .then(() => startStatusServer(orchestrator, to))
+          .catch(async (error: Error) => {
+            logger.error({ event: 'status-listen-failed', listen: to, error: error.message }, `status page cannot listen on ${to}: ${error.message}; staying on ${from}`);
+            listen = from;
+            return startStatusServer(orchestrator, from);
+          })
+          .then((server) => { current = server; })
+          .catch((error: Error) => logger.error({ event: 'status-listen-failed', listen: from, error: error.message }, `status page cannot listen on ${from} either: ${error.message}`));
       }
     } catch (error) {
       logger.error({ event: 'reload-refused', error: (error as Error).message }, 'reload refused; keeping the last good configuration');

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type * as z from 'zod';
+import { readTextFile } from '../read-file.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** One thing wrong with a farms file, with where it is: `farms[2].backends[0].port`. */
@@ -69,17 +69,26 @@ export function validateConfig(data: unknown, file = '(config)'): Config {
   throw new ConfigError(file, issues.flatMap(problemOf));
 }
 
+/** A farms file is written by hand: thousands of backends fit in far less. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 /** Reads, parses (YAML, duplicate keys refused) and validates a farms file. */
 export function loadConfig(file: string): Config {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextFile(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
+    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }]);
   }
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) {
     throw new ConfigError(file, document.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })));
   }
-  return validateConfig(document.toJS(), file);
+  let data: unknown;
+  try {
+    data = document.toJS(); // aliases are expanded here; the yaml library refuses an alias bomb
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '(file)', message: (error as Error).message }]);
+  }
+  return validateConfig(data, file);
 }

@@ -1,0 +1,41 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+
+/** Why a path given to lbguard is not a file it will read, in an operator's words. */
+export class UnreadableFile extends Error {
+  override name = 'UnreadableFile';
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a small text file that lbguard owns or an operator wrote (farms file, state file): a
+ * regular file of at most maxBytes of UTF-8. A FIFO, /dev/zero, a directory, a file that grows
+ * while read, or binary content is refused with the reason (UnreadableFile); a
+ * missing file throws the usual ENOENT error. Never blocks on a FIFO without a writer.
+ */
+export function readTextFile(file: string, maxBytes: number): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UnreadableFile(`${kindOf(stat)}, not a regular file`);
+    if (stat.size > maxBytes) throw new UnreadableFile(`${stat.size} bytes, more than the ${maxBytes} allowed`);
+    // one byte more than announced: a file still growing is refused, not read without end
+    const buffer = Buffer.alloc(stat.size + 1);
+    let length = 0;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n;
+    if (length > stat.size) throw new UnreadableFile('grew while it was read');
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, length));
+    } catch {
+      throw new UnreadableFile('not UTF-8 text');
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

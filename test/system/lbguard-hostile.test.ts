@@ -1,0 +1,82 @@
+// lbguard against hostile or broken input, as an operator meets it: a farms file that is a device,
+// a FIFO, a directory, huge, binary or an alias bomb is refused with its reason, quickly; a reload
+// that cannot listen where the new file says keeps the daemon running.
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { freePort, ROOT, runCommand } from '../helpers/processes.ts';
+
+const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
+const dir = mkdtempSync(join(tmpdir(), 'lbguard-hostile-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+function farms(statusPort: number, state = join(dir, 'state.json')): string {
+  return `status: {listen: "127.0.0.1:${statusPort}"}
+state: {file: "${state}"}
+farms:
+  - name: t
+    service: tcp
+    virtual: {address: 192.0.2.22, ports: [22]}
+    check: {probe: tcp, interval: 300ms, timeout: 250ms}
+    backends:
+      - {name: a, address: 127.0.0.1, port: 1}
+`;
+}
+
+t.test('farms files that are not files lbguard should read: refused with the reason, at once', async (t) => {
+  const fifo = join(dir, 'fifo.yaml');
+  execFileSync('mkfifo', [fifo]);
+  const big = join(dir, 'big.yaml');
+  writeFileSync(big, `${farms(9)}# ${'x'.repeat(5 * 1024 * 1024)}\n`);
+  const binary = join(dir, 'binary.yaml');
+  writeFileSync(binary, Buffer.from([0x66, 0x61, 0x72, 0x6d, 0x73, 0x3a, 0x20, 0xff, 0xfe, 0x00, 0x0a]));
+  const bomb = join(dir, 'bomb.yaml');
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+  writeFileSync(bomb, `${levels.join('\n')}\n`);
+  const cases: [string, RegExp][] = [
+    ['/dev/zero', /^\/dev\/zero: 1 problem\(s\)\n {2}\(file\): cannot read: a device, not a regular file\n$/],
+    [fifo, /\(file\): cannot read: a FIFO, not a regular file\n$/],
+    [dir, /\(file\): cannot read: a directory, not a regular file\n$/],
+    [big, /\(file\): cannot read: \d+ bytes, more than the 4194304 allowed\n$/],
+    [binary, /\(file\): cannot read: not UTF-8 text\n$/],
+    [bomb, /bomb\.yaml: 1 problem\(s\)\n {2}\(file\): Excessive alias count/],
+  ];
+  for (const [file, expected] of cases) {
+    const check = await runCommand(process.execPath, [LBGUARD, 'check', '-c', file], { timeoutMs: 10000 });
+    t.equal(check.code, 1, `check -c ${file}: exit 1`);
+    t.match(check.stdout, expected, `check -c ${file}`);
+    const run = await runCommand(process.execPath, [LBGUARD, 'run', '-c', file], { timeoutMs: 10000 });
+    t.equal(run.code, 2, `run -c ${file}: refuses to start`);
+    t.match(run.stderr, /^lbguard: refusing to start: /, `run -c ${file}`);
+  }
+});
+
+t.test('SIGHUP to a status address already in use: the reload is kept, the page stays where it was, the daemon lives', async (t) => {
+  const [statusPort, busyPort] = [await freePort(), await freePort()];
+  const busy = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${busyPort}, '127.0.0.1', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { busy.kill(); });
+  await new Promise((resolve) => busy.stdout.once('data', resolve));
+  const file = join(dir, 'reload.yaml');
+  writeFileSync(file, farms(statusPort));
+  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const get = async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).status;
+  for (let i = 0; i < 100 && (await get().catch(() => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  writeFileSync(file, farms(busyPort));
+  child.kill('SIGHUP');
+  for (let i = 0; i < 100 && !out.includes('status-listen-failed') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(child.exitCode, null, 'still running');
+  t.notMatch(out, /EADDRINUSE.*\n.*at /, 'no uncaught exception');
+  t.match(out, /"event":"status-listen-failed".*127\.0\.0\.1:\d+.*EADDRINUSE/);
+  t.equal(await get().catch((e: Error) => e.message), 200, 'the status page answers on the old address');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
