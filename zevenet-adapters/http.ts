@@ -22,6 +22,11 @@ export class ApiError extends Error {
   }
 }
 
+/** A JSON object, as both APIs answer: not null, a list, a string or a number. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** An API answer larger than this is refused, not buffered: a broken or hostile peer cannot fill memory. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
@@ -35,7 +40,7 @@ export function exchange(url: string, options: Exchange): Promise<Answer> {
   const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
   const headers = { ...options.headers, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) }) };
   const send = url.startsWith('https:') ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
+  return new Promise<Answer>((resolve, reject) => {
     const req = send(url, { method: options.method, agent: false, timeout: options.timeoutMs, headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -47,8 +52,12 @@ export function exchange(url: string, options: Exchange): Promise<Answer> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    // the socket's idle timeout alone lets a peer that trickles a byte now and then hold us forever
+    const timeout = () => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    const deadline = setTimeout(timeout, options.timeoutMs);
+    req.on('timeout', timeout);
     req.on('error', reject);
+    req.on('close', () => clearTimeout(deadline));
     req.end(payload);
   });
 }

@@ -2,8 +2,8 @@
 import { createServer } from 'node:http';
 import t from 'tap';
 import { exchange, MAX_ANSWER_BYTES } from '../../zevenet-adapters/http.ts';
-import { NftlbError } from '../../zevenet-adapters/nftlb/client.ts';
-import { ZevenetError } from '../../zevenet-adapters/zevenet/client.ts';
+import { NftlbClient, NftlbError } from '../../zevenet-adapters/nftlb/client.ts';
+import { ZevenetClient, ZevenetError } from '../../zevenet-adapters/zevenet/client.ts';
 
 t.test('an answer over the cap is refused', async (t) => {
   const chunk = Buffer.alloc(1024 * 1024, 0x61);
@@ -26,4 +26,36 @@ t.test('both clients report errors by their own name, with the HTTP status', asy
   t.equal(nftlb.name, 'NftlbError');
   t.equal(nftlb.status, 401);
   t.equal(new ZevenetError('gone').name, 'ZevenetError');
+});
+
+t.test('an answer that trickles a byte at a time never ending: refused at the timeout, not when the peer stops', async (t) => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{');
+    const timer = setInterval(() => res.write(' '), 50);
+    res.once('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  const { port } = server.address() as { port: number };
+  const started = Date.now();
+  await t.rejects(exchange(`http://127.0.0.1:${port}/farms`, { method: 'GET', headers: {}, timeoutMs: 300 }), { code: 'ETIMEDOUT', message: 'no answer within 300 ms' });
+  t.ok(Date.now() - started < 5000, 'did not hang');
+  const client = new NftlbClient({ url: `http://127.0.0.1:${port}`, key: () => 'k', timeoutMs: 300 });
+  await t.rejects(client.farms(), { name: 'NftlbError', message: /nftlb is not answering \(GET .*\/farms: ETIMEDOUT\)/ });
+});
+
+t.test('HTTP 200 with JSON that is not an object: an error naming the API, not a TypeError', async (t) => {
+  let body = 'null';
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  const { port } = server.address() as { port: number };
+  const nftlb = new NftlbClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
+  const zevenet = new ZevenetClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
+  for (body of ['null', '7', '"success"', '[]']) {
+    await t.rejects(nftlb.farms(), { name: 'NftlbError', message: `nftlb answered GET http://127.0.0.1:${port}/farms with HTTP 200 and JSON that is not an object: ${body}` }, `nftlb: ${body}`);
+    await t.rejects(nftlb.post([]), { name: 'NftlbError' }, `nftlb POST: ${body}`);
+    await t.rejects(zevenet.farms(), { name: 'ZevenetError', message: `the Zevenet API answered GET /farms with HTTP 200 and JSON that is not an object: ${body}` }, `zevenet: ${body}`);
+  }
 });

@@ -1,7 +1,7 @@
 // nftlb's REST API (Debian's nftlb 1.0.x): `Key` header, JSON bodies whose values are all strings,
 // answers `{"response": "success"}` or an error text with HTTP >= 400. POST /farms merges partial
 // farm objects into what nftlb holds; GET returns full objects; DELETE removes a farm or a backend.
-import { ApiError, exchange } from '../http.ts';
+import { ApiError, exchange, isObject } from '../http.ts';
 
 /** A farm as nftlb reports it: every value a string, backends nested. Unknown keys are kept. */
 export interface NftlbBackend {
@@ -89,6 +89,7 @@ export class NftlbClient {
     } catch {
       throw new NftlbError(`nftlb answered ${where} with HTTP ${status} and a body that is not JSON: ${text.slice(0, 200)}`, status);
     }
+    if (!isObject(parsed)) throw new NftlbError(`nftlb answered ${where} with HTTP ${status} and JSON that is not an object: ${text.slice(0, 200)}`, status);
     const said = typeof (parsed as { response?: unknown }).response === 'string' ? (parsed as { response: string }).response : undefined;
     if (status < 200 || status > 299) throw new NftlbError(`nftlb refused ${where}: HTTP ${status} ${said ?? text.slice(0, 200)}`, status);
     if (said !== undefined && said !== 'success') throw new NftlbError(`nftlb accepted ${where} with a warning, so part of it was ignored: ${said}`, status);

@@ -2,7 +2,7 @@
 // backend put in maintenance and back up, Farm Guardian objects read, created and attached.
 // `https://HOST:444/zapi/v4.0/zapi.cgi`, header `ZAPI_KEY`, JSON. Answers are
 // `{"description", "params", ...}`; errors HTTP 4xx `{"description", "error": "true", "message"}`.
-import { ApiError, exchange } from '../http.ts';
+import { ApiError, exchange, isObject } from '../http.ts';
 
 export interface ZevenetFarmSummary {
   readonly farmname: string;
@@ -152,6 +152,7 @@ export class ZevenetClient {
     } catch {
       throw new ZevenetError(`the Zevenet API answered ${where} with HTTP ${answer.status} and a body that is not JSON: ${answer.text.slice(0, 200)}`, answer.status);
     }
+    if (!isObject(parsed)) throw new ZevenetError(`the Zevenet API answered ${where} with HTTP ${answer.status} and JSON that is not an object: ${answer.text.slice(0, 200)}`, answer.status);
     if (answer.status === 401) throw new ZevenetError(`the Zevenet API refused the key (${where}: HTTP 401); check key-file or LBGUARD_ZEVENET_KEY`, 401);
     if (answer.status >= 400 || parsed.error === 'true') {
       throw new ZevenetError(`the Zevenet API refused ${where}: HTTP ${answer.status} ${parsed.description ?? ''}: ${parsed.message ?? answer.text.slice(0, 200)}`, answer.status);
