@@ -43,6 +43,9 @@ export async function startStatusServer(orchestrator: Orchestrator, listen: stri
   });
   server.headersTimeout = 5000;
   server.requestTimeout = 10000;
+  // a client that connects and never speaks, or asks and never reads, is dropped after 10 s idle
+  // (the two above apply only once a request has begun, and not to the answer being written)
+  server.timeout = 10000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

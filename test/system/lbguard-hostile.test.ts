@@ -1,10 +1,10 @@
 // lbguard against hostile or broken input, as an operator meets it: a farms file that is a device,
 // a FIFO, a directory, huge, binary or an alias bomb is refused with its reason, quickly; a reload
 // that cannot listen where the new file says keeps the daemon running.
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort, ROOT, runCommand } from '../helpers/processes.ts';
@@ -77,6 +77,36 @@ t.test('SIGHUP to a status address already in use: the reload is kept, the page 
   t.notMatch(out, /EADDRINUSE.*\n.*at /, 'no uncaught exception');
   t.match(out, /"event":"status-listen-failed".*127\.0\.0\.1:\d+.*EADDRINUSE/);
   t.equal(await get().catch((e: Error) => e.message), 200, 'the status page answers on the old address');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
+
+t.test('status clients that connect and never speak, or ask and never read, are dropped; the page keeps answering', async (t) => {
+  const statusPort = await freePort();
+  const file = join(dir, 'idle.yaml');
+  writeFileSync(file, farms(statusPort, join(dir, 'idle-state.json')));
+  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const get = async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).status;
+  for (let i = 0; i < 100 && (await get().catch(() => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  const open = (): Promise<Socket> => new Promise((resolve, reject) => {
+    const socket = connect(statusPort, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+  const idle = await Promise.all(Array.from({ length: 1000 }, open));
+  const reader = await open();
+  reader.pause(); // asks for /metrics over and over, reads nothing
+  for (let i = 0; i < 2000; i++) reader.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+  const all = [...idle, reader];
+  t.teardown(() => { for (const s of all) s.destroy(); });
+  // the daemon's side, as `ss` shows it (a paused client would not notice its socket closed)
+  const established = () => execFileSync('ss', ['-Htn', 'state', 'established', `sport = :${statusPort}`], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+  t.equal(await get(), 200, 'the page answers while 1,001 clients hold connections');
+  t.ok(established() >= 1001, 'they are connected');
+  for (let i = 0; i < 400 && established() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(established(), 0, 'the daemon closed every one of them within 40 s');
+  t.equal(await get(), 200);
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
