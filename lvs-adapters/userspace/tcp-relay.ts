@@ -59,6 +59,7 @@ type RelaySocket = Socket & { [RELAY]: Relay };
 function listen(socket: RelaySocket, relay: Relay): void {
   socket[RELAY] = relay;
   socket.on('data', onData);
+  socket.on('drain', resumePeer);
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
@@ -67,11 +68,9 @@ function listen(socket: RelaySocket, relay: Relay): void {
 function onData(this: RelaySocket, chunk: Buffer): void {
   const to = this[RELAY].peer(this);
   // backpressure: this side waits until the other has written its buffer out
-  if (!to.write(chunk)) {
-    this.pause();
-    to.once('drain', resumePeer);
-  }
+  if (!to.write(chunk)) this.pause();
 }
+/** a socket's buffered writes went out: the other side may read again */
 function resumePeer(this: RelaySocket): void {
   this[RELAY].peer(this).resume();
 }
