@@ -109,7 +109,9 @@ export class Orchestrator {
   }
 
   async start(): Promise<void> {
-    const persisted = this.store.load();
+    const persisted = this.store.load((reason) => {
+      this.log.warn({ event: 'state-unreadable', file: this.store.file, reason }, `state file ${this.store.file}: ${reason}; starting without the last known states`);
+    });
     const now = Date.now();
     for (const farm of this.config.farms) {
       for (const backend of farm.backends) {
@@ -167,7 +169,7 @@ export class Orchestrator {
     for (const reconciler of this.reconcilers.values()) await reconciler.adapter.close();
     clearTimeout(this.saveTimer);
     clearTimeout(this.publishTimer);
-    this.store.save(this.health);
+    this.saveState();
     this.log.info({ event: 'stopped' }, 'lbguard stopped');
   }
 
@@ -319,12 +321,16 @@ export class Orchestrator {
     if (this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
-      try {
-        this.store.save(this.health);
-      } catch (error) {
-        this.log.error({ event: 'state-save-failed', error: (error as Error).message }, 'could not save backend states');
-      }
+      this.saveState();
     }, 200);
     this.saveTimer.unref();
+  }
+
+  private saveState(): void {
+    try {
+      this.store.save(this.health);
+    } catch (error) {
+      this.log.error({ event: 'state-save-failed', error: (error as Error).message }, 'could not save backend states');
+    }
   }
 }

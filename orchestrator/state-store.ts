@@ -1,6 +1,10 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HealthRecord, OperationalState } from './health/backend-health.ts';
+import { readTextFile } from './read-file.ts';
+
+/** Far beyond what 100,000 backends take; a bigger state file is not ours. */
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
 
 export interface PersistedBackend {
   readonly state: OperationalState;
@@ -14,16 +18,30 @@ export interface PersistedBackend {
 export class StateStore {
   constructor(readonly file: string | undefined) {}
 
-  load(): Map<string, PersistedBackend> {
+  /** A file that is missing starts fresh silently; one that cannot be used starts fresh and says why (unusable). */
+  load(unusable: (reason: string) => void = () => undefined): Map<string, PersistedBackend> {
     if (!this.file) return new Map();
+    let text: string;
     try {
-      const data = JSON.parse(readFileSync(this.file, 'utf8')) as { version?: number; backends?: Record<string, PersistedBackend> };
-      if (data.version !== 1 || typeof data.backends !== 'object' || data.backends === null) return new Map();
-      const valid = Object.entries(data.backends).filter(([, b]) => ['up', 'down', 'rising', 'falling'].includes(b?.state));
-      return new Map(valid.map(([key, b]) => [key, { state: b.state, maintenance: b.maintenance === true }]));
-    } catch {
+      text = readTextFile(this.file, MAX_STATE_BYTES);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') unusable(`cannot read: ${code ?? (error as Error).message}`);
       return new Map();
     }
+    let data: { version?: number; backends?: Record<string, PersistedBackend> } | null;
+    try {
+      data = JSON.parse(text) as typeof data;
+    } catch {
+      unusable('not JSON (truncated or corrupt)');
+      return new Map();
+    }
+    if (data?.version !== 1 || typeof data.backends !== 'object' || data.backends === null) {
+      unusable('not a version 1 state file');
+      return new Map();
+    }
+    const valid = Object.entries(data.backends).filter(([, b]) => ['up', 'down', 'rising', 'falling'].includes(b?.state));
+    return new Map(valid.map(([key, b]) => [key, { state: b.state, maintenance: b.maintenance === true }]));
   }
 
   save(health: ReadonlyMap<string, HealthRecord>): void {
@@ -33,6 +51,11 @@ export class StateStore {
     mkdirSync(dirname(this.file), { recursive: true });
     const temp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(temp, JSON.stringify({ version: 1, savedAt: new Date().toISOString(), backends }, null, 1));
-    renameSync(temp, this.file);
+    try {
+      renameSync(temp, this.file);
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
+    }
   }
 }

@@ -26,6 +26,23 @@ farms:
 `;
 }
 
+/** `lbguard run -c file` with its output kept; ready() resolves with /status's HTTP status once it answers (or 'no answer' after 5 s). */
+function startRun(t: { teardown(fn: () => void): void }, file: string, statusPort: number) {
+  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const get = (): Promise<number | string> => fetch(`http://127.0.0.1:${statusPort}/status`).then((r) => r.status, () => 'no answer');
+  const ready = async () => {
+    let answer = await get();
+    for (let i = 0; i < 100 && answer !== 200; i++) answer = await new Promise((r) => setTimeout(r, 50)).then(get);
+    return answer;
+  };
+  return { child, output: () => out, exited, get, ready };
+}
+
 t.test('farms files that are not files lbguard should read: refused with the reason, at once', async (t) => {
   const fifo = join(dir, 'fifo.yaml');
   execFileSync('mkfifo', [fifo]);
@@ -62,21 +79,15 @@ t.test('SIGHUP to a status address already in use: the reload is kept, the page 
   await new Promise((resolve) => busy.stdout.once('data', resolve));
   const file = join(dir, 'reload.yaml');
   writeFileSync(file, farms(statusPort));
-  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => { child.kill('SIGKILL'); });
-  const get = async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).status;
-  for (let i = 0; i < 100 && (await get().catch(() => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  const { child, output, exited, get, ready } = startRun(t, file, statusPort);
+  t.equal(await ready(), 200);
   writeFileSync(file, farms(busyPort));
   child.kill('SIGHUP');
-  for (let i = 0; i < 100 && !out.includes('status-listen-failed') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && !output().includes('status-listen-failed') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
   t.equal(child.exitCode, null, 'still running');
-  t.notMatch(out, /EADDRINUSE.*\n.*at /, 'no uncaught exception');
-  t.match(out, /"event":"status-listen-failed".*127\.0\.0\.1:\d+.*EADDRINUSE/);
-  t.equal(await get().catch((e: Error) => e.message), 200, 'the status page answers on the old address');
+  t.notMatch(output(), /EADDRINUSE.*\n.*at /, 'no uncaught exception');
+  t.match(output(), /"event":"status-listen-failed".*127\.0\.0\.1:\d+.*EADDRINUSE/);
+  t.equal(await get(), 200, 'the status page answers on the old address');
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
@@ -85,11 +96,8 @@ t.test('status clients that connect and never speak, or ask and never read, are 
   const statusPort = await freePort();
   const file = join(dir, 'idle.yaml');
   writeFileSync(file, farms(statusPort, join(dir, 'idle-state.json')));
-  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => { child.kill('SIGKILL'); });
-  const get = async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).status;
-  for (let i = 0; i < 100 && (await get().catch(() => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  const { child, exited, get, ready } = startRun(t, file, statusPort);
+  t.equal(await ready(), 200);
   const open = (): Promise<Socket> => new Promise((resolve, reject) => {
     const socket = connect(statusPort, '127.0.0.1', () => resolve(socket));
     socket.once('error', reject);
@@ -109,4 +117,27 @@ t.test('status clients that connect and never speak, or ask and never read, are 
   t.equal(await get(), 200);
   child.kill('SIGTERM');
   t.equal(await exited, 0);
+});
+
+t.test('a state file that is truncated, a FIFO or a directory: the daemon starts fresh and says why', async (t) => {
+  const truncated = join(dir, 'truncated.json');
+  writeFileSync(truncated, '{"version":1,"backends":{"t/a":{"state":"up"');
+  const fifo = join(dir, 'state.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const directory = mkdtempSync(join(dir, 'state-dir-'));
+  const cases: [string, RegExp][] = [
+    [truncated, /"event":"state-unreadable".*truncated\.json.*not JSON/],
+    [fifo, /"event":"state-unreadable".*state\.fifo.*a FIFO, not a regular file/],
+    [directory, /"event":"state-unreadable".*state-dir-\w+.*a directory, not a regular file/],
+  ];
+  for (const [state, expected] of cases) {
+    const statusPort = await freePort();
+    const file = join(dir, 'state-case.yaml');
+    writeFileSync(file, farms(statusPort, state));
+    const { child, output, exited, ready } = startRun(t, file, statusPort);
+    t.equal(await ready(), 200, `${state}: the daemon started`);
+    t.match(output(), expected, `${state}: the log says why nothing was restored`);
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, `${state}: stops cleanly`);
+  }
 });
