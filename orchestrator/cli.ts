@@ -119,10 +119,14 @@ async function main(argv: string[]): Promise<number> {
     case 'maintenance': {
       const [farm, backend, onOff] = positionals;
       if (!farm || !backend || (onOff !== 'on' && onOff !== 'off')) return fail(`maintenance needs FARM BACKEND on|off\n${USAGE}`);
-      const response = await fetch(`${url}/maintenance?farm=${encodeURIComponent(farm)}&backend=${encodeURIComponent(backend)}&on=${onOff === 'on' ? 1 : 0}`, { method: 'POST' }).catch((e: Error) => e);
-      if (response instanceof Error) return fail(`cannot reach ${url}: ${response.message}`, 1);
-      process.stdout.write(`${await response.text()}\n`);
-      return response.ok ? 0 : 1;
+      // the answer too must come within the time: a daemon that accepts and never answers is not waited for
+      const signal = AbortSignal.timeout(5000);
+      const answer = await fetch(`${url}/maintenance?farm=${encodeURIComponent(farm)}&backend=${encodeURIComponent(backend)}&on=${onOff === 'on' ? 1 : 0}`, { method: 'POST', signal })
+        .then(async (response) => ({ ok: response.ok, text: await response.text() }))
+        .catch((e: Error) => (signal.aborted ? new Error('no answer within 5 s') : e));
+      if (answer instanceof Error) return fail(`cannot reach ${url}: ${answer.message}`, 1);
+      process.stdout.write(`${answer.text}\n`);
+      return answer.ok ? 0 : 1;
     }
     case 'import': case 'render': {
       if (command === 'import' || LVS_FORMATS.includes(positionals[0] ?? '')) {

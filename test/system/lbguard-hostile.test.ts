@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort, ROOT, runCommand } from '../helpers/processes.ts';
@@ -140,4 +140,17 @@ t.test('a state file that is truncated, a FIFO or a directory: the daemon starts
     child.kill('SIGTERM');
     t.equal(await exited, 0, `${state}: stops cleanly`);
   }
+});
+
+t.test('lbguard status and maintenance against an address that accepts and never answers: exit 1 with the reason', async (t) => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { silent.close(); });
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const maintenance = await runCommand(process.execPath, [LBGUARD, 'maintenance', 'f', 'b', 'on', '--url', url], { timeoutMs: 20_000 });
+  t.equal(maintenance.code, 1, 'maintenance: exit 1, not killed by the test');
+  t.equal(maintenance.stderr, `lbguard: cannot reach ${url}: no answer within 5 s\n`);
+  const status = await runCommand(process.execPath, [LBGUARD, 'status', '--url', url], { timeoutMs: 20_000 });
+  t.equal(status.code, 1, 'status: exit 1');
+  t.match(status.stderr, `lbguard: cannot read ${url}/status: `);
 });
