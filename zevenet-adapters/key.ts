@@ -1,11 +1,14 @@
 // API keys come from a file (first line) or the environment: never the command line, never a log line.
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../orchestrator/read-file.ts';
+
+/** A key is a line; a key file this big is not one (and is not read to its end). */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 export function readApiKey(what: string, keyFile: string | undefined, envName: string, env: NodeJS.ProcessEnv = process.env): string {
   if (keyFile) {
     let text: string;
     try {
-      text = readFileSync(keyFile, 'utf8');
+      text = readTextFile(keyFile, MAX_KEY_FILE_BYTES);
     } catch (error) {
       throw new Error(`cannot read the ${what} key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
