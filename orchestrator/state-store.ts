@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HealthRecord, OperationalState } from './health/backend-health.ts';
-import { readTextFile } from './read-file.ts';
+import { readTextFile, unreadableReason } from '../plugins/runtime/read-file.ts';
 
 /** Far beyond what 100,000 backends take; a bigger state file is not ours. */
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
@@ -25,8 +25,7 @@ export class StateStore {
     try {
       text = readTextFile(this.file, MAX_STATE_BYTES);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') unusable(`cannot read: ${code ?? (error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unusable(`cannot read: ${unreadableReason(error)}`);
       return new Map();
     }
     let data: { version?: number; backends?: Record<string, PersistedBackend> } | null;

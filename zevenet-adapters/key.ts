@@ -1,5 +1,5 @@
 // API keys come from a file (first line) or the environment: never the command line, never a log line.
-import { readTextFile } from '../orchestrator/read-file.ts';
+import { readTextFile, unreadableReason } from '../plugins/runtime/read-file.ts';
 
 /** A key is a line; a key file this big is not one (and is not read to its end). */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -10,7 +10,7 @@ export function readApiKey(what: string, keyFile: string | undefined, envName: s
     try {
       text = readTextFile(keyFile, MAX_KEY_FILE_BYTES);
     } catch (error) {
-      throw new Error(`cannot read the ${what} key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new Error(`cannot read the ${what} key file ${keyFile}: ${unreadableReason(error)}`);
     }
     // the first line: the key, or a `Key: KEY` header line as curl -H @FILE takes it
     const key = text.split('\n')[0]!.trim().replace(/^Key:\s*/i, '');

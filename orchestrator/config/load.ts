@@ -1,6 +1,6 @@
 import { parseDocument } from 'yaml';
 import type * as z from 'zod';
-import { readTextFile } from '../read-file.ts';
+import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** One thing wrong with a farms file, with where it is: `farms[2].backends[0].port`. */
@@ -78,7 +78,7 @@ export function loadConfig(file: string): Config {
   try {
     text = readTextFile(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }]);
+    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${unreadableReason(error)}` }]);
   }
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) {

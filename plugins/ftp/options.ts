@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../runtime/errors.ts';
 import type { OptionSpec } from '../runtime/getopt.ts';
 import type { Args } from '../runtime/plugin.ts';
 import type { Range } from '../runtime/range.ts';
+import { readSmallFile, unreadableReason } from '../runtime/read-file.ts';
 import { CRITICAL, OK, type State, WARNING } from '../runtime/state.ts';
 import type { FtpCheckOptions } from './check.ts';
 import { unescape } from './expect.ts';
@@ -62,11 +62,14 @@ function asC(range: Range | undefined): Range | undefined {
   return { ...range, text: range.end.toFixed(6) };
 }
 
+/** Debian's whole CA bundle is ~220 KB */
+const MAX_CA_BYTES = 4 * 1024 * 1024;
+
 function readCa(path: string): Buffer {
   try {
-    return readFileSync(path);
+    return readSmallFile(path, MAX_CA_BYTES);
   } catch (error) {
-    throw new UsageError(`cannot read --ca-file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(`cannot read --ca-file ${path}: ${unreadableReason(error)}`);
   }
 }
 

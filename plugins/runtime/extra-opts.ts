@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.ts';
+import { readSmallFile, readTextFile, unreadableReason } from './read-file.ts';
 
 /**
  * monitoring-plugins' `--extra-opts=[section][@file]`: options kept in an ini file so that secrets
@@ -61,9 +61,12 @@ function defaultFile(env: NodeJS.ProcessEnv, exists: (path: string) => boolean):
   return DEFAULT_INI_FILES.find(exists);
 }
 
+/** an ini file of plugin options; more is not one */
+const MAX_INI_BYTES = 1024 * 1024;
+
 function canRead(path: string): boolean {
   try {
-    readFileSync(path);
+    readSmallFile(path, MAX_INI_BYTES);
     return true;
   } catch {
     return false;
@@ -78,9 +81,9 @@ export function loadExtraOpts(locator: string, pluginName: string, env: NodeJS.P
   if (!file) throw new UsageError(`--extra-opts: no ini file found (set MP_CONFIG_FILE or use --extra-opts=${section}@FILE)`);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextFile(file, MAX_INI_BYTES);
   } catch (error) {
-    throw new UsageError(`--extra-opts: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(`--extra-opts: cannot read ${file}: ${unreadableReason(error)}`);
   }
   const entries = readIniSection(text, section);
   if (!entries) throw new UsageError(`--extra-opts: section [${section}] not found in ${file}`);

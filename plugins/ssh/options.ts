@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../runtime/errors.ts';
+import { readSmallFile, unreadableReason } from '../runtime/read-file.ts';
 import type { OptionSpec } from '../runtime/getopt.ts';
 import { type Args, VERSION } from '../runtime/plugin.ts';
 import { UNKNOWN } from '../runtime/state.ts';
@@ -16,13 +16,16 @@ export const SSH_OPTIONS: readonly OptionSpec[] = [
   { long: 'sftp', arg: 'optional', argName: 'PATH', help: 'Open the SFTP subsystem and stat PATH (default: the login directory); needs --user' },
 ];
 
+/** a private key file, even RSA 16384 with its comment, is far smaller */
+const MAX_KEY_BYTES = 1024 * 1024;
+
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 function readIdentity(path: string): Buffer {
   try {
-    return readFileSync(path);
+    return readSmallFile(path, MAX_KEY_BYTES);
   } catch (error) {
-    throw new UsageError(`cannot read identity file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(`cannot read identity file ${path}: ${unreadableReason(error)}`);
   }
 }
 

@@ -4,9 +4,9 @@
 // maintenance `drain` for a quiesced backend (weight 0: established sessions finish), maintenance
 // `cut` for a removed one, `up` (with lbguard's weight) for a serving one. Backends are matched by
 // address (and port when the appliance has one), since the appliance numbers them and lbguard names them.
-import { readFileSync } from 'node:fs';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
 import { parsePorts } from '../nftlb/farm.ts';
 import { readApiKey } from '../key.ts';
 import { type ZevenetBackend, ZevenetClient, type ZevenetL4Farm } from './client.ts';
@@ -26,6 +26,14 @@ export interface ZevenetAdapterOptions {
 
 type Wanted = { readonly kind: 'serve'; readonly server: RealServerSpec } | { readonly kind: 'remove'; readonly server: RealServerSpec };
 
+function readCaFile(file: string): string {
+  try {
+    return readTextFile(file, 4 * 1024 * 1024);
+  } catch (error) {
+    throw new Error(`cannot read the Zevenet ca-file ${file}: ${unreadableReason(error)}`);
+  }
+}
+
 export class ZevenetAdapter implements DataPlaneAdapter {
   readonly type = 'zevenet';
   readonly client: ZevenetClient;
@@ -40,7 +48,7 @@ export class ZevenetAdapter implements DataPlaneAdapter {
   private key: string | undefined;
 
   constructor(private readonly options: ZevenetAdapterOptions) {
-    const ca = options.caFile ? readFileSync(options.caFile, 'utf8') : undefined;
+    const ca = options.caFile ? readCaFile(options.caFile) : undefined;
     this.client = new ZevenetClient({
       url: options.url,
       ca,

@@ -14,12 +14,12 @@ function kindOf(stat: Stats): string {
 }
 
 /**
- * Reads a small text file that lbguard owns or an operator wrote (farms file, state file): a
- * regular file of at most maxBytes of UTF-8. A FIFO, /dev/zero, a directory, a file that grows
- * while read, or binary content is refused with the reason (UnreadableFile); a
- * missing file throws the usual ENOENT error. Never blocks on a FIFO without a writer.
+ * Reads a small file that lbguard owns or an operator named (farms file, state file, key, identity,
+ * CA, ini file): a regular file of at most maxBytes. A FIFO, /dev/zero, a directory or a file that
+ * grows while read is refused with the reason (UnreadableFile); a missing file throws the usual
+ * ENOENT error. Never blocks on a FIFO without a writer.
  */
-export function readTextFile(file: string, maxBytes: number): string {
+export function readSmallFile(file: string, maxBytes: number): Buffer {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
@@ -30,12 +30,23 @@ export function readTextFile(file: string, maxBytes: number): string {
     let length = 0;
     for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n;
     if (length > stat.size) throw new UnreadableFile('grew while it was read');
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, length));
-    } catch {
-      throw new UnreadableFile('not UTF-8 text');
-    }
+    return buffer.subarray(0, length);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readSmallFile, then UTF-8 text: binary content is refused too. */
+export function readTextFile(file: string, maxBytes: number): string {
+  const bytes = readSmallFile(file, maxBytes);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UnreadableFile('not UTF-8 text');
+  }
+}
+
+/** The reason a file could not be read, for a message: ENOENT, EACCES, or UnreadableFile's words. */
+export function unreadableReason(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
 }
