@@ -119,7 +119,7 @@ export class Orchestrator {
         this.health.set(key, initialHealth(now, persisted.get(key)));
       }
     }
-    this.syncReconcilers();
+    this.syncReconcilers(this.newAdapters(this.config));
     this.syncJobs();
     this.publish();
     this.resetGauges();
@@ -128,6 +128,8 @@ export class Orchestrator {
 
   /** Swaps in a validated config. Backends whose check is unchanged keep their state and schedule. */
   reload(next: Config): void {
+    // data planes new to this file first: one that cannot be set up refuses the reload before anything changed
+    const adapters = this.newAdapters(next);
     const now = Date.now();
     const keep = new Set<string>();
     for (const farm of next.farms) {
@@ -145,7 +147,7 @@ export class Orchestrator {
         if (!this.health.has(key)) this.health.set(key, initialHealth(now));
       }
     }
-    this.syncReconcilers();
+    this.syncReconcilers(adapters);
     this.syncJobs(keep);
     this.publish();
     this.resetGauges();
@@ -204,7 +206,22 @@ export class Orchestrator {
     return { farms, transitions: [...this.transitions] };
   }
 
-  private syncReconcilers(): void {
+  /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */
+  private newAdapters(config: Config): Map<string, DataPlaneAdapter> {
+    const made = new Map<string, DataPlaneAdapter>();
+    try {
+      for (const farm of config.farms) {
+        const key = dataplaneKey(farm);
+        if (!this.reconcilers.has(key) && !made.has(key)) made.set(key, this.options.adapterFor?.(farm) ?? createAdapter(farm.dataplane));
+      }
+    } catch (error) {
+      for (const adapter of made.values()) adapter.close().catch(() => undefined);
+      throw error;
+    }
+    return made;
+  }
+
+  private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): void {
     const wanted = new Map(this.config.farms.map((farm) => [dataplaneKey(farm), farm]));
     for (const [key, reconciler] of this.reconcilers) {
       if (!wanted.has(key)) {
@@ -212,9 +229,9 @@ export class Orchestrator {
         void reconciler.stop().then(() => reconciler.adapter.close());
       }
     }
-    for (const [key, farm] of wanted) {
-      if (this.reconcilers.has(key)) continue;
-      const adapter = this.options.adapterFor?.(farm) ?? createAdapter(farm.dataplane);
+    for (const key of wanted.keys()) {
+      const adapter = adapters.get(key);
+      if (this.reconcilers.has(key) || !adapter) continue;
       const reconciler = new Reconciler(adapter, this.options.reconcilePeriodMs ?? 10_000, {
         onApplied: (changes) => {
           this.metrics.dataplaneChanges.inc({ dataplane: adapter.type }, changes.length);

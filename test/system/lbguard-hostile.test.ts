@@ -26,8 +26,14 @@ farms:
 `;
 }
 
-/** `lbguard run -c file` with its output kept; ready() resolves with /status's HTTP status once it answers (or 'no answer' after 5 s). */
-function startRun(t: { teardown(fn: () => void): void }, file: string, statusPort: number) {
+/**
+ * `lbguard run` on a farms file NAME.yaml (status on a free port, the given state file), its output
+ * kept; ready() resolves with /status's HTTP status once it answers (or 'no answer' after 5 s).
+ */
+async function startRun(t: { teardown(fn: () => void): void }, name: string, state = join(dir, `${name}-state.json`)) {
+  const statusPort = await freePort();
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, farms(statusPort, state));
   const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -40,7 +46,7 @@ function startRun(t: { teardown(fn: () => void): void }, file: string, statusPor
     for (let i = 0; i < 100 && answer !== 200; i++) answer = await new Promise((r) => setTimeout(r, 50)).then(get);
     return answer;
   };
-  return { child, output: () => out, exited, get, ready };
+  return { child, output: () => out, exited, get, ready, file, statusPort };
 }
 
 t.test('farms files that are not files lbguard should read: refused with the reason, at once', async (t) => {
@@ -73,13 +79,11 @@ t.test('farms files that are not files lbguard should read: refused with the rea
 });
 
 t.test('SIGHUP to a status address already in use: the reload is kept, the page stays where it was, the daemon lives', async (t) => {
-  const [statusPort, busyPort] = [await freePort(), await freePort()];
+  const busyPort = await freePort();
   const busy = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${busyPort}, '127.0.0.1', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => { busy.kill(); });
   await new Promise((resolve) => busy.stdout.once('data', resolve));
-  const file = join(dir, 'reload.yaml');
-  writeFileSync(file, farms(statusPort));
-  const { child, output, exited, get, ready } = startRun(t, file, statusPort);
+  const { child, output, exited, get, ready, file } = await startRun(t, 'reload');
   t.equal(await ready(), 200);
   writeFileSync(file, farms(busyPort));
   child.kill('SIGHUP');
@@ -93,10 +97,7 @@ t.test('SIGHUP to a status address already in use: the reload is kept, the page 
 });
 
 t.test('status clients that connect and never speak, or ask and never read, are dropped; the page keeps answering', async (t) => {
-  const statusPort = await freePort();
-  const file = join(dir, 'idle.yaml');
-  writeFileSync(file, farms(statusPort, join(dir, 'idle-state.json')));
-  const { child, exited, get, ready } = startRun(t, file, statusPort);
+  const { child, exited, get, ready, statusPort } = await startRun(t, 'idle');
   t.equal(await ready(), 200);
   const open = (): Promise<Socket> => new Promise((resolve, reject) => {
     const socket = connect(statusPort, '127.0.0.1', () => resolve(socket));
@@ -131,10 +132,7 @@ t.test('a state file that is truncated, a FIFO or a directory: the daemon starts
     [directory, /"event":"state-unreadable".*state-dir-\w+.*a directory, not a regular file/],
   ];
   for (const [state, expected] of cases) {
-    const statusPort = await freePort();
-    const file = join(dir, 'state-case.yaml');
-    writeFileSync(file, farms(statusPort, state));
-    const { child, output, exited, ready } = startRun(t, file, statusPort);
+    const { child, output, exited, ready } = await startRun(t, 'state-case', state);
     t.equal(await ready(), 200, `${state}: the daemon started`);
     t.match(output(), expected, `${state}: the log says why nothing was restored`);
     child.kill('SIGTERM');
@@ -153,4 +151,24 @@ t.test('lbguard status and maintenance against an address that accepts and never
   const status = await runCommand(process.execPath, [LBGUARD, 'status', '--url', url], { timeoutMs: 20_000 });
   t.equal(status.code, 1, 'status: exit 1');
   t.match(status.stderr, `lbguard: cannot read ${url}/status: `);
+});
+
+t.test('SIGHUP with a file whose data plane cannot be set up: refused whole, the running farms untouched', async (t) => {
+  const { child, output, exited, ready, file, statusPort } = await startRun(t, 'adapter');
+  t.equal(await ready(), 200);
+  writeFileSync(file, `${farms(statusPort, join(dir, 'adapter-state.json'))}  - name: z
+    service: tcp
+    virtual: {address: 192.0.2.23, ports: [22]}
+    dataplane: {type: zevenet, url: "https://127.0.0.1:1", key-file: ${join(dir, 'no-key')}, ca-file: ${join(dir, 'no-ca.pem')}}
+    check: {probe: tcp, interval: 300ms, timeout: 250ms}
+    backends:
+      - {name: b, address: 127.0.0.1, port: 1}
+`);
+  child.kill('SIGHUP');
+  for (let i = 0; i < 100 && !output().includes('reload-refused'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(output(), /"event":"reload-refused".*cannot read the Zevenet ca-file .*no-ca\.pem: ENOENT/);
+  const status = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { farms: { name: string }[] };
+  t.same(status.farms.map((f) => f.name), ['t'], 'the status shows the last good configuration, which is the one running');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
 });
