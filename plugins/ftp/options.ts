@@ -1,4 +1,5 @@
 import { UsageError } from '../runtime/errors.ts';
+import { printable } from '../runtime/outcome.ts';
 import type { OptionSpec } from '../runtime/getopt.ts';
 import type { Args } from '../runtime/plugin.ts';
 import type { Range } from '../runtime/range.ts';
@@ -73,6 +74,12 @@ function readCa(path: string): Buffer {
   }
 }
 
+/** FTP commands are lines: a value with a line break (or NUL) cannot be sent, and would be a second command. */
+function oneLine(value: string | undefined, what: string, secret = false): string | undefined {
+  if (value !== undefined && /[\r\n\0]/.test(value)) throw new UsageError(`${what} contains a line break or NUL, which FTP cannot send${secret ? '' : `: ${printable(value)}`}`);
+  return value;
+}
+
 export function ftpOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.env): FtpCheckOptions {
   const { common } = args;
   const extra = args.positionals().slice(args.last('hostname') === undefined && common.host !== undefined ? 1 : 0);
@@ -81,21 +88,21 @@ export function ftpOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.
   const send = args.last('send');
   const quit = args.last('quit');
   const expects = args.all('expect');
-  const list = args.last('list');
-  const get = args.last('get');
-  const put = args.last('put');
+  const list = oneLine(args.last('list'), '--list');
+  const get = oneLine(args.last('get'), '--get');
+  const put = oneLine(args.last('put'), '--put');
   const expectContent = args.last('expect-content');
   const expectSizeText = args.last('expect-size');
   if ((expectContent !== undefined || expectSizeText !== undefined) && get === undefined) throw new UsageError('--expect-content and --expect-size need --get FILE');
   if (args.has('active') && args.has('passive')) throw new UsageError('--active and --passive exclude each other');
-  const userText = args.last('user') ?? env.LBGUARD_FTP_USER;
+  const userText = oneLine(args.last('user') ?? env.LBGUARD_FTP_USER, '--user');
   const authTls = args.has('auth-tls');
   const deep = userText !== undefined || authTls || list !== undefined || get !== undefined || put !== undefined;
   const certificateText = args.last('certificate');
   const caFile = args.last('ca-file');
   if (args.has('password') && userText === undefined) throw new UsageError('--password needs --user');
   // the environment's password belongs to the environment's or the command line's user, never to anonymous
-  const password = userText === undefined ? undefined : (args.last('password') ?? env.LBGUARD_FTP_PASSWORD);
+  const password = userText === undefined ? undefined : oneLine(args.last('password') ?? env.LBGUARD_FTP_PASSWORD, 'the FTP password', true);
   const implicitTls = args.has('ssl') || (certificateText !== undefined && !authTls);
   return {
     host: common.host ?? (common.family === 6 ? '::1' : '127.0.0.1'),

@@ -51,3 +51,16 @@ t.test('deep checks: anonymous unless a user is given; the password only from th
   t.throws(() => options(['--user', 'u', '--password', 'pw']), /refused on the command line/);
   t.equal(options(['-H', 'h']).session, undefined, 'no deep option, no login');
 });
+
+// FTP commands are lines: a line break in a value cannot be sent (basic-ftp refuses it after the
+// connection, as CRITICAL), so it is a usage error before any connection, and the secret is not shown.
+t.test('a user, password or path with a line break is a usage error that does not echo the password', async (t) => {
+  const secret = 's3cret\r\nDELE important.txt';
+  t.throws(() => options(['-H', 'h', '--user', 'bob'], { LBGUARD_FTP_PASSWORD: secret }), { name: 'UsageError', message: 'the FTP password contains a line break or NUL, which FTP cannot send' });
+  t.throws(() => options(['-H', 'h', '--user', 'bob\nDELE x']), { name: 'UsageError', message: '--user contains a line break or NUL, which FTP cannot send: bob\\nDELE x' });
+  for (const option of ['--get', '--list=', '--put=']) {
+    const argv = option.endsWith('=') ? ['-H', 'h', `${option}pub\r\nDELE x`] : ['-H', 'h', option, 'pub\r\nDELE x'];
+    t.throws(() => options(argv), { name: 'UsageError', message: `${option.replace('=', '')} contains a line break or NUL, which FTP cannot send: pub\\r\\nDELE x` });
+  }
+  t.equal(options(['-H', 'h', '--user', 'bob'], { LBGUARD_FTP_PASSWORD: 'fine pass' }).session?.password, 'fine pass');
+});
