@@ -311,7 +311,9 @@ async function vrrpSteps(): Promise<void> {
   daemon.stderr.on('data', (d) => (log += d));
   const holds = () => run('ip', ['-o', 'addr', 'show', 'dev', 'c0']).includes('inet 10.0.0.100/24');
   const masterMs = await waitFor('the VRRP address', holds, 20_000);
-  report(masterMs !== undefined && /Entering MASTER STATE/.test(log), `keepalived's VRRP with the rendered vrrp_instance (BACKUP, priority 150, PASS auth) became MASTER and holds 10.0.0.100/24 on c0 (${masterMs?.toFixed(0)} ms)`, `${text.slice(text.indexOf('vrrp_instance'))}\n${log.slice(-3000)}`);
+  // the log line may still be in the pipe when the address shows (the polls above run synchronously)
+  const logged = await waitFor('the MASTER log line', () => /Entering MASTER STATE/.test(log), 5_000);
+  report(masterMs !== undefined && logged !== undefined, `keepalived's VRRP with the rendered vrrp_instance (BACKUP, priority 150, PASS auth) became MASTER and holds 10.0.0.100/24 on c0 (${masterMs?.toFixed(0)} ms)`, `${text.slice(text.indexOf('vrrp_instance'))}\n${log.slice(-3000)}`);
   daemon.kill('SIGTERM');
   await new Promise((r) => daemon.once('exit', r));
   report(!holds(), 'keepalived stopped: the address is released', run('ip', ['-o', 'addr', 'show', 'dev', 'c0']));
