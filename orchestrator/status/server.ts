@@ -30,6 +30,9 @@ export async function startStatusServer(orchestrator: Orchestrator, listen: stri
     if (req.method === 'GET' && url.pathname === '/metrics') return send(res, 200, orchestrator.metrics.registry.contentType, await orchestrator.metrics.registry.metrics());
     if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
     if (req.method === 'POST' && url.pathname === '/maintenance') {
+      // a browser marks what any web page makes it send (a form POST needs no CORS preflight) with
+      // Origin; lbguard maintenance and curl send none, and the page itself never POSTs
+      if (req.headers.origin !== undefined) return send(res, 403, 'text/plain', 'cross-site request refused: use lbguard maintenance\n');
       const farm = url.searchParams.get('farm') ?? '';
       const backend = url.searchParams.get('backend') ?? '';
       const on = url.searchParams.get('on') === '1';

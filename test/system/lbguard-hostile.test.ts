@@ -172,3 +172,21 @@ t.test('SIGHUP with a file whose data plane cannot be set up: refused whole, the
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
+
+// Any web page the operator's browser opens can send a form POST to 127.0.0.1 (no CORS preflight
+// for it); the browser marks it with Origin. lbguard's CLI and curl send none; the page never POSTs.
+t.test('a cross-site POST /maintenance from a browser is refused; the CLI still sets maintenance', async (t) => {
+  const { child, exited, ready, statusPort } = await startRun(t, 'csrf');
+  t.equal(await ready(), 200);
+  const base = `http://127.0.0.1:${statusPort}`;
+  const forged = await fetch(`${base}/maintenance?farm=t&backend=a&on=1`, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' } });
+  t.equal(forged.status, 403);
+  t.equal(await forged.text(), 'cross-site request refused: use lbguard maintenance\n');
+  const state = async () => ((await (await fetch(`${base}/status`)).json()) as { farms: { backends: { state: string }[] }[] }).farms[0]!.backends[0]!.state;
+  t.not(await state(), 'maintenance', 'the backend was not put in maintenance');
+  const cli = await runCommand(process.execPath, [LBGUARD, 'maintenance', 't', 'a', 'on', '--url', base], { timeoutMs: 10_000 });
+  t.equal(cli.code, 0, cli.stderr);
+  t.equal(await state(), 'maintenance');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
