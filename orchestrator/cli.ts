@@ -44,8 +44,14 @@ async function run(file: string, logLevel: string): Promise<number> {
     return fail(error instanceof ConfigError ? `refusing to start: ${error.message}` : (error as Error).message);
   }
   const orchestrator = new Orchestrator(config, { logger });
+  // the page first: an address that cannot be taken refuses the start before any check or data plane change
+  let status;
+  try {
+    status = await startStatusServer(orchestrator, config.status.listen);
+  } catch (error) {
+    return fail(`refusing to start: the status page cannot listen on ${config.status.listen}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
   await orchestrator.start();
-  const status = await startStatusServer(orchestrator, config.status.listen);
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   let listen = config.status.listen;
   let current = status;

@@ -177,7 +177,11 @@ const vrrp = z
 
 export const configSchema = z
   .strictObject({
-    status: z.strictObject({ listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port').default('127.0.0.1:9100') }).default({ listen: '127.0.0.1:9100' }),
+    status: z.strictObject({
+      listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port')
+        .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: (issue) => `expected host:port with a port up to 65535, got ${JSON.stringify(issue.input)}` })
+        .default('127.0.0.1:9100'),
+    }).default({ listen: '127.0.0.1:9100' }),
     state: z.strictObject({ file: z.string().min(1).optional() }).default({}),
     concurrency: intIn(1, 10_000).default(256),
     vrrp: vrrp.optional(),

@@ -190,3 +190,12 @@ t.test('a cross-site POST /maintenance from a browser is refused; the CLI still 
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
+
+t.test('a status address that cannot be listened on: refused before any check runs or any data plane is touched', async (t) => {
+  const file = join(dir, 'unlistenable.yaml');
+  writeFileSync(file, farms(9).replace('127.0.0.1:9', '192.0.2.1:9100')); // TEST-NET-1: not an address of this host
+  const run = await runCommand(process.execPath, [LBGUARD, 'run', '-c', file], { timeoutMs: 10_000 });
+  t.equal(run.code, 2);
+  t.equal(run.stderr, 'lbguard: refusing to start: the status page cannot listen on 192.0.2.1:9100: EADDRNOTAVAIL\n');
+  t.notMatch(run.stdout, /"event":"(started|dataplane-applied)"/, 'nothing was started');
+});

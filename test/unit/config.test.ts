@@ -96,3 +96,9 @@ t.test('YAML errors and check options the plugin refuses', async (t) => {
 t.test('durations', async (t) => {
   t.same(['2s', '500ms', '1m', '1.5s', 3, '0', 'x', '-1s', '2 s'].map((v) => parseDuration(v)), [2000, 500, 60000, 1500, 3000, 0, undefined, undefined, 2000]);
 });
+
+t.test('status.listen: a port beyond 65535 is a problem of the file, not a crash at start', async (t) => {
+  t.same(problems({ status: { listen: '127.0.0.1:99999' }, farms: [farm()] }), ['status.listen: expected host:port with a port up to 65535, got "127.0.0.1:99999"']);
+  t.same(problems({ status: { listen: '[::1]:70000' }, farms: [farm()] }), ['status.listen: expected host:port with a port up to 65535, got "[::1]:70000"']);
+  t.equal(validateConfig({ status: { listen: '[::1]:65535' }, farms: [farm()] }).status.listen, '[::1]:65535');
+});
