@@ -45,12 +45,17 @@ t.test('an answer that trickles a byte at a time never ending: refused at the ti
   await t.rejects(client.farms(), { name: 'NftlbError', message: /nftlb is not answering \(GET .*\/farms: ETIMEDOUT\)/ });
 });
 
-t.test('HTTP 200 with JSON that is not an object: an error naming the API, not a TypeError', async (t) => {
-  let body = 'null';
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+/** An API on loopback answering HTTP 200 with whatever body() says at the time; its port. */
+async function answering(t: { teardown(fn: () => void): void }, body: () => string): Promise<number> {
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => { server.closeAllConnections(); server.close(); });
-  const { port } = server.address() as { port: number };
+  return (server.address() as { port: number }).port;
+}
+
+t.test('HTTP 200 with JSON that is not an object: an error naming the API, not a TypeError', async (t) => {
+  let body = 'null';
+  const port = await answering(t, () => body);
   const nftlb = new NftlbClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
   const zevenet = new ZevenetClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
   for (body of ['null', '7', '"success"', '[]']) {
@@ -58,4 +63,16 @@ t.test('HTTP 200 with JSON that is not an object: an error naming the API, not a
     await t.rejects(nftlb.post([]), { name: 'NftlbError' }, `nftlb POST: ${body}`);
     await t.rejects(zevenet.farms(), { name: 'ZevenetError', message: `the Zevenet API answered GET /farms with HTTP 200 and JSON that is not an object: ${body}` }, `zevenet: ${body}`);
   }
+});
+
+t.test('Zevenet: HTTP 200 with an object but no list where one is due: an error naming the call', async (t) => {
+  let body = '{}';
+  const port = await answering(t, () => body);
+  const zevenet = new ZevenetClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
+  for (body of ['{}', '{"params":"none"}', '{"params":[null]}']) {
+    await t.rejects(zevenet.farms(), { name: 'ZevenetError', message: `the Zevenet API answered GET /farms without a "params" list of objects: ${body}` }, body);
+    await t.rejects(zevenet.backends('f'), { name: 'ZevenetError', message: /^the Zevenet API answered GET \/farms\/f\/backends without a "params" list of objects/ }, body);
+  }
+  body = '{"params": {"listener": "l4xnat"}, "backends": 5}';
+  await t.rejects(zevenet.l4Farm('f'), { name: 'ZevenetError', message: /^the Zevenet API answered GET \/farms\/f without a "backends" list of objects/ });
 });

@@ -79,6 +79,13 @@ export interface ZevenetClientOptions {
 
 const API_PATH = '/zapi/v4.0/zapi.cgi';
 
+/** body[key] as a list of objects, or an error naming the call: the adapter reads fields of each. */
+function listOf<T>(body: object, key: string, where: string): T[] {
+  const list = (body as Record<string, unknown>)[key];
+  if (!Array.isArray(list) || !list.every(isObject)) throw new ZevenetError(`the Zevenet API answered ${where} without a "${key}" list of objects: ${JSON.stringify(body).slice(0, 200)}`);
+  return list as T[];
+}
+
 export class ZevenetClient {
   readonly base: string;
   private readonly timeoutMs: number;
@@ -90,17 +97,17 @@ export class ZevenetClient {
   }
 
   async farms(): Promise<ZevenetFarmSummary[]> {
-    return (await this.request<{ params: ZevenetFarmSummary[] }>('GET', '/farms')).params;
+    return listOf<ZevenetFarmSummary>(await this.request('GET', '/farms'), 'params', 'GET /farms');
   }
 
   async l4Farm(farm: string): Promise<ZevenetL4Farm> {
     const body = await this.request<ZevenetL4Farm>('GET', `/farms/${encodeURIComponent(farm)}`);
     if (body.params?.listener !== 'l4xnat') throw new ZevenetError(`farm ${farm} is not an L4xNAT farm (listener ${String(body.params?.listener)})`);
-    return { params: body.params, backends: body.backends ?? [] };
+    return { params: body.params, backends: body.backends === undefined ? [] : listOf<ZevenetBackend>(body, 'backends', `GET /farms/${farm}`) };
   }
 
   async backends(farm: string): Promise<ZevenetBackend[]> {
-    return (await this.request<{ params: ZevenetBackend[] }>('GET', `/farms/${encodeURIComponent(farm)}/backends`)).params;
+    return listOf<ZevenetBackend>(await this.request('GET', `/farms/${encodeURIComponent(farm)}/backends`), 'params', `GET /farms/${farm}/backends`);
   }
 
   /** Sets an L4xNAT backend's weight and connection limit (PUT /farms/<farm>/backends/<id>; max_conns 0 = none). */
