@@ -76,3 +76,12 @@ t.test('Zevenet: HTTP 200 with an object but no list where one is due: an error 
   body = '{"params": {"listener": "l4xnat"}, "backends": 5}';
   await t.rejects(zevenet.l4Farm('f'), { name: 'ZevenetError', message: /^the Zevenet API answered GET \/farms\/f without a "backends" list of objects/ });
 });
+
+t.test('nftlb: GET /farms whose "farms" is not a list of objects is an error naming the call', async (t) => {
+  let body = '{"farms":[null]}';
+  const port = await answering(t, () => body);
+  const nftlb = new NftlbClient({ url: `http://127.0.0.1:${port}`, key: () => 'k' });
+  for (body of ['{"farms":[null]}', '{"farms":["a"]}', '{"farms":{}}']) {
+    await t.rejects(nftlb.farms(), { name: 'NftlbError', message: `nftlb at http://127.0.0.1:${port} answered GET /farms without a "farms" list` }, body);
+  }
+});

@@ -42,7 +42,7 @@ export class NftlbClient {
   async farms(): Promise<NftlbFarm[]> {
     const body = await this.request('GET', '/farms');
     const farms = (body as { farms?: unknown }).farms;
-    if (!Array.isArray(farms)) throw new NftlbError(`nftlb at ${this.base} answered GET /farms without a "farms" list`);
+    if (!Array.isArray(farms) || !farms.every(isObject)) throw new NftlbError(`nftlb at ${this.base} answered GET /farms without a "farms" list`);
     return farms as NftlbFarm[];
   }
 
