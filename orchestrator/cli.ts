@@ -37,6 +37,12 @@ function fail(message: string, code = 2): number {
 
 async function run(file: string, logLevel: string): Promise<number> {
   const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
+  // a SIGHUP while starting (Node's default would end the process) is held and done once running
+  let reloadWhileStarting = false;
+  const holdReload = () => {
+    reloadWhileStarting = true;
+  };
+  process.on('SIGHUP', holdReload);
   let config;
   try {
     config = loadValidConfig(file);
@@ -55,7 +61,7 @@ async function run(file: string, logLevel: string): Promise<number> {
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   let listen = config.status.listen;
   let current = status;
-  process.on('SIGHUP', () => {
+  const reload = () => {
     try {
       const next = loadValidConfig(file);
       orchestrator.reload(next);
@@ -76,7 +82,10 @@ async function run(file: string, logLevel: string): Promise<number> {
     } catch (error) {
       logger.error({ event: 'reload-refused', error: (error as Error).message }, 'reload refused; keeping the last good configuration');
     }
-  });
+  };
+  process.on('SIGHUP', reload);
+  process.off('SIGHUP', holdReload);
+  if (reloadWhileStarting) reload();
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

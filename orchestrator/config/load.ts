@@ -9,10 +9,19 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
+/** A broken file can hold a million problems: the first ones tell the operator what to fix. */
+const SHOWN_PROBLEMS = 50;
+
+function shownProblems(problems: readonly ConfigProblem[]): string {
+  const lines = problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p.path}: ${p.message}`);
+  if (problems.length > SHOWN_PROBLEMS) lines.push(`  ... and ${problems.length - SHOWN_PROBLEMS} more`);
+  return lines.join('\n');
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(readonly file: string, readonly problems: readonly ConfigProblem[]) {
-    super(`${file}: ${problems.length} problem(s)\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    super(`${file}: ${problems.length} problem(s)\n${shownProblems(problems)}`);
   }
 }
 

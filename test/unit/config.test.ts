@@ -102,3 +102,19 @@ t.test('status.listen: a port beyond 65535 is a problem of the file, not a crash
   t.same(problems({ status: { listen: '[::1]:70000' }, farms: [farm()] }), ['status.listen: expected host:port with a port up to 65535, got "[::1]:70000"']);
   t.equal(validateConfig({ status: { listen: '[::1]:65535' }, farms: [farm()] }).status.listen, '[::1]:65535');
 });
+
+t.test('a file with thousands of problems shows the first 50 and counts the rest', async (t) => {
+  const farms = Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, service: 'ftp', virtual: { address: '192.0.2.1', ports: [21] }, check: { probe: 'ftp' }, bogus: true, backends: [{ name: 'a', address: '10.0.0.1' }] }));
+  let error: ConfigError | undefined;
+  try {
+    validateConfig({ farms });
+  } catch (caught) {
+    error = caught as ConfigError;
+  }
+  if (!(error instanceof ConfigError)) throw new Error('expected a ConfigError');
+  t.equal(error.problems.length, 300, 'every problem is kept for programs');
+  const lines = error.message.split('\n');
+  t.equal(lines[0], '(config): 300 problem(s)');
+  t.equal(lines.length, 1 + 50 + 1, 'the first 50 and one line for the rest');
+  t.equal(lines.at(-1), '  ... and 250 more');
+});
