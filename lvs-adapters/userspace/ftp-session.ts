@@ -73,10 +73,9 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
 
   const relayData = (clientSide: Socket, serverSide: Socket) => {
     data.add(clientSide).add(serverSide);
-    relay(clientSide, serverSide, { idleMs: options.idleMs }, (up, down) => {
+    relay(clientSide, serverSide, { idleMs: options.idleMs, countInto: lease }, () => {
       data.delete(clientSide);
       data.delete(serverSide);
-      lease.addBytes(up, down);
     });
   };
 

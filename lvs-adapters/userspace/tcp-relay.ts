@@ -17,10 +17,16 @@ class Relay {
   /** bytes read on both sides at the last idle sweep, and sweeps since they last moved */
   seen = 0;
   quiet = 0;
+  /** bytes of each side already added to `counts` */
+  countedA = 0;
+  countedB = 0;
+  /** the session this relay is: closed when it ends */
   lease: Lease | undefined;
+  /** whose byte counters this relay's traffic goes to (its own lease, or an FTP control session's) */
+  counts: Lease | undefined;
   /** counts the backend's refused connect */
   pool: ServerPool | undefined;
-  onDone: ((aRead: number, bRead: number) => void) | undefined;
+  onDone: (() => void) | undefined;
 
   constructor(readonly a: Socket, private readonly sweep: IdleSweep) {}
 
@@ -41,15 +47,20 @@ class Relay {
     this.b?.destroy();
   }
 
+  /** adds what was read since the last count to the counters: /metrics moves during a long transfer */
+  account(): void {
+    const aRead = this.a.bytesRead;
+    const bRead = this.b?.bytesRead ?? 0;
+    this.counts?.addBytes(aRead - this.countedA, bRead - this.countedB);
+    this.countedA = aRead;
+    this.countedB = bRead;
+  }
+
   done(): void {
     this.sweep.delete(this);
-    const aRead = this.a.bytesRead;
-    const bRead = this.b.bytesRead;
-    if (this.lease) {
-      this.lease.addBytes(aRead, bRead);
-      this.lease.close();
-    }
-    this.onDone?.(aRead, bRead);
+    this.account();
+    this.lease?.close();
+    this.onDone?.();
   }
 }
 
@@ -126,6 +137,7 @@ class IdleSweep {
       if (read !== relay.seen) {
         relay.seen = read;
         relay.quiet = 0;
+        relay.account();
       } else if (++relay.quiet >= this.sweeps) relay.cut();
     }
   }
@@ -142,10 +154,12 @@ function idleSweep(idleMs: number): IdleSweep {
  * Full-duplex relay between two connected sockets: each side's reads pause while the other's writes
  * are buffered (backpressure, so memory per session stays bounded), an end from one side is passed on
  * as a half-close, and the session ends (both destroyed once) on error, idle timeout or when both
- * directions are done. Returns a function that ends it at once.
+ * directions are done. With `countInto`, the bytes read on each side are added to that session's
+ * counters as they go (once a sweep), not only at the end. Returns a function that ends it at once.
  */
-export function relay(a: Socket, b: Socket, options: RelayOptions, onDone: (aRead: number, bRead: number) => void): () => void {
+export function relay(a: Socket, b: Socket, options: RelayOptions & { readonly countInto?: Lease }, onDone: () => void): () => void {
   const relay = new Relay(a, idleSweep(options.idleMs));
+  relay.counts = options.countInto;
   relay.onDone = onDone;
   relay.start(b);
   return () => relay.cut();
@@ -166,6 +180,7 @@ export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptio
     return;
   }
   relay.lease = lease;
+  relay.counts = lease;
   const { address: host, port } = lease.server.spec;
   const backend = connect({ host, port, allowHalfOpen: true, noDelay: true });
   relay.pool = pool;

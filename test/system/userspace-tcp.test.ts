@@ -106,6 +106,30 @@ t.test('TCP half-close passes through: the client ends its side, the backend ans
   await adapter.apply([{ kind: 'remove-farm', farm: 'half' }]);
 });
 
+t.test('byte counters move while a long transfer runs, not only when it ends', async (t) => {
+  const { createServer, connect } = await import('node:net');
+  const backend = createServer((socket) => socket.on('data', () => undefined).on('error', () => undefined));
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => backend.close());
+  const adapter = new UserspaceAdapter({ type: 'userspace' });
+  t.teardown(() => adapter.close());
+  const vport = await freePort();
+  const address = backend.address();
+  const spec: VirtualServiceSpec = { farm: 'stream', service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: vport, to: vport }], scheduler: 'rr' };
+  await adapter.apply([{ kind: 'add-farm', farm: { service: spec, servers: [{ name: 's', address: '127.0.0.1', port: typeof address === 'object' && address ? address.port : 0, weight: 1 }] } }]);
+  const client = connect({ port: vport, host: VIP });
+  t.teardown(() => client.destroy());
+  await new Promise((resolve) => client.once('connect', resolve));
+  client.write(Buffer.alloc(1 << 20, 1));
+  const bytesIn = () => adapter.counters().find((c) => c.backend === 's')?.bytesIn ?? 0;
+  for (let i = 0; i < 40 && bytesIn() < 1 << 20; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(bytesIn(), 1 << 20, 'the 1 MiB sent so far is counted while the connection is still open');
+  t.equal(adapter.counters().find((c) => c.backend === 's')?.activeSessions, 1, 'and the session is still open');
+  client.end(Buffer.alloc(1000, 2));
+  for (let i = 0; i < 40 && (adapter.counters().find((c) => c.backend === 's')?.activeSessions ?? 1) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(bytesIn(), (1 << 20) + 1000, 'at the end: every byte once, none counted twice');
+});
+
 t.test('max-conns: a full backend gets no new connections, a full farm refuses, a closed one frees a place', async (t) => {
   const { createServer, connect } = await import('node:net');
   /** a backend that greets each connection with its name and holds it open */
