@@ -1,4 +1,4 @@
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, isIPv4, type Socket } from 'node:net';
 import { parseEpsv, parsePasv, portCommand } from '../../plugins/ftp/data-channel.ts';
 import { epsvReply, finalReplyCode, LineSplitter, parseClientCommand, pasvReply } from './ftp-control.ts';
 import { type DataTarget, type PassivePorts, plainAddress } from './passive-ports.ts';
@@ -137,6 +137,9 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
     if (code === 227 || code === 229) {
       const serverPort = code === 227 ? parsePasv(line)?.port : parseEpsv(line);
       if (!serverPort) return send(client, upstream, line);
+      // 227 carries an IPv4 address only: a client that reached the balancer over IPv6 must use EPSV
+      // (RFC 2428), whatever the backend's own family
+      if (code === 227 && !isIPv4(plainAddress(client.localAddress))) return send(client, upstream, '425 Cannot open passive connection: PASV has no IPv6 address, use EPSV.');
       const reserved = passive.reserve({ client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData });
       if (reserved === undefined) {
         pool.countError('passive-full', lease.server);

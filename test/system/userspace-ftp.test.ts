@@ -3,7 +3,7 @@
 // every transfer shows which backend served it. The virtual service is 127.0.0.2; backends and the
 // client are on 127.0.0.1, so addresses in rewritten replies and commands differ as they would.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -56,9 +56,33 @@ t.test('active mode, EPRT and PORT: the backend connects to the balancer, which 
   t.same([await who('-P', '127.0.0.1', '--disable-eprt'), await who('-P', '127.0.0.1', '--disable-eprt')], ['ftp-1', 'ftp-2']);
 });
 
+t.test('a client on IPv6: EPSV and EPRT through the balancer to IPv4 backends; PASV, which cannot carry an IPv6 address, is refused with 425', async (t) => {
+  const v6port = await freePort();
+  const v6: VirtualServiceSpec = { ...service, farm: 'ftp6', address: '::1', ports: [{ from: v6port, to: v6port }] };
+  await adapter.apply([{ kind: 'add-farm', farm: { service: v6, servers: backends.map((b, i) => ({ name: `ftp-${i + 1}`, address: '127.0.0.1', port: b.port, weight: 1 })) } }]);
+  t.teardown(() => adapter.apply([{ kind: 'remove-farm', farm: 'ftp6' }]));
+  const url = `ftp://[::1]:${v6port}/`;
+  const over6 = (file: string, ...args: string[]) => runCommand(curl, ['-sS', '--max-time', '20', ...args, url + file], { timeoutMs: 30_000 });
+  const epsv = await over6('who.txt');
+  t.equal(epsv.code, 0, epsv.stderr);
+  t.match(epsv.stdout, /^ftp-[12]\n$/, 'EPSV: served by a backend');
+  const file = join(backends[0]!.dir, 'v6-big.bin');
+  const big = await over6('big.bin', '-o', file);
+  t.equal(big.code, 0, big.stderr);
+  t.ok(BIG.some((b) => readFileSync(file).equals(b)), '3 MiB intact through the IPv6 side');
+  const eprt = await over6('who.txt', '-P', '::1');
+  t.equal(eprt.code, 0, eprt.stderr);
+  t.match(eprt.stdout, /^ftp-[12]\n$/, 'EPRT: the backend connects to the balancer, which connects on to the client over IPv6');
+  // curl always uses EPSV over IPv6: PASV from a raw control session
+  const raw = await session('::1', v6port);
+  t.equal(await raw.command('PASV'), '425 Cannot open passive connection: PASV has no IPv6 address, use EPSV.', 'a clear answer, not a 227 with an IPv6 address in it');
+  t.match(await raw.command('EPSV'), /^229 Entering Extended Passive Mode \(\|\|\|\d+\|\)$/, 'the same session goes on with EPSV');
+  raw.close();
+});
+
 /** A raw control session, logged in anonymously: command() sends a line and returns the final reply. */
-async function session(): Promise<{ command(line: string): Promise<string>; close(): void }> {
-  const socket: Socket = connect(port, VIP);
+async function session(host = VIP, to = port): Promise<{ command(line: string): Promise<string>; close(): void }> {
+  const socket: Socket = connect(to, host);
   socket.on('error', () => undefined);
   let buffer = '';
   socket.on('data', (d) => (buffer += d));
