@@ -1,3 +1,4 @@
+import { recordChanges } from '../../orchestrator/dataplane/memory.ts';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
@@ -172,7 +173,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
       const before = farms.get(name);
       if (before) for (const s of farmServices(before, this.method)) owned.add(serviceKey(s));
     }
-    record(farms, changes);
+    recordChanges(farms, changes);
     const wanted = [...touched].flatMap((name) => {
       const farm = farms.get(name);
       return farm ? farmServices(farm, this.method) : [];
@@ -217,40 +218,6 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   async close(): Promise<void> {}
 }
 
-
-/**
- * The changes written into the farms as asked, in order; each farm's servers are kept by name in a
- * map while its server changes are recorded, so 1,000 server changes cost 1,000 steps, not 1,000².
- */
-function record(farms: Map<string, FarmState>, changes: readonly Change[]): void {
-  const open = new Map<string, Map<string, RealServerSpec>>();
-  for (const change of changes) {
-    if (change.kind === 'add-farm') {
-      open.delete(change.farm.service.farm);
-      farms.set(change.farm.service.farm, change.farm);
-    } else if (change.kind === 'update-farm') {
-      const farm = farms.get(change.service.farm);
-      if (farm) farms.set(change.service.farm, { ...farm, service: change.service });
-    } else if (change.kind === 'remove-farm') {
-      open.delete(change.farm);
-      farms.delete(change.farm);
-    } else {
-      let servers = open.get(change.farm);
-      if (!servers) {
-        const farm = farms.get(change.farm);
-        if (!farm) throw new Error(`farm ${change.farm} is not declared`);
-        servers = new Map(farm.servers.map((s) => [s.name, s]));
-        open.set(change.farm, servers);
-      }
-      if (change.kind === 'remove-server') servers.delete(change.server.name);
-      else servers.set(change.server.name, change.server);
-    }
-  }
-  for (const [name, servers] of open) {
-    const farm = farms.get(name);
-    if (farm) farms.set(name, { ...farm, servers: [...servers.values()] });
-  }
-}
 
 /** The registry's factory for `dataplane: {type: ipvsadm, method, ipvsadm}`. */
 export function createIpvsadmAdapter(config: DataplaneConfig): IpvsadmAdapter {

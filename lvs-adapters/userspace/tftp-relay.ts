@@ -255,24 +255,31 @@ export class TftpService {
   }
 
   private deliver(s: Session, message: Buffer, block: number): void {
-    s.sent = message;
-    s.sentBlock = block;
     s.next = undefined;
-    s.clientWaiting = false;
-    s.toClientBytes += message.length;
-    s.toClient.send(message, s.client.port, s.client.address);
+    this.sendData(s, message, block);
     this.toServer(s, encodeAck(block));
   }
 
-  private clientAck(s: Session, sent: Buffer, block: number): void {
-    if (block === s.sentBlock) {
-      if (s.next) this.deliver(s, s.next, s.next.readUInt16BE(2));
-      else s.clientWaiting = true;
-    } else if (block === ((s.sentBlock - 1) & 0xffff)) {
-      // the client did not get the last block (it ACKs the one before again): send it again
+  /** A DATA to the client, kept as `sent` until it ACKs it (read-ahead and wide reads). */
+  private sendData(s: Session, packet: Buffer, block: number): void {
+    s.sent = packet;
+    s.sentBlock = block;
+    s.clientWaiting = false;
+    s.toClientBytes += packet.length;
+    s.toClient.send(packet, s.client.port, s.client.address);
+  }
+
+  /**
+   * The client's ACK of `block` while we hold `sent`: true when it took `sent` and waits for the next;
+   * when it ACKs the one before again, it did not get `sent`, which goes again.
+   */
+  private tookSent(s: Session, sent: Buffer, block: number): boolean {
+    if (block === s.sentBlock) return true;
+    if (block === ((s.sentBlock - 1) & 0xffff)) {
       s.toClientBytes += sent.length;
       s.toClient.send(sent, s.client.port, s.client.address);
     }
+    return false;
   }
 
   /** Wide: the server's OACK or DATA. Its bytes are kept until the client has taken them. */
@@ -323,11 +330,7 @@ export class TftpService {
     packet.writeUInt16BE(block, 2);
     wide.bytes.copy(packet, 4, wide.offset, wide.offset + size);
     wide.offset += size;
-    s.sent = packet;
-    s.sentBlock = block;
-    s.clientWaiting = false;
-    s.toClientBytes += packet.length;
-    s.toClient.send(packet, s.client.port, s.client.address);
+    this.sendData(s, packet, block);
     if (size < PLAIN_BLOCK) {
       wide.finalSent = true;
       s.finishing = true; // lingers for the client's final ACK and its retransmissions
@@ -335,17 +338,6 @@ export class TftpService {
     if (wide.ackOwed && wide.bytes.length - wide.offset < wide.blksize) {
       wide.ackOwed = false;
       this.toServer(s, encodeAck(wide.block));
-    }
-  }
-
-  private wideAck(s: Session, wide: Wide, block: number): void {
-    if (!s.sent) return;
-    if (block === s.sentBlock) {
-      if (!wide.finalSent) this.wideDeliver(s, wide);
-    } else if (block === ((s.sentBlock - 1) & 0xffff)) {
-      // the client did not get the last block: send it again
-      s.toClientBytes += s.sent.length;
-      s.toClient.send(s.sent, s.client.port, s.client.address);
     }
   }
 
@@ -370,8 +362,16 @@ export class TftpService {
     }
     s.quiet = 0;
     s.fromClient += message.length;
-    if (op === OPCODE.ACK && s.wide) return this.wideAck(s, s.wide, message.readUInt16BE(2));
-    if (op === OPCODE.ACK && s.readAhead && s.sent) return this.clientAck(s, s.sent, message.readUInt16BE(2));
+    if (op === OPCODE.ACK && s.wide) {
+      if (s.sent && this.tookSent(s, s.sent, message.readUInt16BE(2)) && !s.wide.finalSent) this.wideDeliver(s, s.wide);
+      return;
+    }
+    if (op === OPCODE.ACK && s.readAhead && s.sent) {
+      if (!this.tookSent(s, s.sent, message.readUInt16BE(2))) return;
+      if (s.next) this.deliver(s, s.next, s.next.readUInt16BE(2));
+      else s.clientWaiting = true;
+      return;
+    }
     this.toServer(s, message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }

@@ -1,4 +1,40 @@
-import type { Change, DataPlaneAdapter, FarmState } from './types.ts';
+import type { Change, DataPlaneAdapter, FarmState, RealServerSpec } from './types.ts';
+
+/**
+ * Writes changes, in order, into a map of farms as asked. Each farm's servers are kept by name while
+ * its server changes are recorded (an updated server keeps its place), so 1,000 server changes of
+ * one farm cost 1,000 steps, not 1,000². The memory adapter is this; the ipvsadm adapter keeps what
+ * it was asked for with it.
+ */
+export function recordChanges(farms: Map<string, FarmState>, changes: readonly Change[]): void {
+  const open = new Map<string, Map<string, RealServerSpec>>();
+  for (const change of changes) {
+    if (change.kind === 'add-farm') {
+      open.delete(change.farm.service.farm);
+      farms.set(change.farm.service.farm, change.farm);
+    } else if (change.kind === 'update-farm') {
+      const farm = farms.get(change.service.farm);
+      if (farm) farms.set(change.service.farm, { ...farm, service: change.service });
+    } else if (change.kind === 'remove-farm') {
+      open.delete(change.farm);
+      farms.delete(change.farm);
+    } else {
+      let servers = open.get(change.farm);
+      if (!servers) {
+        const farm = farms.get(change.farm);
+        if (!farm) throw new Error(`farm ${change.farm} is not declared`);
+        servers = new Map(farm.servers.map((s) => [s.name, s]));
+        open.set(change.farm, servers);
+      }
+      if (change.kind === 'remove-server') servers.delete(change.server.name);
+      else servers.set(change.server.name, change.server);
+    }
+  }
+  for (const [name, servers] of open) {
+    const farm = farms.get(name);
+    if (farm) farms.set(name, { ...farm, servers: [...servers.values()] });
+  }
+}
 
 /**
  * `dataplane: {type: none}`: keeps the desired state in memory and applies nothing to the network.
@@ -14,31 +50,8 @@ export class MemoryAdapter implements DataPlaneAdapter {
   }
 
   async apply(changes: readonly Change[]): Promise<void> {
-    for (const change of changes) {
-      this.applied++;
-      switch (change.kind) {
-        case 'add-farm':
-          this.farms.set(change.farm.service.farm, change.farm);
-          break;
-        case 'update-farm': {
-          const farm = this.farms.get(change.service.farm);
-          if (farm) this.farms.set(change.service.farm, { ...farm, service: change.service });
-          break;
-        }
-        case 'remove-farm':
-          this.farms.delete(change.farm);
-          break;
-        case 'add-server':
-        case 'update-server':
-        case 'remove-server': {
-          const farm = this.farms.get(change.farm);
-          if (!farm) throw new Error(`farm ${change.farm} is not declared`);
-          const others = farm.servers.filter((s) => s.name !== change.server.name);
-          this.farms.set(change.farm, { ...farm, servers: change.kind === 'remove-server' ? others : [...others, change.server] });
-          break;
-        }
-      }
-    }
+    recordChanges(this.farms, changes);
+    this.applied += changes.length;
   }
 
   async close(): Promise<void> {}
