@@ -3,7 +3,9 @@
 // (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
 // ../shared/recipes/netns-bench. One run; ratios are to HAProxy (TCP) and to direct (TFTP).
 // TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
-// close, 5 s). TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+// close, 5 s), for the balancer alone and with `workers: 2` (BENCH_WORKERS; 1 leaves that row out).
+// TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+// BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
 // BENCH_COMPARE=<another checkout> runs that tree's balancer alongside (own ports, TFTP on 1069) in
 // the same rounds: an A/B of two versions under the same foreign load.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -11,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MALLOC_TUNABLE } from '../lvs-adapters/userspace/workers.ts';
 import { ROOT, requireBinary } from '../test/helpers/processes.ts';
 import { median } from './lib.ts';
 
@@ -55,9 +58,11 @@ function removeTopology(): void {
 }
 
 const daemons: ChildProcess[] = [];
-function daemon(ns: string, argv: string[], ready?: RegExp): Promise<ChildProcess> {
+/** the balancers run with the malloc setting of the systemd unit, as deployed */
+const balancerEnv = { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLE };
+function daemon(ns: string, argv: string[], ready?: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   const [command, args] = inNs(ns, argv);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemons.push(child);
   let output = '';
   return new Promise((resolve, reject) => {
@@ -116,10 +121,11 @@ async function tftpGets(host: string, port: number, file: string, n: number, exp
   return { seconds, failures };
 }
 
-/** CPU seconds (user + system) a process has used so far. */
+/** CPU seconds (user + system) a process and its children (the balancer's workers) have used so far. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  return (Number(fields[11]) + Number(fields[12])) / 100 + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
 }
 
 /** Runs `work` and returns its result with the share of one core `pid` used meanwhile. */
@@ -187,28 +193,33 @@ listen http
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
     await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const startBalancer = (root: string, config: typeof farms) => daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(root, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(config)], /ready/);
-    const balancer = await startBalancer(ROOT, farms);
+    const startBalancer = (root: string, config: typeof farms, flags = '', settings: object = {}) => daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...flags.split(' ').filter(Boolean), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(root, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(config), JSON.stringify(settings)], /ready/, balancerEnv);
+    const balancer = await startBalancer(ROOT, farms, process.env.BENCH_NODE_FLAGS);
+    // the same balancer with worker processes (`workers`, default 2 = one per core here) for the TCP farms
+    const workers = Number(process.env.BENCH_WORKERS ?? 2);
+    const withWorkers = workers > 1 ? await startBalancer(ROOT, [tcpFarm('iperf', 7024, 5201), tcpFarm('http', 8024, 80)], process.env.BENCH_NODE_FLAGS, { workers }) : undefined;
     const compare = process.env.BENCH_COMPARE;
-    const other = compare ? await startBalancer(compare, [tcpFarm('iperf', 7014, 5201), tcpFarm('http', 8014, 80), { ...farms[2]!, service: { ...farms[2]!.service, ports: [{ from: 1069, to: 1069 }] } }]) : undefined;
+    const other = compare ? await startBalancer(compare, [tcpFarm('iperf', 7014, 5201), tcpFarm('http', 8014, 80), { ...farms[2]!, service: { ...farms[2]!.service, ports: [{ from: 1069, to: 1069 }] } }], process.env.BENCH_COMPARE_FLAGS) : undefined;
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
       { name: 'nft DNAT', iperf: [VIP, 7001], http: [VIP, 8001] },
       { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006] },
       { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004], pid: balancer.pid },
+      ...(withWorkers ? [{ name: `lbguard userspace, workers: ${workers}`, iperf: [VIP, 7024], http: [VIP, 8024], pid: withWorkers.pid }] : []),
       ...(other ? [{ name: `lbguard ${compare}`, iperf: [VIP, 7014], http: [VIP, 8014], pid: other.pid }] : []),
     ] as { name: string; iperf: readonly [string, number]; http: readonly [string, number]; pid?: number | undefined }[];
     // rounds visit every target in turn, so load from elsewhere falls on all alike; medians are reported
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     const samples = new Map<string, { one: number[]; eight: number[]; conns: number[]; cpu: number[] }>(targets.map((t) => [t.name, { one: [], eight: [], conns: [], cpu: [] }]));
-    for (let round = 0; round < (parts.includes('tcp') ? rounds : 0); round++) {
+    for (let round = 0; round < (parts.includes('tcp') || parts.includes('conn') ? rounds : 0); round++) {
       for (const target of targets) {
         const [host, port] = target.iperf;
         const stream = (streams: number) => (JSON.parse(run(NS.cli, ['iperf3', '-c', host, '-p', String(port), '-t', '5', '-O', '1', '-P', String(streams), '-J'])) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
         const sample = samples.get(target.name)!;
-        sample.one.push(stream(1));
-        sample.eight.push(stream(8));
+        const streams = !parts.includes('conn');
+        sample.one.push(streams ? stream(1) : NaN);
+        sample.eight.push(streams ? stream(8) : NaN);
         const conns = await withCpu(target.pid ?? balancer.pid!, () => ({ rate: connRate(target.http[0], target.http[1]) }));
         sample.conns.push(conns.rate);
         sample.cpu.push(conns.cpu);
@@ -222,7 +233,9 @@ listen http
       console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
       console.log('|---|---|---|---|---|');
     }
-    if (hap) for (const r of rows) console.log(`| ${r.name} | ${r.one.toFixed(2)} | ${r.eight.toFixed(2)} | ${r.conns.toFixed(0)} | ${(r.one / hap.one).toFixed(2)} / ${(r.eight / hap.eight).toFixed(2)} / ${(r.conns / hap.conns).toFixed(2)} |`);
+    // '-' where a part was not run (conn only)
+    const f = (n: number, digits = 2) => (Number.isNaN(n) ? '-' : n.toFixed(digits));
+    if (hap) for (const r of rows) console.log(`| ${r.name} | ${f(r.one)} | ${f(r.eight)} | ${f(r.conns, 0)} | ${f(r.one / hap.one)} / ${f(r.eight / hap.eight)} / ${f(r.conns / hap.conns)} |`);
 
     if (!parts.includes('tftp')) return;
     const dl = join(work, 'dl');

@@ -27,9 +27,15 @@ await build({
   define,
   logLevel: 'warning',
 });
+// the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds
+// it next to the bundle)
 await build({
-  entryPoints: [join(root, 'orchestrator', 'cli.ts')],
-  outfile: join(root, 'dist', 'lbguard.mjs'),
+  entryPoints: [
+    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
+    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
+  ],
+  outdir: join(root, 'dist'),
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, DataPlaneCounters, FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { forwardFtp } from './ftp-session.ts';
@@ -7,6 +8,7 @@ import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
+import { sumCounters, WorkerProcesses } from './workers.ts';
 
 export type UserspaceSettings = Extract<DataplaneConfig, { type: 'userspace' }>;
 
@@ -19,6 +21,8 @@ const FTP_MAX_LINE = 4096;
 const MAX_PORTS_PER_SERVICE = 1024;
 
 interface Listener {
+  /** a TCP listener's socket, which worker processes may share */
+  readonly server?: Server;
   close(): Promise<void>;
 }
 
@@ -32,9 +36,19 @@ function listenTcp(address: string, port: number, onSocket: Parameters<typeof cr
   return new Promise((resolve, reject) => {
     server.once('error', reject).listen({ port, host: address, backlog: 4096 }, () => {
       server.off('error', reject);
-      resolve({ close: () => new Promise<void>((done) => server.close(() => done())) });
+      resolve({ server, close: () => new Promise<void>((done) => server.close(() => done())) });
     });
   });
+}
+
+/**
+ * Whether worker processes may serve a farm too: plain TCP whose every choice each process can make
+ * alone. Persistence (one table of client groups), `max-conns` (one count per server) and FTP (data
+ * connections that must find their control session) need the one view of the main process.
+ */
+function sharedAcrossProcesses(pool: ServerPool): boolean {
+  const { spec } = pool;
+  return spec.protocol === 'tcp' && spec.service !== 'ftp' && !spec.persistence && pool.specs().every((s) => !s.maxConnections);
 }
 
 function expandPorts(spec: VirtualServiceSpec): number[] {
@@ -61,10 +75,16 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   private readonly passive = new Map<string, Promise<PassivePorts>>();
   private readonly budget: SessionBudget;
   private readonly idleMs: number;
+  /** worker processes that accept for the plain TCP farms too (`workers` > 1) */
+  readonly workers: WorkerProcesses | undefined;
 
   constructor(private readonly settings: UserspaceSettings = { type: 'userspace' }) {
-    this.budget = new SessionBudget(settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS);
+    const processes = settings.workers === 'auto' ? availableParallelism() : (settings.workers ?? 1);
+    // max-sessions bounds all processes together: each holds its share
+    const maxSessions = Math.ceil((settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS) / processes);
+    this.budget = new SessionBudget(maxSessions);
     this.idleMs = settings['idle-timeout'] ?? DEFAULT_IDLE_MS;
+    if (processes > 1) this.workers = new WorkerProcesses(processes - 1, { maxSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false });
   }
 
   async observe(): Promise<FarmState[]> {
@@ -72,6 +92,32 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   }
 
   async apply(changes: readonly Change[]): Promise<void> {
+    try {
+      await this.applyHere(changes);
+    } finally {
+      await this.placeOnWorkers(new Set(changes.map((c) => ('farm' in c ? (typeof c.farm === 'string' ? c.farm : c.farm.service.farm) : c.service.farm))));
+    }
+  }
+
+  /**
+   * Gives the workers the shared farms they do not serve yet, takes back those that may no longer be
+   * shared (persistence or a `max-conns` came), and tells them the new servers of the `changed` ones.
+   */
+  private async placeOnWorkers(changed: ReadonlySet<string>): Promise<void> {
+    const workers = this.workers;
+    if (!workers) return;
+    const placed: Promise<void>[] = [];
+    for (const [farm, { pool, listeners }] of this.running) {
+      const state = { service: pool.spec, servers: pool.specs() };
+      const shared = sharedAcrossProcesses(pool);
+      if (shared && !workers.serves(farm)) placed.push(workers.serve(state, listeners.flatMap((l) => (l.server ? [l.server] : []))));
+      else if (!shared && workers.serves(farm)) placed.push(workers.drop(farm));
+      else if (shared && changed.has(farm)) placed.push(workers.sync(state));
+    }
+    await Promise.all(placed);
+  }
+
+  private async applyHere(changes: readonly Change[]): Promise<void> {
     for (const change of changes) {
       switch (change.kind) {
         case 'add-farm': {
@@ -93,6 +139,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         }
         case 'remove-farm':
           await this.stop(change.farm);
+          await this.workers?.forget(change.farm);
           break;
         case 'add-server':
         case 'update-server':
@@ -105,16 +152,14 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     }
   }
 
-  /** Per farm and real server: sessions, bytes and errors (for /metrics). */
+  /**
+   * Per farm and real server: sessions, bytes and errors (for /metrics), this process's and, with
+   * workers, theirs as of their last report (at most a second old).
+   */
   counters(): DataPlaneCounters[] {
-    const out: DataPlaneCounters[] = [];
-    for (const { pool } of this.running.values()) {
-      for (const server of pool.all()) {
-        out.push({ farm: pool.spec.farm, backend: server.name, activeSessions: server.active, sessions: server.sessions, bytesIn: server.bytesIn, bytesOut: server.bytesOut, errors: server.errors });
-      }
-      for (const [kind, count] of pool.errors) out.push({ farm: pool.spec.farm, backend: '', errorKind: kind, errors: count });
-    }
-    return out;
+    const here = [...this.running.values()].flatMap(({ pool }) => pool.counters());
+    if (!this.workers) return here;
+    return sumCounters([here, this.workers.counters().filter((c) => this.running.has(c.farm))]);
   }
 
   /** The pool of a farm: its servers and counters (tests, /metrics). */
@@ -123,6 +168,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   }
 
   async close(): Promise<void> {
+    await this.workers?.close();
     for (const farm of [...this.running.keys()]) await this.stop(farm);
     for (const ports of this.passive.values()) await (await ports.catch(() => undefined))?.close();
     this.passive.clear();
@@ -171,6 +217,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     const running = this.running.get(farm);
     if (!running) return;
     this.running.delete(farm);
+    // workers first let go of the sockets about to close (a restart gives them the new ones)
+    await this.workers?.drop(farm);
     await Promise.all(running.listeners.map((l) => l.close()));
   }
 }

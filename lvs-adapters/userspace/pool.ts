@@ -1,4 +1,4 @@
-import type { RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import type { DataPlaneCounters, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { PersistenceTable } from './persistence.ts';
 import { Scheduler, schedulerKind, takesSessions } from './scheduler.ts';
 
@@ -134,6 +134,17 @@ export class ServerPool {
 
   all(): RealServer[] {
     return [...this.servers.values()];
+  }
+
+  /** Per real server (sessions, bytes, errors) and, with backend '', the service's errors by kind. */
+  counters(): DataPlaneCounters[] {
+    const farm = this.spec.farm;
+    const out: DataPlaneCounters[] = [];
+    for (const server of this.servers.values()) {
+      out.push({ farm, backend: server.name, activeSessions: server.active, sessions: server.sessions, bytesIn: server.bytesIn, bytesOut: server.bytesOut, errors: server.errors });
+    }
+    for (const [kind, count] of this.errors) out.push({ farm, backend: '', errorKind: kind, errors: count });
+    return out;
   }
 
   countError(kind: string, server?: RealServer): void {

@@ -63,7 +63,9 @@ function problemOf(issue: z.core.$ZodIssue): ConfigProblem[] {
       return [{ path, message: `expected one of ${issue.values.map(String).join('|')}, got ${describe(input)}` }];
     case 'invalid_union': {
       const tag = (issue as { note?: string }).note;
-      return [{ path, message: tag ?? `not a valid value: ${describe(input)}` }];
+      // a union's own message (workers: `expected ... or "auto", got ...`) beats the generic one
+      const own = issue.message.startsWith('Invalid input') ? undefined : issue.message;
+      return [{ path, message: tag ?? own ?? `not a valid value: ${describe(input)}` }];
     }
     default:
       return [{ path, message: issue.message }];

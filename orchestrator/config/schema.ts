@@ -102,6 +102,8 @@ const dataplane = z.discriminatedUnion('type', [
     'idle-timeout': duration(1000, 86_400_000).optional(),
     /** a backend taken out (down, on-failure: remove) has its open sessions closed too (Zevenet's cut_conns) */
     'cut-connections': z.boolean().optional(),
+    /** processes that accept for the plain TCP farms (the main one and workers-1 more); auto: one per CPU */
+    workers: z.union([intIn(1, 64), z.literal('auto')], { error: (issue) => `expected a number of processes 1..64 or "auto", got ${JSON.stringify(issue.input)}` }).optional(),
   }),
   z.strictObject({
     type: z.literal('ipvsadm'),

@@ -44,7 +44,7 @@ let installMs = 0;
 
 t.test('npm pack: the bundles, the README and package.json, nothing else', async (t) => {
   t.equal(tarball, join(dir, `lbguard-${version}.tgz`));
-  t.same(packedFiles, ['README.md', 'dist/lbguard.mjs', 'dist/plugins/check_ftp.cjs', 'dist/plugins/check_ssh.cjs', 'dist/plugins/check_tftp.cjs', 'package.json']);
+  t.same(packedFiles, ['README.md', 'dist/lbguard.mjs', 'dist/plugins/check_ftp.cjs', 'dist/plugins/check_ssh.cjs', 'dist/plugins/check_tftp.cjs', 'dist/userspace-worker.mjs', 'package.json']);
   t.comment(`npm install -g --offline of the tarball: ${Math.round(installMs)} ms`);
 });
 

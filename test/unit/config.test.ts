@@ -64,6 +64,11 @@ t.test('more shapes of wrong', async (t) => {
   t.same(problems({ farms: [farm({ check: { probe: 'command' } })] }), ['farms[0].check.command: probe "command" needs a command']);
   t.same(problems({ farms: [farm({ dataplane: { type: 'nftlb', url: 'http://127.0.0.1:5555', key: 'x' } })] }), ['farms[0].dataplane.key: unknown key']);
   t.same(problems({ farms: [farm(), farm()] }), ['farms[1].name: duplicate farm name "ftp"']);
+  t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 0 } })] }).length, 1, 'workers: 0');
+  t.match(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 65 } })] }), [/^farms\[0\]\.dataplane\.workers: /], 'workers: 65');
+  t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 'many' } })] }), ['farms[0].dataplane.workers: expected a number of processes 1..64 or "auto", got "many"']);
+  t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 'auto' } })] }), [], 'workers: auto');
+  t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 4 } })] }), [], 'workers: 4');
 });
 
 t.test('YAML errors and check options the plugin refuses', async (t) => {

@@ -1,0 +1,103 @@
+// A worker process of the userspace balancer (`dataplane: {type: userspace, workers: N}`): it accepts
+// connections of the plain TCP farms on listening sockets the main process opened and shared with it
+// (a net.Server sent over the IPC channel: one socket, so the kernel hands each connection to one of
+// the processes), and relays them exactly as the main process does. The main process tells it each
+// farm's servers (`sync`), gives it listening sockets (`listen`), takes them back (`drop`, `forget`);
+// it reports its counters once a second. It exits when the main process goes (IPC disconnect, or
+// within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
+import type { Server, Socket } from 'node:net';
+import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import { ServerPool, SessionBudget } from './pool.ts';
+import { forwardTcp } from './tcp-relay.ts';
+import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
+
+interface Farm {
+  readonly pool: ServerPool;
+  readonly listeners: Server[];
+}
+
+/** how often counters go to the main process (its /metrics are at most this old) */
+const REPORT_EVERY_MS = 1000;
+const farms = new Map<string, Farm>();
+let settings: WorkerSettings | undefined;
+let budget: SessionBudget | undefined;
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message);
+}
+
+function sync(state: FarmState): void {
+  if (!settings || !budget) throw new Error('sync before init');
+  let farm = farms.get(state.service.farm);
+  if (!farm) farms.set(state.service.farm, (farm = { pool: new ServerPool(state.service, budget), listeners: [] }));
+  else farm.pool.setSpec(state.service);
+  const wanted = new Set(state.servers.map((s) => s.name));
+  for (const server of farm.pool.specs()) if (!wanted.has(server.name)) farm.pool.removeServer(server.name, settings.cutConnections);
+  for (const server of state.servers) farm.pool.setServer(server);
+}
+
+function listen(name: string, server: Server): void {
+  const farm = farms.get(name);
+  if (!farm || !settings) {
+    server.close();
+    return;
+  }
+  const idleMs = settings.idleMs;
+  farm.listeners.push(server);
+  server.on('connection', (socket: Socket) => {
+    // the server object was made for us by Node from the shared handle, without our options
+    socket.allowHalfOpen = true;
+    socket.setNoDelay(true);
+    forwardTcp(socket, farm.pool, { idleMs });
+  });
+  // a failing accept (EMFILE) must not end the process: the main process and other workers go on
+  server.on('error', () => farm.pool.countError('accept'));
+}
+
+/** stops accepting for the farm; its open sessions run on */
+function drop(name: string): void {
+  const farm = farms.get(name);
+  if (!farm) return;
+  for (const server of farm.listeners.splice(0)) server.close();
+}
+
+function report(): void {
+  send({ kind: 'counters', counters: [...farms.values()].flatMap(({ pool }) => pool.counters()) });
+}
+
+process.on('message', (message: ToWorker, handle?: Server) => {
+  obey(message, handle);
+  send({ kind: 'done', seq: message.seq });
+});
+
+function obey(message: ToWorker, handle: Server | undefined): void {
+  switch (message.kind) {
+    case 'init':
+      settings = message.settings;
+      budget = new SessionBudget(settings.maxSessions);
+      break;
+    case 'sync':
+      sync(message.farm);
+      break;
+    case 'listen':
+      if (handle) listen(message.farm, handle);
+      break;
+    case 'drop':
+      drop(message.farm);
+      break;
+    case 'forget':
+      drop(message.farm);
+      farms.delete(message.farm);
+      break;
+  }
+}
+// the main process is gone: nothing is left to serve. It may have gone while this module loaded
+// (the 'disconnect' came before anyone listened), or left its channel open in another process: a
+// check a second notices that too, and sends the counters.
+process.on('disconnect', () => process.exit(0));
+if (!process.connected) process.exit(0);
+const parent = process.ppid;
+setInterval(() => {
+  if (!process.connected || process.ppid !== parent) process.exit(0);
+  if (settings) report();
+}, REPORT_EVERY_MS).unref();

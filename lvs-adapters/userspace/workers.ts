@@ -1,0 +1,245 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import type { Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/types.ts';
+
+export interface WorkerSettings {
+  /** this process's share of `max-sessions` */
+  readonly maxSessions: number;
+  readonly idleMs: number;
+  readonly cutConnections: boolean;
+}
+
+/** What the main process tells a worker (worker.ts); each is answered `done` with its `seq`. */
+export type ToWorker = { readonly seq: number } & (
+  | { readonly kind: 'init'; readonly settings: WorkerSettings }
+  | { readonly kind: 'sync'; readonly farm: FarmState }
+  | { readonly kind: 'listen'; readonly farm: string }
+  | { readonly kind: 'drop'; readonly farm: string }
+  | { readonly kind: 'forget'; readonly farm: string }
+);
+
+export type FromWorker = { readonly kind: 'done'; readonly seq: number } | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] };
+
+/** Distributes Omit over the union of messages, so that each keeps its own fields. */
+type Unsent<T> = T extends unknown ? Omit<T, 'seq'> : never;
+
+/**
+ * The worker's code: beside this module in the source tree (run with the tsx loader the main process
+ * has, or given it), beside the bundle (dist/userspace-worker.mjs) once built.
+ */
+function workerEntry(): { path: string; execArgv: string[] } {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return { path: fileURLToPath(new URL('./userspace-worker.mjs', here)), execArgv: process.execArgv };
+  const hasLoader = process.execArgv.some((arg) => /tsx|typescript/.test(arg));
+  return { path: fileURLToPath(new URL('./worker.ts', here)), execArgv: hasLoader ? process.execArgv : [...process.execArgv, '--import', 'tsx'] };
+}
+
+/**
+ * glibc gives freed heap back to the system once 128 KiB lie free at its top; a relay that allocates
+ * and frees 64 KiB read buffers all the time can land in a state where it does so at almost every
+ * read, and then pays a page fault per 4 KiB it moves (measured: 500,000 faults and 40 % less
+ * throughput in 3 s of one iperf3 stream). Keeping up to 32 MiB free avoids that. The systemd unit
+ * sets the same for the main process; GLIBC_TUNABLES is read at start, so workers get it here.
+ */
+export const MALLOC_TUNABLE = 'glibc.malloc.trim_threshold=33554432';
+
+function workerEnvironment(): NodeJS.ProcessEnv {
+  const tunables = process.env.GLIBC_TUNABLES;
+  if (tunables?.includes('glibc.malloc.trim_threshold=')) return process.env;
+  return { ...process.env, GLIBC_TUNABLES: tunables ? `${tunables}:${MALLOC_TUNABLE}` : MALLOC_TUNABLE };
+}
+
+const key = (c: DataPlaneCounters) => `${c.farm}\0${c.backend}\0${c.errorKind ?? ''}`;
+const add = (a: number | undefined, b: number | undefined) => (a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0));
+
+/** Counters of several processes as one list: the same farm, backend and kind summed. */
+export function sumCounters(lists: Iterable<readonly DataPlaneCounters[]>): DataPlaneCounters[] {
+  const sums = new Map<string, DataPlaneCounters>();
+  for (const list of lists) {
+    for (const c of list) {
+      const seen = sums.get(key(c));
+      if (!seen) {
+        sums.set(key(c), { ...c });
+        continue;
+      }
+      sums.set(key(c), {
+        ...seen,
+        activeSessions: add(seen.activeSessions, c.activeSessions),
+        sessions: add(seen.sessions, c.sessions),
+        bytesIn: add(seen.bytesIn, c.bytesIn),
+        bytesOut: add(seen.bytesOut, c.bytesOut),
+        errors: seen.errors + c.errors,
+      });
+    }
+  }
+  return [...sums.values()].map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as DataPlaneCounters);
+}
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly startedAt: number;
+  counters: DataPlaneCounters[];
+  /** messages not yet answered, by seq */
+  readonly pending: Map<number, () => void>;
+}
+
+const RESPAWN_MIN_MS = 1000;
+const RESPAWN_MAX_MS = 30_000;
+/** a worker that ran this long before it exited was not crash-looping: the next one starts soon */
+const STABLE_MS = 10_000;
+/** a worker that leaves a message unanswered this long is stuck: it is killed and started afresh */
+const ANSWER_MS = 10_000;
+
+/**
+ * The worker processes of the userspace balancer (`workers: N` runs N - 1 of them beside the main
+ * process). The main process opens each shared farm's listening sockets and keeps accepting on them
+ * itself; every worker gets the farm's servers and the same sockets, so the kernel spreads new
+ * connections over all processes. Workers start with the first shared farm; one that exits is
+ * started again (1 s, doubling to 30 s while they keep dying young) and given every farm anew, its
+ * last counters kept so that /metrics totals do not go back, with a `worker-exit` error per farm.
+ * Each change resolves once every worker has taken it (or, stuck for 10 s, was killed): when apply()
+ * returns, no process schedules by the old servers any more.
+ */
+export class WorkerProcesses {
+  private readonly slots: (Worker | undefined)[];
+  private readonly farms = new Map<string, { state: FarmState; servers: readonly Server[] }>();
+  /** what exited workers had counted */
+  private retired: DataPlaneCounters[] = [];
+  private readonly respawns = new Set<NodeJS.Timeout>();
+  private respawnMs = RESPAWN_MIN_MS;
+  private closing = false;
+  private seq = 0;
+
+  constructor(
+    readonly count: number,
+    private readonly settings: WorkerSettings,
+  ) {
+    this.slots = Array.from({ length: count }, () => undefined);
+  }
+
+  /** Pids of the running workers (tests, status). */
+  get pids(): number[] {
+    return this.slots.flatMap((w) => (w?.child.pid === undefined ? [] : [w.child.pid]));
+  }
+
+  /** Gives a farm and its listening sockets to every worker (starting those not running). */
+  async serve(state: FarmState, servers: readonly Server[]): Promise<void> {
+    this.farms.set(state.service.farm, { state, servers });
+    const given: Promise<void>[] = [];
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const worker = this.slots[slot];
+      if (worker) given.push(this.giveFarm(worker, state.service.farm));
+      else if (!this.closing) given.push(this.start(slot));
+    }
+    await Promise.all(given);
+  }
+
+  /** A served farm's servers or scheduler changed. */
+  async sync(state: FarmState): Promise<void> {
+    const farm = this.farms.get(state.service.farm);
+    if (!farm) return;
+    farm.state = state;
+    await this.broadcast({ kind: 'sync', farm: state });
+  }
+
+  /** Workers stop accepting for the farm (it goes back to the main process alone, or is restarted). */
+  async drop(farm: string): Promise<void> {
+    if (!this.farms.delete(farm)) return;
+    await this.broadcast({ kind: 'drop', farm });
+  }
+
+  /** The farm is gone: workers stop accepting and drop its counters. */
+  async forget(farm: string): Promise<void> {
+    this.farms.delete(farm);
+    this.retired = this.retired.filter((c) => c.farm !== farm);
+    await this.broadcast({ kind: 'forget', farm });
+  }
+
+  serves(farm: string): boolean {
+    return this.farms.has(farm);
+  }
+
+  /** What every worker counted, as of its last report (once a second), and what exited ones had. */
+  counters(): DataPlaneCounters[] {
+    return sumCounters([this.retired, ...this.slots.map((w) => w?.counters ?? [])]);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const timer of this.respawns) clearTimeout(timer);
+    this.respawns.clear();
+    await Promise.all(
+      this.slots.map(async (worker) => {
+        if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+        const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+        // its open sessions end with it, as the main process's do; SIGKILL if it does not go within 2 s
+        worker.child.kill('SIGTERM');
+        const timer = setTimeout(() => worker.child.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private async start(slot: number): Promise<void> {
+    const entry = workerEntry();
+    const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map() };
+    this.slots[slot] = worker;
+    child.on('message', (message: FromWorker) => {
+      if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
+      else if (message.kind === 'done') worker.pending.get(message.seq)?.();
+    });
+    // a send to a worker that is exiting fails; its exit below starts another one
+    child.on('error', () => {});
+    child.once('exit', () => this.exited(slot, worker));
+    const given = [this.send(worker, { kind: 'init', settings: this.settings })];
+    for (const farm of this.farms.keys()) given.push(this.giveFarm(worker, farm));
+    await Promise.all(given);
+  }
+
+  private exited(slot: number, worker: Worker): void {
+    for (const answered of [...worker.pending.values()]) answered();
+    if (this.slots[slot] !== worker) return;
+    this.slots[slot] = undefined;
+    // its sessions ended with it; what it carried stays counted
+    const carried = worker.counters.map((c) => ({ ...c, activeSessions: c.activeSessions === undefined ? undefined : 0 }));
+    const exits = [...this.farms.keys()].map((farm) => ({ farm, backend: '', errorKind: 'worker-exit', errors: 1 }));
+    this.retired = sumCounters([this.retired, carried, exits]);
+    if (this.closing) return;
+    this.respawnMs = Date.now() - worker.startedAt >= STABLE_MS ? RESPAWN_MIN_MS : Math.min(RESPAWN_MAX_MS, this.respawnMs * 2);
+    const timer = setTimeout(() => {
+      this.respawns.delete(timer);
+      if (!this.closing && this.farms.size > 0) void this.start(slot);
+    }, this.respawnMs);
+    timer.unref();
+    this.respawns.add(timer);
+  }
+
+  private async giveFarm(worker: Worker, name: string): Promise<void> {
+    const farm = this.farms.get(name)!;
+    await Promise.all([this.send(worker, { kind: 'sync', farm: farm.state }), ...farm.servers.map((server) => this.send(worker, { kind: 'listen', farm: name }, server))]);
+  }
+
+  private async broadcast(message: Unsent<ToWorker>): Promise<void> {
+    await Promise.all(this.slots.map((worker) => worker && this.send(worker, message)));
+  }
+
+  /** Sends a message; resolves once the worker answers it, exits, or was killed for not answering. */
+  private send(worker: Worker, message: Unsent<ToWorker>, server?: Server): Promise<void> {
+    if (!worker.child.connected) return Promise.resolve();
+    const seq = ++this.seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => worker.child.kill('SIGKILL'), ANSWER_MS);
+      worker.pending.set(seq, () => {
+        clearTimeout(timer);
+        worker.pending.delete(seq);
+        resolve();
+      });
+      const sent = { ...message, seq } as ToWorker;
+      if (server) worker.child.send(sent, server);
+      else worker.child.send(sent);
+    });
+  }
+}
