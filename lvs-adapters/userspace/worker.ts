@@ -96,6 +96,9 @@ function obey(message: ToWorker, handle: Server | undefined): void {
 // check a second notices that too, and sends the counters.
 process.on('disconnect', () => process.exit(0));
 if (!process.connected) process.exit(0);
+// the main process sends nothing before this: a listening socket that came earlier would be opened
+// by Node with no 'connection' listener, and its connections would hang
+send({ kind: 'hello' });
 const parent = process.ppid;
 setInterval(() => {
   if (!process.connected || process.ppid !== parent) process.exit(0);

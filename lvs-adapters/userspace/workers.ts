@@ -19,7 +19,7 @@ export type ToWorker = { readonly seq: number } & (
   | { readonly kind: 'forget'; readonly farm: string }
 );
 
-export type FromWorker = { readonly kind: 'done'; readonly seq: number } | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] };
+export type FromWorker = { readonly kind: 'hello' } | { readonly kind: 'done'; readonly seq: number } | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] };
 
 /** Distributes Omit over the union of messages, so that each keeps its own fields. */
 type Unsent<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -44,6 +44,10 @@ function workerEntry(): { path: string; execArgv: string[] } {
  */
 export const MALLOC_TUNABLE = 'glibc.malloc.trim_threshold=33554432';
 
+/**
+ * The main process's environment (NODE_OPTIONS and loaders included) with the malloc setting. Not
+ * trimmed of secrets: a worker runs as the same user, who can read the main process's anyway.
+ */
 function workerEnvironment(): NodeJS.ProcessEnv {
   const tunables = process.env.GLIBC_TUNABLES;
   if (tunables?.includes('glibc.malloc.trim_threshold=')) return process.env;
@@ -82,6 +86,15 @@ interface Worker {
   counters: DataPlaneCounters[];
   /** messages not yet answered, by seq */
   readonly pending: Map<number, () => void>;
+  /**
+   * resolves when the worker listens for messages: a listening socket sent before then would be
+   * opened by Node in the worker with nobody to take its connections
+   */
+  readonly hello: Promise<void>;
+  /** it answered its first messages: changes now wait for its answer */
+  ready: boolean;
+  /** resolves when it is ready (or gone) */
+  started?: Promise<void>;
 }
 
 const RESPAWN_MIN_MS = 1000;
@@ -98,8 +111,10 @@ const ANSWER_MS = 10_000;
  * connections over all processes. Workers start with the first shared farm; one that exits is
  * started again (1 s, doubling to 30 s while they keep dying young) and given every farm anew, its
  * last counters kept so that /metrics totals do not go back, with a `worker-exit` error per farm.
- * Each change resolves once every worker has taken it (or, stuck for 10 s, was killed): when apply()
- * returns, no process schedules by the old servers any more.
+ * Each change resolves once every ready worker has taken it (or, stuck for 10 s, was killed): when
+ * apply() returns, no process schedules by the old servers any more. A worker still starting is not
+ * waited for (a broken one must not hold the main process's changes back); its messages queue in
+ * order, and it listens only after the farm's servers as they were when it was started.
  */
 export class WorkerProcesses {
   private readonly slots: (Worker | undefined)[];
@@ -130,7 +145,7 @@ export class WorkerProcesses {
     for (let slot = 0; slot < this.slots.length; slot++) {
       const worker = this.slots[slot];
       if (worker) given.push(this.giveFarm(worker, state.service.farm));
-      else if (!this.closing) given.push(this.start(slot));
+      else if (!this.closing) this.start(slot);
     }
     await Promise.all(given);
   }
@@ -182,21 +197,32 @@ export class WorkerProcesses {
     );
   }
 
-  private async start(slot: number): Promise<void> {
+  /** Resolves once every worker slot has a worker that took its farms (tests, after serve()). */
+  async whenReady(): Promise<void> {
+    await Promise.all(this.slots.map((w) => w?.started));
+  }
+
+  private start(slot: number): void {
     const entry = workerEntry();
     const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map() };
+    let hello!: () => void;
+    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)) };
     this.slots[slot] = worker;
     child.on('message', (message: FromWorker) => {
       if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
       else if (message.kind === 'done') worker.pending.get(message.seq)?.();
+      else if (message.kind === 'hello') hello();
     });
+    // one that dies before its hello has nothing left to send to
+    child.once('exit', () => hello());
     // a send to a worker that is exiting fails; its exit below starts another one
     child.on('error', () => {});
     child.once('exit', () => this.exited(slot, worker));
     const given = [this.send(worker, { kind: 'init', settings: this.settings })];
     for (const farm of this.farms.keys()) given.push(this.giveFarm(worker, farm));
-    await Promise.all(given);
+    worker.started = Promise.all(given).then(() => {
+      worker.ready = true;
+    });
   }
 
   private exited(slot: number, worker: Worker): void {
@@ -211,7 +237,7 @@ export class WorkerProcesses {
     this.respawnMs = Date.now() - worker.startedAt >= STABLE_MS ? RESPAWN_MIN_MS : Math.min(RESPAWN_MAX_MS, this.respawnMs * 2);
     const timer = setTimeout(() => {
       this.respawns.delete(timer);
-      if (!this.closing && this.farms.size > 0) void this.start(slot);
+      if (!this.closing && this.farms.size > 0) this.start(slot);
     }, this.respawnMs);
     timer.unref();
     this.respawns.add(timer);
@@ -226,11 +252,14 @@ export class WorkerProcesses {
     await Promise.all(this.slots.map((worker) => worker && this.send(worker, message)));
   }
 
-  /** Sends a message; resolves once the worker answers it, exits, or was killed for not answering. */
+  /**
+   * Sends a message; resolves once the worker answers it, exits, or was killed for not answering
+   * (for a worker not ready yet: at once, see the class comment).
+   */
   private send(worker: Worker, message: Unsent<ToWorker>, server?: Server): Promise<void> {
     if (!worker.child.connected) return Promise.resolve();
     const seq = ++this.seq;
-    return new Promise((resolve) => {
+    const answered = new Promise<void>((resolve) => {
       const timer = setTimeout(() => worker.child.kill('SIGKILL'), ANSWER_MS);
       worker.pending.set(seq, () => {
         clearTimeout(timer);
@@ -238,8 +267,13 @@ export class WorkerProcesses {
         resolve();
       });
       const sent = { ...message, seq } as ToWorker;
-      if (server) worker.child.send(sent, server);
-      else worker.child.send(sent);
+      // after the hello, in the order of the calls (each waits on the same promise)
+      void worker.hello.then(() => {
+        if (!worker.child.connected) return;
+        if (server) worker.child.send(sent, server);
+        else worker.child.send(sent);
+      });
     });
+    return worker.ready || !worker.started ? answered : Promise.resolve();
   }
 }

@@ -97,6 +97,8 @@ t.before(async () => {
   service = { farm: 'web', service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' };
   adapter = new UserspaceAdapter({ type: 'userspace', workers: 3 });
   await adapter.apply([{ kind: 'add-farm', farm: { service, servers: servers() } }]);
+  // apply() does not wait for workers still starting; the tests below want them serving
+  await adapter.workers!.whenReady();
 });
 t.teardown(async () => {
   await adapter?.close();
@@ -158,6 +160,7 @@ t.test('a killed worker is started again; the service goes on; totals do not go 
     return now.length === 2 && !now.includes(victim!) ? now : undefined;
   });
   t.ok(pids.includes(other!), 'the other worker ran on');
+  await adapter.workers!.whenReady();
   t.notOk(alive(victim!), 'the killed one is gone');
   t.same(Object.keys(tally(await names(port, 60))), ['web-1', 'web-2'], 'served with the new worker');
   const after = await until('the counters', () => {
@@ -166,6 +169,21 @@ t.test('a killed worker is started again; the service goes on; totals do not go 
   });
   t.ok(after >= before + 120, `${before} sessions before, ${after} after`);
   t.same(adapter.counters().find((c) => c.farm === 'web' && c.errorKind === 'worker-exit'), { farm: 'web', backend: '', errorKind: 'worker-exit', errors: 1 });
+});
+
+t.test('connections that come while workers are still starting are all served', async (t) => {
+  // a worker given a listening socket before it listens for messages would take connections and
+  // never relay them; this adapter's workers start while the requests below already run
+  const fresh = new UserspaceAdapter({ type: 'userspace', workers: 3 });
+  t.teardown(() => fresh.close());
+  const freshPort = await freePort();
+  await fresh.apply([{ kind: 'add-farm', farm: { service: { ...service, farm: 'fresh', ports: [{ from: freshPort, to: freshPort }] }, servers: servers() } }]);
+  const during = names(freshPort, 400, 10);
+  await fresh.workers!.whenReady();
+  const got = await during;
+  t.same(Object.keys(tally(got)), ['web-1', 'web-2'], `all 400 answered by a backend: ${JSON.stringify(tally(got))}`);
+  const total = await until('the workers to report', () => (sessions(fresh.counters(), 'fresh') === 400 ? 400 : undefined));
+  t.equal(total, 400);
 });
 
 t.test('close() ends every worker', async (t) => {
