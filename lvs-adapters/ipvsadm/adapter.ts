@@ -1,6 +1,6 @@
 import { recordChanges } from '../../orchestrator/dataplane/memory.ts';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { type Change, changedFarm, type DataPlaneAdapter, type FarmState, type RealServerSpec, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
 import { applyMarks, markRules, snatRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
@@ -167,7 +167,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     const touched = new Set<string>();
     const owned = new Set<string>();
     for (const change of changes) {
-      const name = change.kind === 'add-farm' ? change.farm.service.farm : change.kind === 'update-farm' ? change.service.farm : change.farm;
+      const name = changedFarm(change);
       if (touched.has(name)) continue; // once per farm: 1,000 server changes of one farm map it once
       touched.add(name);
       const before = farms.get(name);

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import type { Change, DataPlaneAdapter, DataPlaneCounters, FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { type Change, changedFarm, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { forwardFtp } from './ftp-session.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
@@ -95,7 +95,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     try {
       await this.applyHere(changes);
     } finally {
-      await this.placeOnWorkers(new Set(changes.map((c) => ('farm' in c ? (typeof c.farm === 'string' ? c.farm : c.farm.service.farm) : c.service.farm))));
+      await this.placeOnWorkers(new Set(changes.map(changedFarm)));
     }
   }
 

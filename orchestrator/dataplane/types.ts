@@ -39,6 +39,11 @@ export type Change =
   | { readonly kind: 'update-server'; readonly farm: string; readonly server: RealServerSpec }
   | { readonly kind: 'remove-server'; readonly farm: string; readonly server: RealServerSpec };
 
+/** The name of the farm a change is about. */
+export function changedFarm(change: Change): string {
+  return change.kind === 'add-farm' ? change.farm.service.farm : change.kind === 'update-farm' ? change.service.farm : change.farm;
+}
+
 /**
  * Traffic of one real server as an adapter that carries it counts it; with `backend` '' and an
  * `errorKind`, errors of the virtual service itself (malformed packets, refused sessions).
