@@ -78,6 +78,7 @@ interface Session {
   /** sweeps (one a second) since the last datagram: cheaper than reading the clock per datagram */
   quiet: number;
   finishing: boolean;
+  /** bytes from and to the client not yet added to the counters (once a sweep, and at the end) */
   fromClient: number;
   toClientBytes: number;
 }
@@ -97,6 +98,13 @@ interface Wide {
   finalSent: boolean;
   bytes: Buffer;
   offset: number;
+}
+
+/** Adds what a session moved since the last count to its server's counters (each sweep and at its end). */
+function countBytes(s: Session): void {
+  s.lease.addBytes(s.fromClient, s.toClientBytes);
+  s.fromClient = 0;
+  s.toClientBytes = 0;
 }
 
 /**
@@ -120,6 +128,7 @@ export class TftpService {
     service.socket.on('message', (message, from) => service.onRequest(message, from));
     service.stopSweep = sweeper(() => {
       for (const session of service.sessions.values()) {
+        countBytes(session);
         if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
       }
     });
@@ -381,7 +390,7 @@ export class TftpService {
     this.sessions.delete(s.key);
     closeUdp(s.toClient);
     closeUdp(s.toServer);
-    s.lease.addBytes(s.fromClient, s.toClientBytes);
+    countBytes(s);
     s.lease.close();
   }
 

@@ -127,6 +127,36 @@ t.test('sessions end after their last block (no session left open)', async (t) =
   t.same(adapter.counters().filter((c) => (c.activeSessions ?? 0) > 0), []);
 });
 
+t.test('a running session adds its bytes to the counters once a second, not only at its end', async (t) => {
+  const bytesOut = () => adapter.counters().reduce((sum, c) => sum + (c.bytesOut ?? 0), 0);
+  // after the test above no other session is open: what moves now is this one's
+  // a client that takes a block every 100 ms: 2.5 s for the first 25 blocks of big.bin
+  const slow = await bound();
+  try {
+    const before = bytesOut();
+    slow.send(encodeRequest('RRQ', 'big.bin', 'octet'), port, VIP);
+    let block = 0;
+    let sessionPort = 0;
+    for (; block < 25; ) {
+      const got = await nextMessage(slow);
+      const packet = decodePacket(got.message);
+      if (packet.op !== 'DATA') throw new Error(`expected DATA, got ${packet.op}`);
+      sessionPort = got.port;
+      block = packet.block;
+      await new Promise((r) => setTimeout(r, 100));
+      slow.send(encodeAck(block), sessionPort, VIP);
+    }
+    t.ok(adapter.counters().some((c) => (c.activeSessions ?? 0) > 0), 'the session is still open');
+    // 25 blocks taken, a block or two sent ahead: what this session sent the client so far
+    const counted = bytesOut() - before;
+    t.ok(counted >= 512 * 10 && counted <= 512 * 30, `counted while it runs: ${counted} bytes to the client`);
+    // the client gives up: ERROR ends the session, and what is left is added then
+    slow.send(Buffer.from([0, 5, 0, 0, 0x73, 0x74, 0x6f, 0x70, 0]), sessionPort, VIP);
+  } finally {
+    slow.close();
+  }
+});
+
 t.test('max-conns holds for TFTP sessions: a full backend is passed over, a full farm answers ERROR', async (t) => {
   const limited = new UserspaceAdapter({ type: 'userspace' });
   t.teardown(() => limited.close());
