@@ -237,7 +237,8 @@ export class WorkerProcesses {
     this.respawnMs = Date.now() - worker.startedAt >= STABLE_MS ? RESPAWN_MIN_MS : Math.min(RESPAWN_MAX_MS, this.respawnMs * 2);
     const timer = setTimeout(() => {
       this.respawns.delete(timer);
-      if (!this.closing && this.farms.size > 0) this.start(slot);
+      // serve() may have started this slot meanwhile
+      if (!this.closing && this.farms.size > 0 && !this.slots[slot]) this.start(slot);
     }, this.respawnMs);
     timer.unref();
     this.respawns.add(timer);

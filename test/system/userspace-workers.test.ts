@@ -169,6 +169,30 @@ t.test('a killed worker is started again; the service goes on; totals do not go 
   });
   t.ok(after >= before + 120, `${before} sessions before, ${after} after`);
   t.same(adapter.counters().find((c) => c.farm === 'web' && c.errorKind === 'worker-exit'), { farm: 'web', backend: '', errorKind: 'worker-exit', errors: 1 });
+  t.same(workerChildren().sort(), adapter.workers!.pids.sort(), 'and no other worker runs');
+});
+
+/** this process's children that run the worker entry */
+const workerChildren = () =>
+  readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+    .filter((pid) => alive(pid) && /userspace.worker\.(ts|mjs)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+
+t.test('a farm added while a worker is down starts one in its place, and its restart then none', async (t) => {
+  const [victim] = adapter.workers!.pids;
+  process.kill(victim!, 'SIGKILL');
+  await until('the exit to be seen', () => (adapter.workers!.pids.length === 1 ? true : undefined));
+  const secondPort = await freePort();
+  await adapter.apply([{ kind: 'add-farm', farm: { service: { ...service, farm: 'second', ports: [{ from: secondPort, to: secondPort }] }, servers: servers() } }]);
+  t.equal(adapter.workers!.pids.length, 2, 'the farm started the missing worker');
+  // the restart planned at the exit (1-4 s later) must find the slot taken
+  for (let waited = 0; waited < 5000; waited += 250) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (workerChildren().length > 2) break;
+  }
+  t.same(workerChildren().sort(), adapter.workers!.pids.sort(), 'no worker beyond the two it knows');
+  await adapter.workers!.whenReady();
+  t.same(Object.keys(tally(await names(secondPort, 40))), ['web-1', 'web-2']);
+  await adapter.apply([{ kind: 'remove-farm', farm: 'second' }]);
 });
 
 t.test('connections that come while workers are still starting are all served', async (t) => {
