@@ -223,12 +223,16 @@ export class Orchestrator {
 
   private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): void {
     const wanted = new Map(this.config.farms.map((farm) => [dataplaneKey(farm), farm]));
+    const retiring: Promise<void>[] = [];
     for (const [key, reconciler] of this.reconcilers) {
       if (!wanted.has(key)) {
         this.reconcilers.delete(key);
-        void reconciler.stop().then(() => reconciler.adapter.close());
+        retiring.push(reconciler.stop().then(() => reconciler.adapter.close()));
       }
     }
+    // a data plane whose settings changed (userspace idle-timeout, workers) is a new adapter on the
+    // same ports: it starts once the old one has let them go, instead of failing on them first
+    const retired = Promise.allSettled(retiring);
     for (const key of wanted.keys()) {
       const adapter = adapters.get(key);
       if (this.reconcilers.has(key) || !adapter) continue;
@@ -243,7 +247,7 @@ export class Orchestrator {
         },
       });
       this.reconcilers.set(key, reconciler);
-      reconciler.start();
+      reconciler.start(retired);
     }
   }
 

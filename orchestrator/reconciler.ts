@@ -30,6 +30,8 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** passes wait for this first (the data plane this one replaces letting go of its ports) */
+  private gate: Promise<unknown> = Promise.resolve();
   private state: ReconcileStatus = { ok: true, consecutiveErrors: 0, changesApplied: 0 };
 
   constructor(readonly adapter: DataPlaneAdapter, private readonly periodMs: number, private readonly events: ReconcilerEvents = {}) {}
@@ -38,7 +40,9 @@ export class Reconciler {
     return this.state;
   }
 
-  start(): void {
+  /** Starts the periodic passes; none runs before `after` settles. */
+  start(after: Promise<unknown> = Promise.resolve()): void {
+    this.gate = after.catch(() => undefined);
     this.timer = setInterval(() => this.request(), this.periodMs);
     this.timer.unref();
   }
@@ -67,6 +71,7 @@ export class Reconciler {
   }
 
   private async pass(): Promise<void> {
+    await this.gate;
     try {
       const observed = await this.adapter.observe();
       const changes = diffFarms(this.desired, observed, this.managed);

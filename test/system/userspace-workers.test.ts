@@ -219,7 +219,7 @@ t.test('close() ends every worker', async (t) => {
 });
 
 /** `lbguard run` from the build with a farms file of one TCP farm, `workers: 2`; its worker's pid. */
-async function startLbguard(t: Test): Promise<{ lbguard: Daemon; worker: number; vport: number; statusPort: number }> {
+async function startLbguard(t: Test): Promise<{ lbguard: Daemon; worker: number; vport: number; statusPort: number; file: string; children: () => string }> {
   const vport = await freePort();
   const statusPort = await freePort();
   const file = join(dir, `farms-${vport}.yaml`);
@@ -246,7 +246,7 @@ ${webs.map((w) => `      - {name: ${w.name}, address: 127.0.0.1, port: ${w.port}
   const worker = await until('the worker process', () => /^\s*(\d+) .*dist\/userspace-worker\.mjs/m.exec(children())?.[1], 10_000).catch((e: Error) => {
     throw new Error(`${e.message}; lbguard said: ${lbguard.output()}`);
   });
-  return { lbguard, worker: Number(worker), vport, statusPort };
+  return { lbguard, worker: Number(worker), vport, statusPort, file, children };
 }
 
 t.test('lbguard run from the build: workers fork dist/userspace-worker.mjs and serve; SIGTERM ends all', async (t) => {
@@ -261,6 +261,24 @@ t.test('lbguard run from the build: workers fork dist/userspace-worker.mjs and s
   t.match(metrics, /lbguard_dataplane_sessions_total\{[^}]*farm="web"/);
   await lbguard.stop();
   t.notOk(alive(worker), 'the worker ended with the daemon');
+});
+
+t.test('SIGHUP with workers: 3 instead of 2: the new data plane takes the port once the old one let go', async (t) => {
+  const { lbguard, worker, vport, file, children } = await startLbguard(t);
+  await until('the backends in the data plane', () => (/added web-2/.test(lbguard.output()) && /added web-1/.test(lbguard.output()) ? true : undefined), 10_000).catch(() => undefined);
+  writeFileSync(file, readFileSync(file, 'utf8').replace('workers: 2', 'workers: 3'));
+  const before = lbguard.output().length;
+  process.kill(lbguard.pid, 'SIGHUP');
+  const after = () => lbguard.output().slice(before);
+  await until('the new data plane', () => (/declared web with/.test(after()) ? true : undefined), 10_000);
+  t.notMatch(after(), /dataplane-error|EADDRINUSE/, 'no failed attempt on the port the old data plane still held');
+  const workers = await until('two new workers', () => {
+    const pids = [...children().matchAll(/^\s*(\d+) .*dist\/userspace-worker\.mjs/gm)].map((m) => Number(m[1]));
+    return pids.length === 2 && !pids.includes(worker) ? pids : undefined;
+  });
+  t.equal(workers.length, 2, 'workers: 3 = the main process and two workers');
+  t.notOk(alive(worker), 'the old data plane\'s worker is gone');
+  t.same(Object.keys(tally(await names(vport, 20))), ['web-1', 'web-2'], 'served after the reload');
 });
 
 t.test('a worker whose daemon was killed (SIGKILL) does not outlive it', async (t) => {
