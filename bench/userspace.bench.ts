@@ -1,20 +1,22 @@
 // The userspace balancer against the same transfers straight to the backend, through HAProxy 2.6
 // (mode tcp, 1 thread) and through kernel nftables DNAT, in three namespaces of the bench's own
 // (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
-// ../shared/recipes/netns-bench. One run; ratios are to HAProxy (TCP) and to direct (TFTP).
+// ../shared/recipes/netns-bench. Medians of interleaved rounds; ratios are to HAProxy (TCP) and to direct (TFTP).
 // TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
 // close, 5 s), for the balancer alone and with `workers: 2` (BENCH_WORKERS; 1 leaves that row out).
 // TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
 // BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
 // BENCH_COMPARE=<another checkout> runs that tree's balancer alongside (own ports, TFTP on 1069) in
-// the same rounds: an A/B of two versions under the same foreign load.
+// the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
+// BENCH_COMPARE_FLAGS give node options to this tree's balancers and to the compared one (an A/B of
+// flags: the same tree as BENCH_COMPARE).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MALLOC_TUNABLE } from '../lvs-adapters/userspace/workers.ts';
-import { ROOT, requireBinary } from '../test/helpers/processes.ts';
+import { childPids, ROOT, requireBinary } from '../test/helpers/processes.ts';
 import { median } from './lib.ts';
 
 const IP = requireBinary('/usr/sbin/ip', 'iproute2');
@@ -124,8 +126,7 @@ async function tftpGets(host: string, port: number, file: string, n: number, exp
 /** CPU seconds (user + system) a process and its children (the balancer's workers) have used so far. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  return (Number(fields[11]) + Number(fields[12])) / 100 + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
+  return (Number(fields[11]) + Number(fields[12])) / 100 + childPids(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
 }
 
 /** Runs `work` and returns its result with the share of one core `pid` used meanwhile. */

@@ -94,7 +94,7 @@ interface Worker {
   /** it answered its first messages: changes now wait for its answer */
   ready: boolean;
   /** resolves when it is ready (or gone) */
-  started?: Promise<void>;
+  started: Promise<void>;
 }
 
 const RESPAWN_MIN_MS = 1000;
@@ -144,7 +144,7 @@ export class WorkerProcesses {
     const given: Promise<void>[] = [];
     for (let slot = 0; slot < this.slots.length; slot++) {
       const worker = this.slots[slot];
-      if (worker) given.push(this.giveFarm(worker, state.service.farm));
+      if (worker) given.push(this.whenTaken(worker, this.giveFarm(worker, state.service.farm)));
       else if (!this.closing) this.start(slot);
     }
     await Promise.all(given);
@@ -206,23 +206,29 @@ export class WorkerProcesses {
     const entry = workerEntry();
     const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     let hello!: () => void;
-    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)) };
+    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve() };
     this.slots[slot] = worker;
     child.on('message', (message: FromWorker) => {
       if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
       else if (message.kind === 'done') worker.pending.get(message.seq)?.();
       else if (message.kind === 'hello') hello();
     });
-    // one that dies before its hello has nothing left to send to
-    child.once('exit', () => hello());
     // a send to a worker that is exiting fails; its exit below starts another one
     child.on('error', () => {});
-    child.once('exit', () => this.exited(slot, worker));
+    child.once('exit', () => {
+      hello(); // one that dies before its hello has nothing left to send to
+      this.exited(slot, worker);
+    });
     const given = [this.send(worker, { kind: 'init', settings: this.settings })];
     for (const farm of this.farms.keys()) given.push(this.giveFarm(worker, farm));
     worker.started = Promise.all(given).then(() => {
       worker.ready = true;
     });
+  }
+
+  /** What a change waits for: the worker's answer once it is ready; nothing while it still starts. */
+  private whenTaken(worker: Worker, answered: Promise<void>): Promise<void> {
+    return worker.ready ? answered : Promise.resolve();
   }
 
   private exited(slot: number, worker: Worker): void {
@@ -250,17 +256,14 @@ export class WorkerProcesses {
   }
 
   private async broadcast(message: Unsent<ToWorker>): Promise<void> {
-    await Promise.all(this.slots.map((worker) => worker && this.send(worker, message)));
+    await Promise.all(this.slots.map((worker) => worker && this.whenTaken(worker, this.send(worker, message))));
   }
 
-  /**
-   * Sends a message; resolves once the worker answers it, exits, or was killed for not answering
-   * (for a worker not ready yet: at once, see the class comment).
-   */
+  /** Sends a message; resolves once the worker answers it, exits, or was killed for not answering. */
   private send(worker: Worker, message: Unsent<ToWorker>, server?: Server): Promise<void> {
     if (!worker.child.connected) return Promise.resolve();
     const seq = ++this.seq;
-    const answered = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => worker.child.kill('SIGKILL'), ANSWER_MS);
       worker.pending.set(seq, () => {
         clearTimeout(timer);
@@ -275,6 +278,5 @@ export class WorkerProcesses {
         else worker.child.send(sent);
       });
     });
-    return worker.ready || !worker.started ? answered : Promise.resolve();
   }
 }

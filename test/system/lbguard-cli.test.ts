@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { silent } from '../helpers/fake-servers.ts';
-import { freePort, ROOT, runCommand } from '../helpers/processes.ts';
+import { freePort, ROOT, runCommand, until } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
@@ -45,15 +45,6 @@ function startLbguard(file: string) {
   return { child, output: () => out, exited, logs: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Status { farms: { name: string; backends: { name: string; address: string; port: number; weight: number; state: string; last?: { line: string; ms: number } }[] }[] }
 const status = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { Orchestrator } from '../../orchestrator/daemon.ts';
-import { freePort, requireBinary, runCommand } from '../helpers/processes.ts';
+import { freePort, requireBinary, runCommand, until } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -41,19 +41,13 @@ t.test('a failed backend is taken out of the userspace balancer; traffic moves t
     const run = await runCommand(curl, ['-sS', '--max-time', '10', `ftp://${VIP}:${port}/who.txt`], { timeoutMs: 15_000 });
     return run.code === 0 ? run.stdout.trim() : `curl ${run.code}: ${run.stderr.trim()}`;
   };
-  const until = async (ok: () => Promise<boolean>, what: string) => {
-    for (let i = 0; i < 100; i++) {
-      if (await ok()) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-  await until(async () => orchestrator.snapshot().farms[0]?.backends.every((b) => b.state === 'up') ?? false, 'both backends up');
-  await until(async () => new Set([await who(), await who()]).size === 2, 'both backends serving through the VIP');
+  const whenTrue = (ok: () => Promise<boolean>, what: string) => until(what, async () => (await ok()) || undefined, 10_000);
+  await whenTrue(async () => orchestrator.snapshot().farms[0]?.backends.every((b) => b.state === 'up') ?? false, 'both backends up');
+  await whenTrue(async () => new Set([await who(), await who()]).size === 2, 'both backends serving through the VIP');
   t.same(new Set([await who(), await who()]), new Set(['ftp-1', 'ftp-2']), 'round robin over both');
 
   await backends[1]!.daemon.stop();
-  await until(async () => orchestrator.snapshot().farms[0]?.backends.find((b) => b.name === 'ftp-2')?.state === 'down', 'ftp-2 down');
+  await whenTrue(async () => orchestrator.snapshot().farms[0]?.backends.find((b) => b.name === 'ftp-2')?.state === 'down', 'ftp-2 down');
   await new Promise((r) => setTimeout(r, 300));
   t.same([await who(), await who(), await who()], ['ftp-1', 'ftp-1', 'ftp-1'], 'all traffic on ftp-1');
 

@@ -3,7 +3,6 @@
 // request is served, both backends by rr, the counters of all processes add up, a 2 MiB body arrives
 // intact; a removed backend gets nothing once apply() returns; a farm with persistence stays on the
 // main process; a killed worker is started again while the others serve on; close() leaves none.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -12,7 +11,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { DataPlaneCounters, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
-import { type Daemon, freePort, requireBinary, ROOT, startDaemon, waitForTcp } from '../helpers/processes.ts';
+import { childPids, type Daemon, freePort, requireBinary, ROOT, startDaemon, until, waitForTcp } from '../helpers/processes.ts';
 
 const VIP = '127.0.0.2';
 const nginx = requireBinary('/usr/sbin/nginx', 'nginx-light');
@@ -76,15 +75,6 @@ const alive = (pid: number) => {
   }
 };
 
-async function until<T>(what: string, get: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let adapter: UserspaceAdapter;
 let port: number;
@@ -172,10 +162,9 @@ t.test('a killed worker is started again; the service goes on; totals do not go 
   t.same(workerChildren().sort(), adapter.workers!.pids.sort(), 'and no other worker runs');
 });
 
-/** this process's children that run the worker entry */
-const workerChildren = () =>
-  readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
-    .filter((pid) => alive(pid) && /userspace.worker\.(ts|mjs)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+/** the running children of `parent` that run the worker entry (source or built) */
+const workersOf = (parent: number) => childPids(parent).filter((pid) => alive(pid) && /userspace.worker\.(ts|mjs)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+const workerChildren = () => workersOf(process.pid);
 
 t.test('a farm added while a worker is down starts one in its place, and its restart then none', async (t) => {
   const [victim] = adapter.workers!.pids;
@@ -219,7 +208,7 @@ t.test('close() ends every worker', async (t) => {
 });
 
 /** `lbguard run` from the build with a farms file of one TCP farm, `workers: 2`; its worker's pid. */
-async function startLbguard(t: Test): Promise<{ lbguard: Daemon; worker: number; vport: number; statusPort: number; file: string; children: () => string }> {
+async function startLbguard(t: Test): Promise<{ lbguard: Daemon; worker: number; vport: number; statusPort: number; file: string }> {
   const vport = await freePort();
   const statusPort = await freePort();
   const file = join(dir, `farms-${vport}.yaml`);
@@ -236,17 +225,10 @@ ${webs.map((w) => `      - {name: ${w.name}, address: 127.0.0.1, port: ${w.port}
 `);
   const lbguard = startDaemon(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'run', '-c', file]);
   t.teardown(() => lbguard.stop());
-  const children = () => {
-    try {
-      return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(lbguard.pid)], { encoding: 'utf8' });
-    } catch {
-      return ''; // ps exits 1 while there is no child
-    }
-  };
-  const worker = await until('the worker process', () => /^\s*(\d+) .*dist\/userspace-worker\.mjs/m.exec(children())?.[1], 10_000).catch((e: Error) => {
+  const worker = await until('the worker process', () => workersOf(lbguard.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/userspace-worker.mjs')), 10_000).catch((e: Error) => {
     throw new Error(`${e.message}; lbguard said: ${lbguard.output()}`);
   });
-  return { lbguard, worker: Number(worker), vport, statusPort, file, children };
+  return { lbguard, worker, vport, statusPort, file };
 }
 
 t.test('lbguard run from the build: workers fork dist/userspace-worker.mjs and serve; SIGTERM ends all', async (t) => {
@@ -264,7 +246,7 @@ t.test('lbguard run from the build: workers fork dist/userspace-worker.mjs and s
 });
 
 t.test('SIGHUP with workers: 3 instead of 2: the new data plane takes the port once the old one let go', async (t) => {
-  const { lbguard, worker, vport, file, children } = await startLbguard(t);
+  const { lbguard, worker, vport, file } = await startLbguard(t);
   await until('the backends in the data plane', () => (/added web-2/.test(lbguard.output()) && /added web-1/.test(lbguard.output()) ? true : undefined), 10_000).catch(() => undefined);
   writeFileSync(file, readFileSync(file, 'utf8').replace('workers: 2', 'workers: 3'));
   const before = lbguard.output().length;
@@ -273,7 +255,7 @@ t.test('SIGHUP with workers: 3 instead of 2: the new data plane takes the port o
   await until('the new data plane', () => (/declared web with/.test(after()) ? true : undefined), 10_000);
   t.notMatch(after(), /dataplane-error|EADDRINUSE/, 'no failed attempt on the port the old data plane still held');
   const workers = await until('two new workers', () => {
-    const pids = [...children().matchAll(/^\s*(\d+) .*dist\/userspace-worker\.mjs/gm)].map((m) => Number(m[1]));
+    const pids = workersOf(lbguard.pid);
     return pids.length === 2 && !pids.includes(worker) ? pids : undefined;
   });
   t.equal(workers.length, 2, 'workers: 3 = the main process and two workers');
