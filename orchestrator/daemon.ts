@@ -9,6 +9,7 @@ import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
 import { Reconciler } from './reconciler.ts';
 import { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
+import type { VrrpStatus } from './vrrp/keepalived-process.ts';
 
 export interface TransitionEvent extends Transition {
   readonly at: number;
@@ -37,6 +38,8 @@ export interface FarmStatus {
 export interface StatusSnapshot {
   readonly farms: FarmStatus[];
   readonly transitions: readonly TransitionEvent[];
+  /** this director's VRRP role, when the farms file has vrrp: and lbguard runs keepalived */
+  readonly vrrp?: VrrpStatus;
 }
 
 export interface OrchestratorOptions {
@@ -47,6 +50,8 @@ export interface OrchestratorOptions {
   readonly adapterFor?: (farm: FarmConfig) => DataPlaneAdapter;
   /** for benchmarks: how late each check started against its schedule, in ms */
   readonly onCheckStart?: (lateMs: number) => void;
+  /** the director's VRRP role (lbguard run with vrrp:) */
+  readonly vrrpStatus?: () => VrrpStatus | undefined;
 }
 
 interface BackendRuntime {
@@ -203,7 +208,8 @@ export class Orchestrator {
         }),
       };
     });
-    return { farms, transitions: [...this.transitions] };
+    const vrrp = this.options.vrrpStatus?.();
+    return { farms, transitions: [...this.transitions], ...(vrrp ? { vrrp } : {}) };
   }
 
   /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */

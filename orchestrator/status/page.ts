@@ -12,10 +12,12 @@ table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:.25em .
 td.line{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .state{font-weight:600;padding:.1em .5em;border-radius:.3em}
 .up{background:#d6f5d6;color:#135e13}.down{background:#f9d4d4;color:#8a1010}
+.vrrp-MASTER{background:#d6f5d6;color:#135e13}.vrrp-FAULT,.vrrp-STOP{background:#f9d4d4;color:#8a1010}.vrrp-BACKUP,.vrrp-INIT{background:#dde3f0;color:#2a3b66}
 .rising,.falling{background:#fff0c2;color:#6b5200}.maintenance{background:#dde3f0;color:#2a3b66}
 #updated{color:#777;font-size:12px}
 </style></head><body>
 <h1>lbguard</h1><div id="updated">loading…</div>
+<div id="vrrp"></div>
 <div id="farms"></div>
 <h2>Recent transitions</h2><table><thead><tr><th>time</th><th>backend</th><th>change</th><th>check output</th></tr></thead><tbody id="transitions"></tbody></table>
 <script>
@@ -34,6 +36,8 @@ async function refresh() {
     document.getElementById('transitions').innerHTML = status.transitions.slice().reverse().map((t) =>
       '<tr><td>' + esc(new Date(t.at).toLocaleTimeString()) + '</td><td>' + esc(t.farm + '/' + t.backend) + '</td><td>' + esc(t.from + ' → ' + t.to) +
       '</td><td class="line">' + esc(t.line) + '</td></tr>').join('');
+    document.getElementById('vrrp').innerHTML = status.vrrp ? 'VRRP: <span class="state vrrp-' + esc(status.vrrp.state) + '">' + esc(status.vrrp.state) + '</span>' +
+      (status.vrrp.node ? ' on ' + esc(status.vrrp.node) : '') + ' since ' + esc(new Date(status.vrrp.since).toLocaleTimeString()) + (status.vrrp.keepalived.running ? '' : ' (keepalived not running)') : '';
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     document.getElementById('updated').textContent = 'cannot reach lbguard: ' + e.message;
