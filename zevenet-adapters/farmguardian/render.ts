@@ -4,6 +4,7 @@
 // down. It has no rise/fall: one result decides. The command uses lbguard's plugins, installed there.
 import type { FarmConfig } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine } from '../../orchestrator/checks/command-line.ts';
+import { guardianName } from '../zevenet/names.ts';
 
 /** A Farm Guardian object: its name (`POST /monitoring/fg`) and settings (`PUT /monitoring/fg/<name>`). */
 export interface FarmGuardianObject {
@@ -61,7 +62,7 @@ export function farmGuardianCommand(farm: FarmConfig): string {
 
 export function farmGuardianObject(farm: FarmConfig): FarmGuardianObject {
   return {
-    name: `lbguard-${farm.name}`,
+    name: guardianName(farm.name),
     description: `lbguard ${farm.check.probe} check of farm ${farm.name} (${farm.service})`,
     command: farmGuardianCommand(farm),
     // Farm Guardian's interval is also its timeout: never shorter than our timeout
