@@ -2,22 +2,27 @@
 // (mode tcp, 1 thread) and through kernel nftables DNAT, in three namespaces of the bench's own
 // (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
 // ../shared/recipes/netns-bench. Medians of interleaved rounds; ratios are to HAProxy (TCP) and to direct (TFTP).
+// The balancer is lbguard's daemon as an operator starts it: the built bundle (`npm run build`),
+// `node dist/lbguard.mjs run -c farms.json`, with the bench's environment less GLIBC_TUNABLES (nothing
+// set by hand; BENCH_MALLOC=1 adds a row of the same daemon with the systemd unit's malloc setting,
+// to show it no longer matters).
 // TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
-// close, 5 s), for the balancer alone and with `workers: 2` (BENCH_WORKERS; 1 leaves that row out).
+// close, 5 s), for the balancer alone and with `workers: auto` (BENCH_WORKERS: a number, auto, or
+// 1 to leave that row out). BENCH_TASKSET=0 (or 0-1...) pins the lbguard daemons to those CPUs
+// (taskset -c): `workers: auto` then starts one process per CPU it may use.
 // TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
 // BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
-// BENCH_COMPARE=<another checkout> runs that tree's balancer alongside (own ports, TFTP on 1069) in
-// the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
-// BENCH_COMPARE_FLAGS give node options to this tree's balancers and to the compared one (an A/B of
-// flags: the same tree as BENCH_COMPARE).
+// BENCH_COMPARE=<another checkout, built> runs that tree's daemon alongside (own ports, TFTP on 1069)
+// in the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
+// BENCH_COMPARE_FLAGS give node options to this tree's daemons and to the compared one (an A/B of
+// flags: the same tree as BENCH_COMPARE); BENCH_PROF=DIR adds --cpu-prof into DIR.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MALLOC_TUNABLE } from '../lvs-adapters/userspace/workers.ts';
 import { childPids, ROOT, requireBinary } from '../test/helpers/processes.ts';
-import { median } from './lib.ts';
+import { heading, median } from './lib.ts';
 
 const IP = requireBinary('/usr/sbin/ip', 'iproute2');
 const tag = `lbgb${process.pid % 100000}`;
@@ -60,9 +65,9 @@ function removeTopology(): void {
 }
 
 const daemons: ChildProcess[] = [];
-/** the balancers run with the malloc setting of the systemd unit, as deployed */
-const balancerEnv = { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLE };
-function daemon(ns: string, argv: string[], ready?: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+/** the environment an operator's shell would give: the bench's, with no malloc setting */
+const { GLIBC_TUNABLES: _unset, ...plainEnv } = process.env;
+function daemon(ns: string, argv: string[], ready?: RegExp | ((output: string) => boolean), env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   const [command, args] = inNs(ns, argv);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemons.push(child);
@@ -71,7 +76,7 @@ function daemon(ns: string, argv: string[], ready?: RegExp, env: NodeJS.ProcessE
     const timer = setTimeout(() => (ready ? reject(new Error(`${argv[0]} not ready: ${output}`)) : resolve(child)), ready ? 20_000 : 500);
     const onData = (d: Buffer) => {
       output += d;
-      if (ready?.test(output)) {
+      if (ready && (typeof ready === 'function' ? ready(output) : ready.test(output))) {
         clearTimeout(timer);
         resolve(child);
       }
@@ -178,15 +183,20 @@ listen http
   }
 }
 `);
-  const tcpFarm = (farm: string, port: number, target: number) => ({
-    service: { farm, service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'wlc' },
-    servers: [{ name: 'be', address: BE, port: target, weight: 1 }],
+  // the farms files of the daemons: checks by a command that always passes (the bench measures the
+  // data plane, and a probe must not take iperf3's one test slot); first checks spread over 2 s
+  const check = { probe: 'command', command: ['/bin/true'], interval: '2s', timeout: '1s', rise: 1, fall: 1 };
+  const farm = (name: string, service: 'tcp' | 'tftp', port: number, target: number, dataplane: object) => ({
+    name, service, virtual: { address: VIP, ports: [port] }, scheduler: service === 'tcp' ? 'wlc' : 'rr', dataplane: { type: 'userspace', ...dataplane }, check,
+    backends: [{ name: 'be', address: BE, port: target }],
   });
-  const farms = [
-    tcpFarm('iperf', 7004, 5201),
-    tcpFarm('http', 8004, 80),
-    { service: { farm: 'tftp', service: 'tftp', protocol: 'udp', address: VIP, ports: [{ from: 69, to: 69 }], scheduler: 'rr' }, servers: [{ name: 'be', address: BE, port: 69, weight: 1 }] },
+  /** farms on ports base+4 (iperf), base+1004 (http) and, given, TFTP on `tftp` */
+  const farmsAt = (base: number, tftp: number | undefined, dataplane: object = {}) => [
+    farm('iperf', 'tcp', 7000 + base, 5201, dataplane),
+    farm('http', 'tcp', 8000 + base, 80, dataplane),
+    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, {})] : []),
   ];
+  let statusPort = 9300;
   try {
     topology();
     await daemon(NS.be, ['iperf3', '-s', '-B', BE]);
@@ -194,13 +204,28 @@ listen http
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
     await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const startBalancer = (root: string, config: typeof farms, flags = '', settings: object = {}) => daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...flags.split(' ').filter(Boolean), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(root, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(config), JSON.stringify(settings)], /ready/, balancerEnv);
-    const balancer = await startBalancer(ROOT, farms, process.env.BENCH_NODE_FLAGS);
-    // the same balancer with worker processes (`workers`, default 2 = one per core here) for the TCP farms
-    const workers = Number(process.env.BENCH_WORKERS ?? 2);
-    const withWorkers = workers > 1 ? await startBalancer(ROOT, [tcpFarm('iperf', 7024, 5201), tcpFarm('http', 8024, 80)], process.env.BENCH_NODE_FLAGS, { workers }) : undefined;
+    /**
+     * `lbguard run` of a tree's built bundle in the balancer's namespace, ready once every backend
+     * is in its data plane; `env` defaults to the operator's plain one.
+     */
+    const startBalancer = (tree: string, farms: object[], flags = '', env: NodeJS.ProcessEnv = plainEnv) => {
+      const file = join(work, `farms-${statusPort}.json`);
+      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort++}` }, farms }));
+      const pin = process.env.BENCH_TASKSET ? ['taskset', '-c', process.env.BENCH_TASKSET] : [];
+      const nice = process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : [];
+      const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
+      const added = (output: string) => (output.match(/"kind":"add-server"/g) ?? []).length >= farms.length;
+      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env);
+    };
+    const flags = process.env.BENCH_NODE_FLAGS;
+    const balancer = await startBalancer(ROOT, farmsAt(4, 69), flags);
+    // the same daemon with worker processes for the TCP farms (`workers: auto`: one process per CPU)
+    const workers = process.env.BENCH_WORKERS ?? 'auto';
+    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, undefined, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
+    // the same daemon given the systemd unit's malloc setting by hand: its speed should not depend on it
+    const withMalloc = process.env.BENCH_MALLOC ? await startBalancer(ROOT, farmsAt(34, undefined), flags, { ...plainEnv, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=33554432' }) : undefined;
     const compare = process.env.BENCH_COMPARE;
-    const other = compare ? await startBalancer(compare, [tcpFarm('iperf', 7014, 5201), tcpFarm('http', 8014, 80), { ...farms[2]!, service: { ...farms[2]!.service, ports: [{ from: 1069, to: 1069 }] } }], process.env.BENCH_COMPARE_FLAGS) : undefined;
+    const other = compare ? await startBalancer(compare, farmsAt(14, 1069), process.env.BENCH_COMPARE_FLAGS) : undefined;
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
@@ -208,6 +233,7 @@ listen http
       { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006] },
       { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004], pid: balancer.pid },
       ...(withWorkers ? [{ name: `lbguard userspace, workers: ${workers}`, iperf: [VIP, 7024], http: [VIP, 8024], pid: withWorkers.pid }] : []),
+      ...(withMalloc ? [{ name: 'lbguard userspace, GLIBC_TUNABLES by hand', iperf: [VIP, 7034], http: [VIP, 8034], pid: withMalloc.pid }] : []),
       ...(other ? [{ name: `lbguard ${compare}`, iperf: [VIP, 7014], http: [VIP, 8014], pid: other.pid }] : []),
     ] as { name: string; iperf: readonly [string, number]; http: readonly [string, number]; pid?: number | undefined }[];
     // rounds visit every target in turn, so load from elsewhere falls on all alike; medians are reported
@@ -230,7 +256,7 @@ listen http
     for (const r of rows.filter((r) => r.name.startsWith('lbguard'))) console.log(`\n(${r.name} used ${(r.cpu * 100).toFixed(0)} % of a core during its conn/s runs, median)`);
     const hap = rows.find((r) => r.name === 'HAProxy 1 thread');
     if (hap) {
-      console.log(`\n## userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each)`);
+      heading(`userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each${process.env.BENCH_TASKSET ? `; lbguard on CPUs ${process.env.BENCH_TASKSET}` : ''})`);
       console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
       console.log('|---|---|---|---|---|');
     }
@@ -268,7 +294,7 @@ listen http
       }
     }
     const direct = tftp.get('direct')!;
-    console.log(`\n## userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
+    heading(`userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
     console.log('| target | 200 concurrent x 1 MiB s (failures) | ratio to direct | one 10 MiB get s (failures) | ratio to direct |');
     console.log('|---|---|---|---|---|');
     for (const [name, r] of tftp) {
