@@ -5,6 +5,7 @@ import { type Change, changedFarm, type CloseOptions, type DataPlaneAdapter, typ
 import { DEFAULT_DIAL, type DialPolicy } from './dial.ts';
 import { forwardFtp } from './ftp-session.ts';
 import { listenTcp } from './listeners.ts';
+import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
@@ -93,6 +94,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   readonly workers: WorkerProcesses | undefined;
 
   constructor(private readonly settings: UserspaceSettings = { type: 'userspace' }) {
+    // whoever started this process: the relay's read buffers must not make glibc trim and refault its heap
+    void raiseMallocTrimThreshold();
     const processes = settings.workers === 'auto' ? availableParallelism() : (settings.workers ?? 1);
     // max-sessions bounds all processes together: each holds its share
     const maxSessions = Math.ceil((settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS) / processes);
