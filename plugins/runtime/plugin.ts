@@ -5,6 +5,8 @@ import { type OptionSpec, type ParsedCommandLine, parseCommandLine } from './get
 import { type AddressFamily, validateHost } from './host.ts';
 import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
 import { renderOutcome } from './outcome.ts';
+import { portFromList } from './port-list.ts';
+export { parsePort } from './port-list.ts';
 import { parseRange, type Range } from './range.ts';
 import { CRITICAL, parseStateName, UNKNOWN } from './state.ts';
 
@@ -72,13 +74,6 @@ export interface PluginDefinition<O> {
   readonly check: CheckFunction<O>;
 }
 
-export function parsePort(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new UsageError(`Port number must be an integer from 1 to 65535 - ${text}`);
-  }
-  return Number(text);
-}
-
 /** `-t 10`, `-t 2.5`, `-t 10:UNKNOWN` (monitoring-plugins' timeout-state form) */
 export function parseTimeout(text: string): Deadline {
   const [secondsText = '', stateText, ...extra] = text.split(':');
@@ -104,7 +99,7 @@ function commonOptions(parsed: ParsedCommandLine, definition: PluginDefinition<u
   const portText = last('port');
   return {
     host: hostText === undefined ? undefined : validateHost(hostText),
-    port: portText === undefined ? definition.defaultPort : parsePort(portText),
+    port: portText === undefined ? definition.defaultPort : portFromList(portText, definition.defaultPort),
     warning: warningText === undefined ? undefined : parseRange(warningText),
     critical: criticalText === undefined ? undefined : parseRange(criticalText),
     deadline: timeoutText === undefined ? { seconds: 10, state: CRITICAL } : parseTimeout(timeoutText),
