@@ -1,7 +1,7 @@
 // -p as Farm Guardian fills it for a backend without a port: the farm's virtual port, which on an
 // L4xNAT farm can be a list, a range or `*`. The plugin checks its service's own port in it, else the first.
 import t from 'tap';
-import { parsePluginArgs } from '../../plugins/runtime/plugin.ts';
+import { parsePluginArgs, type PluginDefinition } from '../../plugins/runtime/plugin.ts';
 import { UsageError } from '../../plugins/runtime/errors.ts';
 import { portFromList } from '../../plugins/runtime/port-list.ts';
 import { checkFtpPlugin } from '../../plugins/ftp/definition.ts';
@@ -26,7 +26,7 @@ t.test('what is not a port list is a usage error naming it', async (t) => {
 });
 
 t.test('the plugins take the lists Farm Guardian passes as -p', async (t) => {
-  const port = (definition: Parameters<typeof parsePluginArgs>[0], argv: string[]) => {
+  const port = <O>(definition: PluginDefinition<O>, argv: string[]) => {
     const parsed = parsePluginArgs(definition, argv);
     if (parsed === 'help' || parsed === 'version') throw new Error(parsed);
     return parsed.common.port;
