@@ -70,6 +70,8 @@ export interface Daemon {
   readonly pid: number;
   readonly output: () => string;
   readonly running: () => boolean;
+  /** its exit code once it exited (null when a signal ended it) */
+  readonly exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -80,9 +82,10 @@ export function startDaemon(command: string, args: readonly string[], options: {
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     pid: child.pid,
+    exited,
     output: () => output,
     running: () => child.exitCode === null && child.signalCode === null,
     async stop() {
