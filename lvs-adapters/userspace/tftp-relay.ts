@@ -3,8 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
+import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { bindUdp, closeUdp, sweeper } from './udp.ts';
+import { closeUdp, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
@@ -121,18 +122,29 @@ export class TftpService {
   /** wide reads' block size toward IPv4 and IPv6 servers (from the interfaces' MTU at start) */
   private readonly wideBlock = { 4: wideBlockSize(false), 6: wideBlockSize(true) };
 
-  private constructor(private readonly socket: Socket, private readonly address: string, private readonly pool: ServerPool) {}
+  private socket!: Socket;
+  private listener!: Listener;
+
+  private constructor(private readonly address: string, private readonly pool: ServerPool) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<TftpService> {
-    const service = new TftpService(await bindUdp(address, port), address, pool);
-    service.socket.on('message', (message, from) => service.onRequest(message, from));
+    const service = new TftpService(address, pool);
+    const listener = await listenUdp(address, port, (message, from) => service.onRequest(message, from));
+    service.listener = listener;
+    service.socket = listener.socket;
     service.stopSweep = sweeper(() => {
       for (const session of service.sessions.values()) {
         countBytes(session);
         if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
       }
+      // no longer listening and no session left: nothing to sweep for
+      if (!listener.listening && service.sessions.size === 0) service.stopSweep();
     });
     return service;
+  }
+
+  get listening(): boolean {
+    return this.listener.listening;
   }
 
   get activeSessions(): number {
@@ -394,9 +406,13 @@ export class TftpService {
     s.lease.close();
   }
 
-  async close(): Promise<void> {
-    this.stopSweep();
+  /** Stops taking requests (a successor may take the port over); open transfers run on. */
+  close(): Promise<void> {
+    return this.listener.close();
+  }
+
+  /** Ends every open transfer at once. */
+  cut(): void {
     for (const session of [...this.sessions.values()]) this.end(session);
-    closeUdp(this.socket);
   }
 }

@@ -7,6 +7,7 @@
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
 import type { Server, Socket } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
@@ -19,6 +20,7 @@ interface Farm {
 /** how often counters go to the main process (its /metrics are at most this old) */
 const REPORT_EVERY_MS = 1000;
 const farms = new Map<string, Farm>();
+void raiseMallocTrimThreshold();
 let settings: WorkerSettings | undefined;
 let budget: SessionBudget | undefined;
 
@@ -29,8 +31,11 @@ function send(message: FromWorker): void {
 function sync(state: FarmState): void {
   if (!settings || !budget) throw new Error('sync before init');
   let farm = farms.get(state.service.farm);
-  if (!farm) farms.set(state.service.farm, (farm = { pool: new ServerPool(state.service, budget), listeners: [] }));
-  else farm.pool.setSpec(state.service);
+  if (!farm) {
+    const onServerFailed = (farm: string, server: string, reason: string) => send({ kind: 'server-failed', farm, server, reason });
+    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }), listeners: [] };
+    farms.set(state.service.farm, farm);
+  } else farm.pool.setSpec(state.service);
   const wanted = new Set(state.servers.map((s) => s.name));
   for (const server of farm.pool.specs()) if (!wanted.has(server.name)) farm.pool.removeServer(server.name, settings.cutConnections);
   for (const server of state.servers) farm.pool.setServer(server);
@@ -42,13 +47,13 @@ function listen(name: string, server: Server): void {
     server.close();
     return;
   }
-  const idleMs = settings.idleMs;
+  const { idleMs, dial } = settings;
   farm.listeners.push(server);
   server.on('connection', (socket: Socket) => {
     // the server object was made for us by Node from the shared handle, without our options
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    forwardTcp(socket, farm.pool, { idleMs });
+    forwardTcp(socket, farm.pool, { idleMs, dial });
   });
   // a failing accept (EMFILE) must not end the process: the main process and other workers go on
   server.on('error', () => farm.pool.countError('accept'));

@@ -59,6 +59,20 @@ export interface DataPlaneCounters {
   readonly errors: number;
 }
 
+/** How a data plane closes. */
+export interface CloseOptions {
+  /**
+   * Let open sessions finish: `stop` for at most the data plane's drain time (SIGTERM), `retire`
+   * until they end by themselves (a successor took over after a reload). Absent: cut at once.
+   */
+  readonly drain?: 'stop' | 'retire';
+  /** aborted: whatever is still open is cut at once (a second SIGTERM) */
+  readonly signal?: AbortSignal;
+}
+
+/** A data plane took a real server out by itself (connects failing): `reason` says why. */
+export type ServerFailureReport = (farm: string, backend: string, reason: string) => void;
+
 export interface DataPlaneAdapter {
   /** `userspace`, `ipvsadm`, `nftlb`, `zevenet`, `none` */
   readonly type: string;
@@ -66,7 +80,13 @@ export interface DataPlaneAdapter {
   observe(): Promise<FarmState[]>;
   /** Applies changes in order; throws (with a message an operator can act on) when one fails. */
   apply(changes: readonly Change[]): Promise<void>;
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
+  /** Optional: farms the data plane cannot serve now (a port it cannot listen on), with the reason. */
+  problems?(): ReadonlyMap<string, string>;
+  /** Optional: data planes that carry sessions and see servers fail report it here. */
+  watchServers?(report: ServerFailureReport): void;
   /** Optional: per-service and per-server counters, for adapters that carry the traffic themselves. */
   counters?(): DataPlaneCounters[];
+  /** Optional: the weights the data plane holds for these, when its scale is not lbguard's (a Zevenet appliance: 1..9). */
+  dataplaneWeights?(servers: readonly RealServerSpec[]): ReadonlyMap<string, number>;
 }
