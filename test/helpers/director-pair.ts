@@ -15,15 +15,18 @@ import { ROOT, requireBinary, runCommand, until } from './processes.ts';
 const IP = '/usr/sbin/ip';
 
 /**
- * The figures go to the output (and, with targets, to `npm run bench`: bench/failover.bench.ts); on a
- * shared machine under load, keepalived's own timers slip, so what is asserted is lbguard's part: the
- * backup was ready, and served within a second and a half of keepalived making it MASTER.
+ * The figures go to the output; the targets (4 s with advert-int 1, 1 s with VRRPv3 adverts of 0.2 s)
+ * are held in `npm run bench` (bench/failover.bench.ts). On a shared machine under load, keepalived's
+ * timers and every process the client starts slip by seconds, so what is asserted here is generous:
+ * keepalived moved the role within takeoverMs, and FTP (passive, active) and TFTP were served
+ * through the address within servedMs of the death. That the backup was ready before it was
+ * master is asserted apart (it listens on the VIP before it holds it).
  */
-export const assertFailover = (t: Test, served: FirstServed, limitMs: number, what: string) => {
+export const assertFailover = (t: Test, served: FirstServed, takeoverMs: number, servedMs: number, what: string) => {
   t.comment(`${what}: keepalived MASTER ${served.takeover} ms, VIP seen ${served.vipMoved} ms, FTP passive ${served.ftpPassive} ms, active ${served.ftpActive} ms, TFTP ${served.tftp} ms after the death`);
-  t.ok(served.takeover < limitMs, `${what}: keepalived moved the role within ${limitMs} ms (${served.takeover})`);
+  t.ok(served.takeover < takeoverMs, `${what}: keepalived moved the role within ${takeoverMs} ms (${served.takeover})`);
   for (const [kind, ms] of [['passive FTP', served.ftpPassive], ['active FTP', served.ftpActive], ['TFTP', served.tftp]] as const) {
-    t.ok(ms - served.takeover < 1500, `${what}: ${kind} served through the VIP ${ms - served.takeover} ms after the takeover (< 1500: the backup was ready)`);
+    t.ok(ms < servedMs, `${what}: ${kind} served through the VIP ${ms} ms after the death (< ${servedMs})`);
   }
 };
 
@@ -81,6 +84,8 @@ export interface DirectorPair {
   /** what `lbguard status` prints in that director's namespace */
   table(index: number): Promise<string>;
   holdsVip(index: number): boolean;
+  /** the VIP's service ports a director listens on (ss), as `ADDRESS:PORT tcp|udp` */
+  listening(index: number): Promise<string[]>;
   linkDown(index: number): void;
   linkUp(index: number): void;
   /** whole transfers from the client: resolves with who served, or rejects with curl/tftp's complaint */
@@ -101,6 +106,7 @@ export function directorPair(): DirectorPair {
   const curl = requireBinary('/usr/bin/curl', 'curl');
   const tftpClient = requireBinary('/usr/bin/tftp', 'tftp-hpa');
   requireBinary('/usr/sbin/keepalived', 'keepalived');
+  const nsenter = requireBinary('/usr/bin/nsenter', 'util-linux');
   const tag = String(process.pid % 100000);
   const sw = `lbp${tag}s`;
   const client = `lbp${tag}c`;
@@ -151,7 +157,8 @@ export function directorPair(): DirectorPair {
     throw error;
   }
 
-  const inClient = (argv: string[], timeoutMs: number) => runCommand(IP, ['netns', 'exec', client, ...argv], { timeoutMs });
+  // nsenter joins the network namespace only: `ip netns exec` also remounts /sys, a cost per attempt
+  const inClient = (argv: string[], timeoutMs: number) => runCommand(nsenter, [`--net=/run/netns/${client}`, ...argv], { timeoutMs });
   let fetches = 0;
   const ftp = async (active: boolean, timeoutMs = 3000, connectMs = timeoutMs) => {
     const seconds = (timeoutMs / 1000).toFixed(2);
@@ -298,6 +305,14 @@ export function directorPair(): DirectorPair {
       return run.stdout;
     },
     holdsVip,
+    async listening(index) {
+      const run = await runCommand(IP, ['netns', 'exec', directors[index]!.ns, 'ss', '-Hltun'], { timeoutMs: 10_000 });
+      const wanted = new Set([`${vip}:21`, `${vip}:69`]);
+      return run.stdout.split('\n').flatMap((line) => {
+        const [proto, , , , local] = line.trim().split(/\s+/);
+        return local && wanted.has(local) ? [`${local} ${proto}`] : [];
+      }).sort();
+    },
     linkDown(index) {
       ip('-n', directors[index]!.ns, 'link', 'set', 'e0', 'down');
     },
