@@ -58,21 +58,22 @@ export function runTool(path: string, argv: readonly string[], options: RunOptio
   return new Promise((resolve, reject) => {
     // own timer rather than spawn's `timeout`, whose timer outlives a child that never started
     const child = spawn(path, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // 'error' first: without descriptors (EMFILE) the child has no pipes and only reports a tick later
     child.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(new IpvsadmError(error.code === 'ENOENT' ? `${path} not found (install ipvsadm, or set dataplane.ipvsadm)` : `${path}: ${error.message}`, argv, null, ''));
     });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, signal, stdout, stderr });
     });
-    child.stdin.on('error', () => {}); // a tool that exits early must not crash us with EPIPE
-    child.stdin.end(options.input ?? '');
+    child.stdin?.on('error', () => {}); // a tool that exits early must not crash us with EPIPE
+    child.stdin?.end(options.input ?? '');
   });
 }
 

@@ -7,6 +7,7 @@
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
 import type { Server, Socket } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
@@ -19,6 +20,7 @@ interface Farm {
 /** how often counters go to the main process (its /metrics are at most this old) */
 const REPORT_EVERY_MS = 1000;
 const farms = new Map<string, Farm>();
+void raiseMallocTrimThreshold();
 let settings: WorkerSettings | undefined;
 let budget: SessionBudget | undefined;
 

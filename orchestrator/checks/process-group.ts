@@ -1,8 +1,9 @@
 // Runs one program in a process group of its own, the way keepalived runs MISC_CHECK scripts:
 // no shell, stdin closed, output captured up to a cap, and on timeout or abort the WHOLE group is
 // signalled (SIGTERM, then SIGKILL after a grace), so a hanging script and every child it started
-// are gone when the call returns. Never throws.
-import { execa } from 'execa';
+// are gone when the call returns. Never throws: a program that cannot be started (ENOENT, EACCES,
+// and EMFILE, ENFILE, EAGAIN, ENOMEM when the host runs out) is a GroupRun with its spawnError.
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 export interface GroupRunOptions {
@@ -119,23 +120,27 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const grace = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
 
-  const spawn = () =>
-    execa(options.file, [...options.args], {
-      detached: true, // setsid(): the program leads a new process group we can signal as a whole
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      env: { ...options.env },
-      extendEnv: true,
-    });
-  let subprocess: ReturnType<typeof spawn>;
+  // node's spawn, not execa's: when pipes cannot be made (EMFILE) the ChildProcess has no stdio and
+  // reports the failure as an 'error' event a tick later; execa 9 then throws on the missing stdio
+  // and leaves that event unhandled, which ended the daemon. Here 'error' is listened to first.
+  let subprocess: ChildProcess;
   try {
-    subprocess = spawn();
+    subprocess = spawn(options.file, [...options.args], {
+      detached: true, // setsid(): the program leads a new process group we can signal as a whole
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
   } catch (error) {
-    return nothing(started, { spawnError: errorCode(error) });
+    return nothing(started, { spawnError: errorCode(error) }); // ENOMEM and the like throw at once
   }
+  let failure: unknown;
+  const finished = new Promise<void>((resolve) => {
+    subprocess.once('error', (error) => {
+      failure ??= error;
+      if (subprocess.pid === undefined) resolve(); // never started: no 'close' to wait for
+    });
+    subprocess.once('close', () => resolve());
+  });
 
   const pid = subprocess.pid ?? null;
   const out = capture(subprocess.stdout, maxBytes);
@@ -186,16 +191,8 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
   const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
   const forgetAbort = whenAborted(options.signal, () => stop('abort'));
 
-  let spawnError: string | null = null;
   try {
-    const result = await subprocess;
-    if (result.failed && pid === null) spawnError = typeof result.code === 'string' ? result.code : errorCode(result.cause);
-    if (!exited) {
-      exitCode = result.exitCode ?? null;
-      exitSignal = result.signal ?? null;
-    }
-  } catch (error) {
-    if (pid === null) spawnError = errorCode(error);
+    await finished;
   } finally {
     clearTimeout(timer);
     clearTimeout(graceTimer);
@@ -203,6 +200,8 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
     forgetAbort();
     if (pid !== null) liveGroups.delete(pid);
   }
+  const spawnError = pid === null ? errorCode(failure ?? 'did not start') : null;
+  if (pid === null) dropStreams();
 
   return {
     pid, exitCode, signal: exitSignal, stdout: out.kept(), stderr: err.kept(), stdoutTotal: out.total(),

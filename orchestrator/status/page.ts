@@ -106,7 +106,7 @@ function backendRow(farm, b, at) {
     '<td><b>' + esc(b.name) + '</b></td>' +
     '<td>' + esc(b.address + ':' + b.port) + '</td>' +
     '<td><span class="state ' + esc(b.state) + '">' + esc(b.state) + '</span> <span class="age" title="since ' + esc(b.since) + '">' + duration(at - Date.parse(b.since)) + '</span></td>' +
-    '<td class="num">' + esc(b.weight) + '</td>' +
+    '<td class="num">' + esc(b.weight) + (b.dataplaneWeight === undefined ? '' : ' <span class="sub" title="the weight the data plane holds">(' + esc(farm.dataplane.type) + ' ' + esc(b.dataplaneWeight) + ')</span>') + '</td>' +
     '<td class="num latency">' + (b.last ? esc(b.last.ms) + ' ms' : '') + '</td>' +
     '<td>' + chart(b.recent || []) + '</td>' +
     '<td class="num sessions">' + (t ? esc(t.active) + (b.maxConns ? ' <span class="sub">/ ' + esc(b.maxConns) + '</span>' : '') : none) + '</td>' +

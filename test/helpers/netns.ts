@@ -1,12 +1,27 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { type PluginRun, requireBinary, runCommand } from './processes.ts';
+import { type PluginRun, requireBinary, runCommand, until } from './processes.ts';
 
 export interface IsolatedNamespace {
   readonly name: string;
   /** runs argv inside the namespace (no shell) */
   run(argv: readonly string[], options?: { timeoutMs?: number }): Promise<PluginRun>;
   remove(): void;
+}
+
+/**
+ * The command and arguments that run `argv` inside namespace `ns` (or on the host without one).
+ * `ip netns exec` becomes the command (exec, no fork): the PID started is the daemon's own.
+ */
+export function inNamespace(ns: string | undefined, argv: readonly string[]): [string, string[]] {
+  if (ns === undefined) return [argv[0] as string, argv.slice(1)];
+  return [requireBinary('/usr/sbin/ip', 'iproute2'), ['netns', 'exec', ns, ...argv]];
+}
+
+/** Waits until something listens on TCP `port` inside namespace `ns` (ss run there). */
+export async function waitForListenerIn(ns: string, port: number, timeoutMs = 5000): Promise<void> {
+  const [command, args] = inNamespace(ns, [requireBinary('/usr/bin/ss', 'iproute2'), '-Hltn', `sport = :${port}`]);
+  await until(`a listener on port ${port} in ${ns}`, () => (execFileSync(command, args, { encoding: 'utf8' }).trim() ? true : undefined), timeoutMs);
 }
 
 /**

@@ -30,11 +30,20 @@ farms:
  * `lbguard run` on a farms file NAME.yaml (status on a free port, the given state file), its output
  * kept; ready() resolves with /status's HTTP status once it answers (or 'no answer' after 5 s).
  */
-async function startRun(t: { teardown(fn: () => void): void }, name: string, state = join(dir, `${name}-state.json`)) {
+async function startRun(
+  t: { teardown(fn: () => void): void },
+  name: string,
+  state = join(dir, `${name}-state.json`),
+  options: { text?: (statusPort: number, state: string) => string; nofile?: number } = {},
+) {
   const statusPort = await freePort();
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, farms(statusPort, state));
-  const child = spawn(process.execPath, [LBGUARD, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(file, (options.text ?? farms)(statusPort, state));
+  const argv = [LBGUARD, 'run', '-c', file];
+  // a descriptor limit as `ulimit -n` sets it, on the daemon alone (bash execs node: one PID)
+  const child = options.nofile === undefined
+    ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('bash', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -116,6 +125,43 @@ t.test('status clients that connect and never speak, or ask and never read, are 
   for (let i = 0; i < 400 && established() > 0; i++) await new Promise((r) => setTimeout(r, 100));
   t.equal(established(), 0, 'the daemon closed every one of them within 40 s');
   t.equal(await get(), 200);
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
+
+t.test('descriptors run out while a probe: command check starts: a failed check with its reason, no crash', async (t) => {
+  const text = (statusPort: number, state: string) => `status: {listen: "127.0.0.1:${statusPort}"}
+state: {file: "${state}"}
+farms:
+  - name: c
+    service: tcp
+    virtual: {address: 192.0.2.23, ports: [22]}
+    check: {probe: command, command: /bin/true, interval: 300ms, timeout: 250ms, rise: 1, fall: 1}
+    backends:
+      - {name: a, address: 127.0.0.1, port: 1}
+`;
+  const { child, exited, output, get, ready, statusPort } = await startRun(t, 'emfile', undefined, { text, nofile: 400 });
+  t.equal(await ready(), 200);
+  const state = async () => ((await fetch(`http://127.0.0.1:${statusPort}/status`).then((r) => r.json())) as { farms: { backends: { state: string }[] }[] }).farms[0]?.backends[0]?.state;
+  for (let i = 0; i < 50 && (await state()) !== 'up'; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(await state(), 'up', '/bin/true passes while descriptors are there');
+  // 450 held connections to the status page take every descriptor the daemon has left
+  const held: Socket[] = [];
+  t.teardown(() => { for (const s of held) s.destroy(); });
+  for (let i = 0; i < 450; i++) {
+    const socket = connect(statusPort, '127.0.0.1');
+    socket.on('error', () => undefined);
+    held.push(socket);
+  }
+  for (let i = 0; i < 100 && !/cannot run \/bin\/true: EMFILE/.test(output()); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(output(), /"line":"cannot run \/bin\/true: EMFILE"/, 'the check fails with the reason');
+  t.match(output(), /"event":"transition".*"to":"down"/, 'and the backend is down');
+  for (const s of held) s.destroy();
+  for (let i = 0; i < 50 && (await get()) !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && (await state()) !== 'up'; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(await state(), 'up', 'descriptors back: the check passes again');
+  t.equal(child.exitCode, null, 'the daemon never stopped');
+  t.notMatch(output(), /Unhandled 'error' event|spawn \/bin\/true EMFILE\n/, 'no crash');
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
