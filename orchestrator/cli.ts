@@ -130,11 +130,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-<<<<<<< HEAD
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-=======
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
->>>>>>> main
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);

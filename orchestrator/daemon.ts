@@ -22,12 +22,9 @@ export interface BackendStatus {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
-<<<<<<< HEAD
   readonly maxConns?: number;
-=======
   /** the weight the data plane holds, when its scale differs (a Zevenet appliance takes 1..9) */
   readonly dataplaneWeight?: number;
->>>>>>> main
   readonly state: HealthState;
   readonly since: string;
   /** time spent down since lbguard started (ms), the current stretch included */
@@ -224,12 +221,9 @@ export class Orchestrator {
     const farms = this.config.farms.map((farm): FarmStatus => {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
-<<<<<<< HEAD
       const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
       const status = reconciler?.status;
-=======
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
->>>>>>> main
       return {
         name: farm.name,
         service: farm.service,
@@ -251,11 +245,8 @@ export class Orchestrator {
             address: backend.address,
             port: backendPort(farm, backend),
             weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
-<<<<<<< HEAD
             maxConns: backend['max-conns'],
-=======
             ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
->>>>>>> main
             state: backend.maintenance ? 'maintenance' : visibleState(record),
             since: new Date(record.since).toISOString(),
             downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),

@@ -8,13 +8,9 @@ import { zevenetNameProblems } from '../../zevenet-adapters/zevenet/names.ts';
 
 /**
  * What the schema cannot know: whether each check's options are ones its plugin accepts (parsed by
-<<<<<<< HEAD
- * the plugin's own parser), whether the data plane named is in this build, and whether the status
- * server's token and TLS files are usable (and kept private).
-=======
- * the plugin's own parser), whether the data plane named is in this build, and whether a Zevenet
- * appliance takes the farm's names.
->>>>>>> main
+ * the plugin's own parser), whether the data plane named is in this build, whether a Zevenet
+ * appliance takes the farm's names, and whether the status server's token and TLS files are
+ * usable (and kept private).
  */
 export function semanticProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = statusSecretProblems(config.status);
