@@ -200,13 +200,14 @@ listen http
   }
 }
 `);
-  // the farms files of the daemons: the checks an operator would have (a command probe would fork the
-  // daemon every interval: 20 ms of its event loop each on a busy machine); iperf3 is probed rarely,
-  // so that a probe hardly ever meets its one test being set up
-  const check = (probe: 'tcp' | 'tftp', interval: string) => ({ probe, interval, timeout: '1s', rise: 1, fall: 1 });
+  // the farms files of the daemons: the checks an operator would have, but iperf3's server is
+  // checked by a command that always passes: a probe connecting to it while a test sets up its
+  // streams fails or stalls that test (a command probe forks the daemon: 20 ms of its event loop
+  // each on a busy machine, hence every 5 s)
+  const check = (probe: 'tcp' | 'tftp' | 'command', interval: string) => ({ probe, interval, timeout: '1s', rise: 1, fall: 1, ...(probe === 'command' ? { command: ['/bin/true'] } : {}) });
   const farm = (name: string, service: 'tcp' | 'tftp', port: number, target: number, dataplane: object) => ({
     name, service, virtual: { address: VIP, ports: [port] }, scheduler: service === 'tcp' ? 'wlc' : 'rr', dataplane: { type: 'userspace', ...dataplane },
-    check: service === 'tftp' ? check('tftp', '2s') : check('tcp', target === 5201 ? '10s' : '2s'),
+    check: service === 'tftp' ? check('tftp', '2s') : target === 5201 ? check('command', '5s') : check('tcp', '2s'),
     backends: [{ name: 'be', address: BE, port: target }],
   });
   /** farms on ports base+4 (iperf), base+1004 (http) and, given, TFTP on `tftp` */
