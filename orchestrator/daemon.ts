@@ -4,6 +4,7 @@ import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
 import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { CheckHistory } from './health/check-history.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
 import { Reconciler } from './reconciler.ts';
@@ -128,7 +129,7 @@ export class Orchestrator {
   private readonly reconcilers = new Map<string, Reconciler>();
   private readonly transitions: TransitionEvent[] = [];
   private readonly downtime = new Map<string, Downtime>();
-  private readonly recentChecks = new Map<string, [number, 0 | 1][]>();
+  private readonly recentChecks = new Map<string, CheckHistory>();
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
   readonly metrics: Metrics;
@@ -275,7 +276,7 @@ export class Orchestrator {
             since: new Date(record.since).toISOString(),
             downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
             last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
-            recent: this.recentChecks.get(key) ?? [],
+            recent: this.recentChecks.get(key)?.entries() ?? [],
             traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
           };
         }),
@@ -408,10 +409,9 @@ export class Orchestrator {
     const { record: updated, transition } = applyVerdict(record, verdict, { rise: check.rise, fall: check.fall, reentryMs: check.reentry }, Date.now());
     this.health.set(key, updated);
     this.metrics.checks.inc({ farm: farmName, result: verdict.ok ? 'ok' : 'fail' });
-    const recent = this.recentChecks.get(key) ?? [];
-    recent.push([Math.round(verdict.ms * 10) / 10, verdict.ok ? 1 : 0]);
-    if (recent.length > RECENT_CHECKS) recent.shift();
-    this.recentChecks.set(key, recent);
+    let recent = this.recentChecks.get(key);
+    if (!recent) this.recentChecks.set(key, (recent = new CheckHistory(RECENT_CHECKS)));
+    recent.push(verdict.ms, verdict.ok);
     this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
     if (transition) {
       this.recordTransition(farmName, backendName, transition, verdict.line);
