@@ -29,6 +29,11 @@ export interface RealServerSpec {
 export interface FarmState {
   readonly service: VirtualServiceSpec;
   readonly servers: readonly RealServerSpec[];
+  /**
+   * Desired side only: the name of every backend the farms file gives the farm, serving or not. A
+   * data plane that keeps failed backends declared (nftlb's `down`) deletes the ones not named here.
+   */
+  readonly members?: readonly string[];
 }
 
 export type Change =
@@ -87,6 +92,8 @@ export interface DataPlaneAdapter {
   watchServers?(report: ServerFailureReport): void;
   /** Optional: per-service and per-server counters, for adapters that carry the traffic themselves. */
   counters?(): DataPlaneCounters[];
+  /** Optional: deletes what the data plane still holds of backends no longer in `members` (after apply). */
+  prune?(desired: readonly FarmState[]): Promise<void>;
   /** Optional: the weights the data plane holds for these, when its scale is not lbguard's (a Zevenet appliance: 1..9). */
   dataplaneWeights?(servers: readonly RealServerSpec[]): ReadonlyMap<string, number>;
 }
