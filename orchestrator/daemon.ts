@@ -225,9 +225,11 @@ export class Orchestrator {
    * sessions finish for their drain time; `signal` (a second SIGTERM) cuts them at once.
    */
   async stop(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    await this.scheduler.stop();
+    // the data planes stop listening at once; checks still running finish meanwhile (no pass follows)
     for (const reconciler of this.reconcilers.values()) await reconciler.stop();
-    await Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    const closed = Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    await this.scheduler.stop();
+    await closed;
     this.stopping.abort();
     await Promise.all(this.retiring);
     clearTimeout(this.saveTimer);
