@@ -118,8 +118,14 @@ async function run(file: string, logLevel: string): Promise<number> {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // the data planes stop listening at once and give open sessions their drain-timeout; a second
+  // SIGTERM (or SIGINT) cuts them at once
+  const cut = new AbortController();
+  process.once('SIGTERM', () => cut.abort());
+  process.once('SIGINT', () => cut.abort());
+  logger.info({ event: 'stopping' }, 'stopping: no new sessions; open ones get the drain-timeout (SIGTERM again cuts them)');
   await current.close();
-  await orchestrator.stop();
+  await orchestrator.stop({ signal: cut.signal });
   return 0;
 }
 

@@ -3,7 +3,7 @@ import type { Config, FarmConfig } from './config/schema.ts';
 import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
-import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
 import { CheckHistory } from './health/check-history.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
@@ -97,6 +97,16 @@ function describeChange(change: Change): string {
   }
 }
 
+/** Whether a farm is served: its data plane's last pass, and what the data plane says of that farm. */
+function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): Pick<FarmStatus['dataplane'], 'type' | 'ok' | 'error'> {
+  const problems = reconciler?.adapter.problems?.();
+  const problem = problems?.get(farm.name);
+  if (problem) return { type: farm.dataplane.type, ok: false, error: problem };
+  // a failed pass whose failures the data plane puts on other farms leaves this one served
+  if (problems?.size && !reconciler?.status.ok) return { type: farm.dataplane.type, ok: true };
+  return { type: farm.dataplane.type, ok: reconciler?.status.ok ?? false, error: reconciler?.status.lastError };
+}
+
 /** A backend keeps its health across a reload only if nothing about how it is checked changed. */
 function identityOf(farm: FarmConfig, index: number): string {
   const backend = farm.backends[index]!;
@@ -120,6 +130,10 @@ export class Orchestrator {
   readonly metrics: Metrics;
   private saveTimer: NodeJS.Timeout | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
+  /** data planes replaced by a reload, finishing their open sessions */
+  private readonly retiring = new Set<Promise<void>>();
+  /** aborted at stop: retiring data planes cut what they still carry */
+  private readonly stopping = new AbortController();
 
   constructor(config: Config, private readonly options: OrchestratorOptions) {
     this.config = config;
@@ -182,10 +196,11 @@ export class Orchestrator {
         if (!this.health.has(key)) this.health.set(key, initialHealth(now));
       }
     }
-    this.syncReconcilers(adapters);
+    const { started, replaced } = this.syncReconcilers(adapters);
     this.syncJobs(keep);
     this.publish();
     this.resetGauges();
+    this.retireAfter(started, replaced);
     this.log.info({ event: 'reloaded', farms: next.farms.length, backends: this.health.size, kept: keep.size }, 'configuration reloaded');
   }
 
@@ -200,10 +215,16 @@ export class Orchestrator {
     return true;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops checks and reconcilers, then the data planes: they stop listening at once and let open
+   * sessions finish for their drain time; `signal` (a second SIGTERM) cuts them at once.
+   */
+  async stop(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     await this.scheduler.stop();
     for (const reconciler of this.reconcilers.values()) await reconciler.stop();
-    for (const reconciler of this.reconcilers.values()) await reconciler.adapter.close();
+    await Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    this.stopping.abort();
+    await Promise.all(this.retiring);
     clearTimeout(this.saveTimer);
     clearTimeout(this.publishTimer);
     this.saveState();
@@ -229,9 +250,7 @@ export class Orchestrator {
         name: farm.name,
         service: farm.service,
         dataplane: {
-          type: farm.dataplane.type,
-          ok: status?.ok ?? false,
-          error: status?.lastError,
+          ...dataplaneStatus(farm, reconciler),
           lastFailure: status?.lastFailure && { message: status.lastFailure.message, at: iso(status.lastFailure.at)! },
           appliedAt: iso(status?.lastAppliedAt),
           changesApplied: status?.changesApplied ?? 0,
@@ -276,18 +295,20 @@ export class Orchestrator {
     return made;
   }
 
-  private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): void {
+  /**
+   * Reconcilers for the data planes of the config: new ones started, those no farm uses any more
+   * stopped (their adapters are closed by retireAfter, once the new ones made their first pass).
+   */
+  private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): { started: Reconciler[]; replaced: Reconciler[] } {
     const wanted = new Map(this.config.farms.map((farm) => [dataplaneKey(farm), farm]));
-    const retiring: Promise<void>[] = [];
+    const replaced: Reconciler[] = [];
+    const started: Reconciler[] = [];
     for (const [key, reconciler] of this.reconcilers) {
       if (!wanted.has(key)) {
         this.reconcilers.delete(key);
-        retiring.push(reconciler.stop().then(() => reconciler.adapter.close()));
+        replaced.push(reconciler);
       }
     }
-    // a data plane whose settings changed (userspace idle-timeout, workers) is a new adapter on the
-    // same ports: it starts once the old one has let them go, instead of failing on them first
-    const retired = Promise.allSettled(retiring);
     for (const key of wanted.keys()) {
       const adapter = adapters.get(key);
       if (this.reconcilers.has(key) || !adapter) continue;
@@ -302,8 +323,44 @@ export class Orchestrator {
         },
       });
       this.reconcilers.set(key, reconciler);
-      reconciler.start(retired);
+      adapter.watchServers?.((farm, backend, reason) => this.failedInDataplane(farm, backend, reason));
+      reconciler.start();
+      started.push(reconciler);
     }
+    return { started, replaced };
+  }
+
+  /**
+   * A data plane whose settings changed (userspace idle-timeout, workers) is a new adapter for the
+   * same farms: it takes their ports over in its first pass (the userspace balancer hands listening
+   * sockets over), and only then does the old one let go and finish its open sessions.
+   */
+  private retireAfter(started: readonly Reconciler[], replaced: readonly Reconciler[]): void {
+    if (!replaced.length) return;
+    const firstPasses = Promise.allSettled(started.map((r) => r.request()));
+    for (const reconciler of replaced) {
+      const retired: Promise<void> = reconciler
+        .stop()
+        .then(() => firstPasses)
+        .then(() => reconciler.adapter.close({ drain: 'retire', signal: this.stopping.signal }))
+        .catch((error: Error) => this.log.error({ event: 'dataplane-error', dataplane: reconciler.adapter.type, error: error.message }, `data plane ${reconciler.adapter.type}: closing the replaced one: ${error.message}`))
+        .finally(() => this.retiring.delete(retired));
+      this.retiring.add(retired);
+    }
+  }
+
+  /**
+   * The data plane took a backend out by itself (its connects failing): it is down now, as if its
+   * checks had failed `fall` times; its checks bring it back after `rise` passes.
+   */
+  private failedInDataplane(farm: string, backend: string, reason: string): void {
+    const key = healthKey(farm, backend);
+    const record = this.health.get(key);
+    if (!record) return; // the sorry server, or a backend a reload removed
+    const { record: updated, transition } = markDown(record, reason, Date.now());
+    this.health.set(key, updated);
+    if (transition) this.recordTransition(farm, backend, transition, reason);
+    this.publishSoon();
   }
 
   private syncJobs(keep: ReadonlySet<string> = new Set()): void {

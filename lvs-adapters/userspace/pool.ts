@@ -11,6 +11,10 @@ export class RealServer {
   errors = 0;
   /** false once removed from the service: open sessions run on, no new ones */
   present = true;
+  /** connects that failed in a row (refused, reset, timed out) */
+  connectFailures = 0;
+  /** taken out of the rotation by `error-limit` until the control plane sets it again */
+  failedOut = false;
   /** closes this server's open sessions (Zevenet's cut_conns) */
   readonly cutters = new Set<Cutter>();
 
@@ -20,7 +24,7 @@ export class RealServer {
     return this.spec.name;
   }
   get weight(): number {
-    return this.present ? this.spec.weight : 0;
+    return this.present && !this.failedOut ? this.spec.weight : 0;
   }
   /** `max-conns`: at this many open sessions the server takes no new ones (absent or 0: no limit) */
   get maxConnections(): number | undefined {
@@ -37,6 +41,16 @@ function cutAll(cutters: Iterable<Cutter>): void {
     else cutter.cut();
   }
 }
+
+/** What a pool does about servers whose connects fail. */
+export interface FailurePolicy {
+  /** consecutive connect failures that take a server out of the rotation at once (0: never) */
+  readonly errorLimit: number;
+  /** told when that happens (the orchestrator marks the backend down: checks bring it back) */
+  readonly onServerFailed?: (farm: string, server: string, reason: string) => void;
+}
+
+export const DEFAULT_ERROR_LIMIT = 3;
 
 /** Shared by every service of one adapter: `max-sessions` bounds them together. */
 export class SessionBudget {
@@ -83,7 +97,7 @@ export class ServerPool {
   private persistence: PersistenceTable | undefined;
   readonly errors = new Map<string, number>();
 
-  constructor(public spec: VirtualServiceSpec, private readonly budget: SessionBudget) {
+  constructor(public spec: VirtualServiceSpec, private readonly budget: SessionBudget, private readonly failures: FailurePolicy = { errorLimit: DEFAULT_ERROR_LIMIT }) {
     this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
     this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
   }
@@ -103,8 +117,12 @@ export class ServerPool {
 
   setServer(spec: RealServerSpec): void {
     const server = this.servers.get(spec.name);
-    if (server && server.present) server.spec = spec;
-    else this.servers.set(spec.name, new RealServer(spec));
+    if (server && server.present) {
+      server.spec = spec;
+      // the control plane's word (a check that passed again) brings a failed-out server back
+      server.failedOut = false;
+      server.connectFailures = 0;
+    } else this.servers.set(spec.name, new RealServer(spec));
     this.listPresent();
   }
 
@@ -152,19 +170,39 @@ export class ServerPool {
     if (server) server.errors++;
   }
 
+  /** A connect to `server` succeeded: its run of failures ends. */
+  connected(server: RealServer): void {
+    server.connectFailures = 0;
+  }
+
+  /**
+   * A connect to `server` failed (refused, reset, timed out): counted, and at `error-limit` in a row
+   * the server leaves the rotation at once, before its next check (HAProxy's `observe layer4`).
+   */
+  connectFailed(server: RealServer, reason: string): void {
+    this.countError('connect', server);
+    server.connectFailures++;
+    const limit = this.failures.errorLimit;
+    if (limit <= 0 || server.connectFailures < limit || server.failedOut || !server.present) return;
+    server.failedOut = true;
+    this.countError('error-limit', server);
+    this.failures.onServerFailed?.(this.spec.farm, server.name, `${server.connectFailures} connects in a row failed through the balancer (last: ${reason})`);
+  }
+
   /**
    * The server for a new session from `client`, or undefined: max-sessions reached (`max-sessions`),
    * every server that takes sessions at its `max-conns` (`over-limit`), or none at all (`no-server`).
    */
-  open(client: string, onCut?: Cutter): Lease | undefined {
+  open(client: string, onCut?: Cutter, exclude?: ReadonlySet<RealServer>): Lease | undefined {
     if (this.budget.active >= this.budget.max) {
       this.budget.refused++;
       this.countError('max-sessions');
       return undefined;
     }
-    const server = this.choose(client);
+    const server = this.choose(client, exclude);
     if (!server) {
-      this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
+      // a retry that finds no other server is the dial's to count (a failed connect, counted already)
+      if (!exclude) this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
       return undefined;
     }
     this.budget.active++;
@@ -184,10 +222,12 @@ export class ServerPool {
     if (!server.present && server.active === 0 && this.servers.get(server.name) === server) this.servers.delete(server.name);
   }
 
-  private choose(client: string): RealServer | undefined {
+  /** `exclude`: servers a retry must not choose again (their connect just failed) */
+  private choose(client: string, exclude?: ReadonlySet<RealServer>): RealServer | undefined {
     const remembered = this.persistence?.lookup(client);
     const sticky = remembered === undefined ? undefined : this.servers.get(remembered);
-    const server = sticky?.present && takesSessions(sticky) ? sticky : this.scheduler.pick(this.present, client);
+    const candidates = exclude ? this.present.filter((s) => !exclude.has(s)) : this.present;
+    const server = sticky?.present && takesSessions(sticky) && !exclude?.has(sticky) ? sticky : this.scheduler.pick(candidates, client);
     if (server) this.persistence?.opened(client, server.name);
     return server;
   }

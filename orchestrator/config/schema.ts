@@ -104,6 +104,14 @@ const dataplane = z.discriminatedUnion('type', [
     'cut-connections': z.boolean().optional(),
     /** processes that accept for the plain TCP farms (the main one and workers-1 more); auto: one per CPU */
     workers: z.union([intIn(1, 64), z.literal('auto')], { error: (issue) => `expected a number of processes 1..64 or "auto", got ${JSON.stringify(issue.input)}` }).optional(),
+    /** a connect to a backend not answered within this time fails (and is retried on another); default 1s */
+    'connect-timeout': duration(10, 60_000).optional(),
+    /** other backends tried after a failed connect, hidden from the client; default 2 */
+    retries: intIn(0, 16).optional(),
+    /** connects failing in a row that take a backend out at once, before its next check; 0: never; default 3 */
+    'error-limit': intIn(0, 1000).optional(),
+    /** at SIGTERM, how long open sessions may go on before they are cut; default 10s */
+    'drain-timeout': duration(0, 3_600_000).optional(),
   }),
   z.strictObject({
     type: z.literal('ipvsadm'),

@@ -6,6 +6,8 @@ import { type AddressFamily, validateHost } from './host.ts';
 import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
 import { type Outcome, renderOutcome } from './outcome.ts';
 import { type OutputFormat, parseOutputFormat, renderMultiLine, renderTestJson } from './output-format.ts';
+import { portFromList } from './port-list.ts';
+export { parsePort } from './port-list.ts';
 import { parseRange, type Range } from './range.ts';
 import { CRITICAL, OK, parseStateName, UNKNOWN } from './state.ts';
 
@@ -86,13 +88,6 @@ export interface PluginDefinition<O> {
   readonly check: CheckFunction<O>;
 }
 
-export function parsePort(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new UsageError(`Port number must be an integer from 1 to 65535 - ${text}`);
-  }
-  return Number(text);
-}
-
 /** `-t 10`, `-t 2.5`, `-t 10:UNKNOWN` (monitoring-plugins' timeout-state form) */
 export function parseTimeout(text: string): Deadline {
   const [secondsText = '', stateText, ...extra] = text.split(':');
@@ -119,7 +114,7 @@ function commonOptions(parsed: ParsedCommandLine, definition: PluginDefinition<u
   const formatText = last('output-format');
   return {
     host: hostText === undefined ? undefined : validateHost(hostText),
-    port: portText === undefined ? definition.defaultPort : parsePort(portText),
+    port: portText === undefined ? definition.defaultPort : portFromList(portText, definition.defaultPort),
     warning: warningText === undefined ? undefined : parseRange(warningText),
     critical: criticalText === undefined ? undefined : parseRange(criticalText),
     deadline: timeoutText === undefined ? { seconds: 10, state: CRITICAL } : parseTimeout(timeoutText),
