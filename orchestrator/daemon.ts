@@ -22,21 +22,38 @@ export interface BackendStatus {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
+  readonly maxConns?: number;
   /** the weight the data plane holds, when its scale differs (a Zevenet appliance takes 1..9) */
   readonly dataplaneWeight?: number;
   readonly state: HealthState;
   readonly since: string;
+  /** time spent down since lbguard started (ms), the current stretch included */
+  readonly downMs: number;
   readonly last?: { readonly line: string; readonly ms: number; readonly at: string };
+  /** the last checks, oldest first: [duration ms, 1 passed | 0 failed] */
+  readonly recent: readonly (readonly [number, 0 | 1])[];
+  /** what the data plane counts, when it carries the traffic itself (userspace) */
+  readonly traffic?: { readonly active: number; readonly sessions: number; readonly bytesIn: number; readonly bytesOut: number };
 }
 
 export interface FarmStatus {
   readonly name: string;
   readonly service: string;
-  readonly dataplane: { readonly type: string; readonly ok: boolean; readonly error?: string };
+  readonly dataplane: {
+    readonly type: string;
+    readonly ok: boolean;
+    /** why the data plane is failing now */
+    readonly error?: string;
+    readonly lastFailure?: { readonly message: string; readonly at: string };
+    readonly appliedAt?: string;
+    readonly changesApplied: number;
+  };
   readonly backends: BackendStatus[];
 }
 
 export interface StatusSnapshot {
+  /** the daemon's clock when the snapshot was taken (the page measures ages and rates with it) */
+  readonly at: string;
   readonly farms: FarmStatus[];
   readonly transitions: readonly TransitionEvent[];
 }
@@ -58,6 +75,14 @@ interface BackendRuntime {
 }
 
 const RECENT_TRANSITIONS = 50;
+/** check results kept per backend for the page's latency chart */
+const RECENT_CHECKS = 30;
+
+/** A backend's time down: the total of closed stretches and the start of the open one. */
+interface Downtime {
+  readonly closedMs: number;
+  readonly downSince?: number;
+}
 const PUBLISH_COALESCE_MS = 20;
 
 function describeChange(change: Change): string {
@@ -72,7 +97,7 @@ function describeChange(change: Change): string {
 }
 
 /** Whether a farm is served: its data plane's last pass, and what the data plane says of that farm. */
-function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): FarmStatus['dataplane'] {
+function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): Pick<FarmStatus['dataplane'], 'type' | 'ok' | 'error'> {
   const problems = reconciler?.adapter.problems?.();
   const problem = problems?.get(farm.name);
   if (problem) return { type: farm.dataplane.type, ok: false, error: problem };
@@ -97,6 +122,8 @@ export class Orchestrator {
   private readonly backends = new Map<string, BackendRuntime>();
   private readonly reconcilers = new Map<string, Reconciler>();
   private readonly transitions: TransitionEvent[] = [];
+  private readonly downtime = new Map<string, Downtime>();
+  private readonly recentChecks = new Map<string, [number, 0 | 1][]>();
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
   readonly metrics: Metrics;
@@ -155,7 +182,12 @@ export class Orchestrator {
         if (running && running.identity === identityOf(farm, i)) keep.add(key);
       });
     }
-    for (const key of [...this.health.keys()]) if (!keep.has(key)) this.health.delete(key);
+    for (const key of [...this.health.keys()]) {
+      if (keep.has(key)) continue;
+      this.health.delete(key);
+      this.downtime.delete(key);
+      this.recentChecks.delete(key);
+    }
     this.config = next;
     for (const farm of next.farms) {
       for (const backend of farm.backends) {
@@ -204,31 +236,47 @@ export class Orchestrator {
   }
 
   snapshot(): StatusSnapshot {
+    const now = Date.now();
     const desired = desiredByDataplane(this.config, this.health);
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
     const farms = this.config.farms.map((farm): FarmStatus => {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
+      const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
+      const status = reconciler?.status;
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
       return {
         name: farm.name,
         service: farm.service,
-        dataplane: dataplaneStatus(farm, reconciler),
-        backends: farm.backends.map((backend) => {
-          const record = this.health.get(healthKey(farm.name, backend.name))!;
+        dataplane: {
+          ...dataplaneStatus(farm, reconciler),
+          lastFailure: status?.lastFailure && { message: status.lastFailure.message, at: iso(status.lastFailure.at)! },
+          appliedAt: iso(status?.lastAppliedAt),
+          changesApplied: status?.changesApplied ?? 0,
+        },
+        backends: farm.backends.map((backend): BackendStatus => {
+          const key = healthKey(farm.name, backend.name);
+          const record = this.health.get(key)!;
+          const down = this.downtime.get(key);
+          const counted = counters?.find((c) => c.backend === backend.name);
           return {
             name: backend.name,
             address: backend.address,
             port: backendPort(farm, backend),
             weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            maxConns: backend['max-conns'],
             ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
             state: backend.maintenance ? 'maintenance' : visibleState(record),
             since: new Date(record.since).toISOString(),
+            downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
             last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
+            recent: this.recentChecks.get(key) ?? [],
+            traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
           };
         }),
       };
     });
-    return { farms, transitions: [...this.transitions] };
+    return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions] };
   }
 
   /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */
@@ -354,6 +402,10 @@ export class Orchestrator {
     const { record: updated, transition } = applyVerdict(record, verdict, { rise: check.rise, fall: check.fall, reentryMs: check.reentry }, Date.now());
     this.health.set(key, updated);
     this.metrics.checks.inc({ farm: farmName, result: verdict.ok ? 'ok' : 'fail' });
+    const recent = this.recentChecks.get(key) ?? [];
+    recent.push([Math.round(verdict.ms * 10) / 10, verdict.ok ? 1 : 0]);
+    if (recent.length > RECENT_CHECKS) recent.shift();
+    this.recentChecks.set(key, recent);
     this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
     if (transition) {
       this.recordTransition(farmName, backendName, transition, verdict.line);
@@ -365,12 +417,19 @@ export class Orchestrator {
 
   private recordTransition(farm: string, backend: string, transition: Transition, line: string): void {
     const event: TransitionEvent = { ...transition, at: Date.now(), farm, backend, line };
+    this.countDowntime(healthKey(farm, backend), transition, event.at);
     this.transitions.push(event);
     if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
     this.metrics.transitions.inc({ farm, to: transition.to });
     this.updateGauge(farm, backend);
     this.log.info({ event: 'transition', farm, backend, from: transition.from, to: transition.to, line }, `${farm}/${backend}: ${transition.from} -> ${transition.to}: ${line}`);
     this.scheduleSave();
+  }
+
+  private countDowntime(key: string, transition: Transition, at: number): void {
+    const down = this.downtime.get(key) ?? { closedMs: 0 };
+    if (transition.to === 'down' && down.downSince === undefined) this.downtime.set(key, { ...down, downSince: at });
+    else if (transition.to !== 'down' && down.downSince !== undefined) this.downtime.set(key, { closedMs: down.closedMs + at - down.downSince });
   }
 
   /** Pushes the desired state to every data plane. */

@@ -191,6 +191,12 @@ export const configSchema = z
       listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port')
         .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: (issue) => `expected host:port with a port up to 65535, got ${JSON.stringify(issue.input)}` })
         .default('127.0.0.1:9100'),
+      /** a state-changing request (maintenance) needs `Authorization: Bearer` this file's token; absent: loopback only */
+      'admin-token-file': z.string().min(1).optional(),
+      /** reads (/status, /metrics) need this file's token or the admin one; absent: open */
+      'read-token-file': z.string().min(1).optional(),
+      /** HTTPS instead of HTTP (PEM files; the key readable by its owner only) */
+      tls: z.strictObject({ 'cert-file': z.string().min(1), 'key-file': z.string().min(1) }).optional(),
     }).default({ listen: '127.0.0.1:9100' }),
     state: z.strictObject({ file: z.string().min(1).optional() }).default({}),
     concurrency: intIn(1, 10_000).default(256),

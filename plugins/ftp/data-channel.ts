@@ -1,4 +1,4 @@
-import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { CheckFailure } from '../runtime/errors.ts';
 import { printable } from '../runtime/outcome.ts';
@@ -25,6 +25,11 @@ export interface DataChannel {
 }
 
 const withoutMappedPrefix = (address: string) => address.replace(/^::ffff:/i, '');
+/**
+ * For the addresses of our own sockets and of PASV/EPSV replies, always plain literals: node:net's
+ * isIPv6 compiles a regular expression so large that its first call costs several ms of a start-up.
+ */
+const isIPv6 = (address: string) => address.includes(':');
 const endpoint = (host: string, port: number) => (isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
 
 /** `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)`, RFC 959 */

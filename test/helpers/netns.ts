@@ -46,3 +46,36 @@ export function isolatedNamespace(label: string): IsolatedNamespace {
     },
   };
 }
+
+export interface LinkedNamespaces {
+  /** 10.96.N.1: where the server under test runs */
+  readonly server: IsolatedNamespace & { readonly address: string };
+  /** 10.96.N.2: another host, as the server sees it */
+  readonly client: IsolatedNamespace & { readonly address: string };
+  remove(): void;
+}
+
+/**
+ * Two namespaces of the test's own joined by a veth pair (10.96.N.1 and 10.96.N.2, N from the pid):
+ * a peer the server sees as another host, not loopback.
+ */
+export function linkedNamespaces(label: string): LinkedNamespaces {
+  const ip = requireBinary('/usr/sbin/ip', 'iproute2');
+  const server = isolatedNamespace(`${label}s`);
+  let client: IsolatedNamespace | undefined;
+  try {
+    client = isolatedNamespace(`${label}c`);
+    const net = `10.96.${process.pid % 250}`;
+    execFileSync(ip, ['link', 'add', 'v0', 'netns', server.name, 'type', 'veth', 'peer', 'name', 'v1', 'netns', client.name]);
+    execFileSync(ip, ['-n', server.name, 'addr', 'add', `${net}.1/24`, 'dev', 'v0']);
+    execFileSync(ip, ['-n', client.name, 'addr', 'add', `${net}.2/24`, 'dev', 'v1']);
+    execFileSync(ip, ['-n', server.name, 'link', 'set', 'v0', 'up']);
+    execFileSync(ip, ['-n', client.name, 'link', 'set', 'v1', 'up']);
+    const pair = { server: { ...server, address: `${net}.1` }, client: { ...client, address: `${net}.2` } };
+    return { ...pair, remove: () => { server.remove(); client?.remove(); } };
+  } catch (error) {
+    server.remove();
+    client?.remove();
+    throw error;
+  }
+}

@@ -75,9 +75,12 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Starts a daemon in the foreground, keeping its PID; stop() kills that PID only (TERM, then KILL). */
-export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Daemon {
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+/**
+ * Starts a daemon in the foreground, keeping its PID; stop() kills that PID only (TERM, then KILL).
+ * `processGroup`: in a process group of its own, which a test may kill whole (`kill -KILL -PID`).
+ */
+export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; processGroup?: boolean } = {}): Daemon {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, detached: options.processGroup ?? false });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));

@@ -18,6 +18,8 @@ export interface VsftpdOptions {
   readonly port?: number;
   /** run inside this network namespace (on its 127.0.0.1) */
   readonly netns?: string;
+  /** in a process group of its own, to be killed whole as in production */
+  readonly processGroup?: boolean;
 }
 
 /** The local account the test logs in with, and the files both it and anonymous can read. */
@@ -151,7 +153,7 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<Vsftpd> 
     '',
   ].join('\n');
   writeFileSync(join(dir, 'vsftpd.conf'), config, { mode: 0o600 });
-  const daemon = startDaemon(...inNamespace(options.netns, [vsftpd, join(dir, 'vsftpd.conf')]));
+  const daemon = startDaemon(...inNamespace(options.netns, [vsftpd, join(dir, 'vsftpd.conf')]), { processGroup: options.processGroup });
   const cleanup = async () => {
     await daemon.stop();
     user.remove();
