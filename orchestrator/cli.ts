@@ -30,6 +30,10 @@ Commands:
                        take a backend out of (or back into) service by hand
   render farmguardian -c FILE [FARM]
                        print each farm's check as a Zevenet Farm Guardian command and object
+  import zevenet URL [--key-file FILE] [--ca-file FILE]
+  import nftlb URL [--key-file FILE]
+                       print the L4xNAT farms of a Zevenet appliance (API v4.0) or of nftlb as a farms
+                       file; the key from FILE or LBGUARD_ZEVENET_KEY / LBGUARD_NFTLB_KEY, never argv
   install-plugins [--libexec DIR]
                        install launchers of lbguard's plugins as lbguard_check_ftp, lbguard_check_tftp,
                        lbguard_check_ssh in DIR (default /usr/lib/nagios/plugins, where Farm Guardian
@@ -155,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, node: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'key-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'log-level': { type: 'string' }, node: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
@@ -216,6 +220,18 @@ async function main(argv: string[]): Promise<number> {
       return answer.status === 200 ? 0 : 1;
     }
     case 'import': case 'render': {
+      if (command === 'import' && (positionals[0] === 'zevenet' || positionals[0] === 'nftlb')) {
+        if (!positionals[1]) return fail(`import ${positionals[0]} needs the URL of the ${positionals[0] === 'zevenet' ? 'appliance' : 'nftlb API'}\n${USAGE}`);
+        const { importFarms } = await import('../zevenet-adapters/import.ts');
+        try {
+          const imported = await importFarms(positionals[0], { url: positionals[1], keyFile: values['key-file'], caFile: values['ca-file'] });
+          process.stdout.write(imported.text);
+          process.stderr.write(imported.notes.map((n) => `lbguard: ${n}\n`).join(''));
+          return 0;
+        } catch (error) {
+          return fail((error as Error).message, 1);
+        }
+      }
       if (command === 'import' || LVS_FORMATS.includes(positionals[0] ?? '')) {
         const result = command === 'import' ? importLvs(positionals[0], positionals[1]) : renderLvs(positionals[0], values.config, values.node);
         process.stdout.write(result.stdout);
