@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadConfig } from '../orchestrator/config/load.ts';
-import type { Config } from '../orchestrator/config/schema.ts';
-import { farmsFromKeepalived, renderKeepalived } from './keepalived/keepalived.ts';
+import type { Config, VrrpConfig, VrrpPeer } from '../orchestrator/config/schema.ts';
+import { selectNode } from '../orchestrator/vrrp/node.ts';
+import { DEFAULT_OPTIONS, farmsFromKeepalived, renderKeepalived } from './keepalived/keepalived.ts';
 import { farmsFromLvsCf, lvsCfFromConfig } from './lvs-cf/farms.ts';
 import { parseLvsCf, renderLvsCf } from './lvs-cf/lvs-cf.ts';
 
@@ -42,12 +43,31 @@ export function importLvs(format: string | undefined, file: string | undefined):
   }
 }
 
-export function renderLvs(format: string | undefined, configFile: string | undefined): CliResult {
+/** The peer a pair's keepalived.conf is rendered for: --node, else the one here, else the first (said on stderr). */
+function renderNode(vrrp: VrrpConfig, requested: string | undefined, notes: string[]): VrrpPeer | undefined {
+  if (!vrrp.peers) return selectNode(vrrp, requested); // the single-node form: --node is refused
+  try {
+    return selectNode(vrrp, requested);
+  } catch (error) {
+    if (requested !== undefined) throw error;
+    const first = vrrp.peers[0]!;
+    notes.push(`rendered for ${first.name} (priority ${first.priority}), as no peer's address is on this host; give --node NAME for another`);
+    return first;
+  }
+}
+
+export function renderLvs(format: string | undefined, configFile: string | undefined, node?: string): CliResult {
   if (!format || !LVS_FORMATS.includes(format) || !configFile) return { code: 2, stdout: '', stderr: `lbguard: render needs lvs.cf or keepalived, and -c FILE\n` };
   try {
     const config = loadConfig(configFile);
-    const body = format === 'lvs.cf' ? renderLvsCf(lvsCfFromConfig(config)) : renderKeepalived(config);
     const notes = format === 'lvs.cf' ? unrenderedLimits(config) : [];
+    let body: string;
+    if (format === 'lvs.cf') body = renderLvsCf(lvsCfFromConfig(config));
+    else {
+      const peer = config.vrrp ? renderNode(config.vrrp, node, notes) : undefined;
+      if (!config.vrrp && node !== undefined) throw new Error(`--node ${node}: the farms file has no vrrp: section`);
+      body = renderKeepalived(config, { ...DEFAULT_OPTIONS, ...(peer ? { node: peer } : {}) });
+    }
     return { code: 0, stdout: `# written by lbguard render ${format} from ${configFile}\n${body}`, stderr: notes.map((n) => `lbguard: ${n}\n`).join('') };
   } catch (error) {
     return { code: 1, stdout: '', stderr: `lbguard: ${(error as Error).message}\n` };

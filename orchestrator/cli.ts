@@ -12,13 +12,17 @@ import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } f
 import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
 import { startStatusServer } from './status/server.ts';
 import { printStatusTable } from './status/table.ts';
+import { type Director, prepareDirector } from './vrrp/director.ts';
 import { importLvs, LVS_FORMATS, LVS_USAGE, renderLvs } from '../lvs-adapters/cli.ts';
 
 const USAGE = `Usage: lbguard <command> [options]
 
 Commands:
-  run -c FILE          check every backend of every farm and drive the data planes
-                       (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops)
+  run -c FILE [--node NAME]
+                       check every backend of every farm and drive the data planes
+                       (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops);
+                       with vrrp: in FILE, also run keepalived for this director of the pair
+                       (--node: which of vrrp.peers; default: the one whose address is here)
   check -c FILE        validate FILE; print every problem with its place (farms[2].backends[0].port)
   status [-c FILE | --url URL]
                        print farms, backends, states, last check line and latency
@@ -39,6 +43,7 @@ ${LVS_USAGE}  demo                 run the embedded demo: local backends, the or
 
 Options:
   -c, --config FILE    the farms file (YAML)
+  --node NAME          the director of vrrp.peers this is (run, render keepalived)
   --url URL            the status address of a running lbguard (default: status.listen of -c FILE,
                        else http://127.0.0.1:9100)
   --token-file FILE    the token to send with --url (default: the one -c FILE names)
@@ -50,7 +55,7 @@ function fail(message: string, code = 2): number {
   return code;
 }
 
-async function run(file: string, logLevel: string): Promise<number> {
+async function run(file: string, logLevel: string, nodeName: string | undefined): Promise<number> {
   const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
   // a SIGHUP while starting (Node's default would end the process) is held and done once running
   let reloadWhileStarting = false;
@@ -65,12 +70,15 @@ async function run(file: string, logLevel: string): Promise<number> {
     return fail(error instanceof ConfigError ? `refusing to start: ${error.message}` : (error as Error).message);
   }
   let secrets: StatusSecrets;
+  let pair;
   try {
     secrets = loadStatusSecrets(config.status);
+    pair = prepareDirector(config, nodeName, logger);
   } catch (error) {
     return fail(`refusing to start: ${(error as Error).message}`);
   }
-  const orchestrator = new Orchestrator(config, { logger });
+  let director: Director | undefined;
+  const orchestrator = new Orchestrator(config, { logger, vrrpStatus: () => director?.status() });
   // the page first: an address that cannot be taken refuses the start before any check or data plane change
   let status;
   try {
@@ -79,6 +87,14 @@ async function run(file: string, logLevel: string): Promise<number> {
     return fail(`refusing to start: the status page cannot listen on ${config.status.listen}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   await orchestrator.start();
+  // keepalived after the data planes: this director bids for the addresses once it can serve them
+  try {
+    director = await pair?.start();
+  } catch (error) {
+    await status.close();
+    await orchestrator.stop();
+    return fail(`refusing to start: vrrp: ${(error as Error).message}`);
+  }
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   const warnExposure = (c: typeof config) => {
     const warning = exposureWarning(c);
@@ -93,6 +109,7 @@ async function run(file: string, logLevel: string): Promise<number> {
       const next = loadValidConfig(file);
       const nextSecrets = loadStatusSecrets(next.status);
       orchestrator.reload(next);
+      director?.reload(next);
       warnExposure(next);
       if (next.status.listen === listen && (nextSecrets.tls !== undefined) === tls) {
         current.update(nextSecrets);
@@ -129,6 +146,8 @@ async function run(file: string, logLevel: string): Promise<number> {
   process.once('SIGINT', () => cut.abort());
   logger.info({ event: 'stopping' }, 'stopping: no new sessions; open ones get the drain-timeout (SIGTERM again cuts them)');
   await current.close();
+  // keepalived first: the peer takes the addresses over while the data planes drain
+  await director?.stop();
   await orchestrator.stop({ signal: cut.signal });
   return 0;
 }
@@ -140,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'key-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'key-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'log-level': { type: 'string' }, node: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
@@ -161,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       if (!values.config) return fail(`run needs -c FILE\n${USAGE}`);
-      return run(values.config, values['log-level'] ?? 'info');
+      return run(values.config, values['log-level'] ?? 'info', values.node);
     case 'check':
       if (!values.config) return fail(`check needs -c FILE\n${USAGE}`);
       try {
@@ -214,7 +233,7 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       if (command === 'import' || LVS_FORMATS.includes(positionals[0] ?? '')) {
-        const result = command === 'import' ? importLvs(positionals[0], positionals[1]) : renderLvs(positionals[0], values.config);
+        const result = command === 'import' ? importLvs(positionals[0], positionals[1]) : renderLvs(positionals[0], values.config, values.node);
         process.stdout.write(result.stdout);
         process.stderr.write(result.stderr);
         return result.code;

@@ -4,11 +4,13 @@ import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
 import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { CheckHistory } from './health/check-history.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
 import { Reconciler } from './reconciler.ts';
 import { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
+import type { VrrpStatus } from './vrrp/keepalived-process.ts';
 
 export interface TransitionEvent extends Transition {
   readonly at: number;
@@ -56,6 +58,8 @@ export interface StatusSnapshot {
   readonly at: string;
   readonly farms: FarmStatus[];
   readonly transitions: readonly TransitionEvent[];
+  /** this director's VRRP role, when the farms file has vrrp: and lbguard runs keepalived */
+  readonly vrrp?: VrrpStatus;
 }
 
 export interface OrchestratorOptions {
@@ -66,6 +70,8 @@ export interface OrchestratorOptions {
   readonly adapterFor?: (farm: FarmConfig) => DataPlaneAdapter;
   /** for benchmarks: how late each check started against its schedule, in ms */
   readonly onCheckStart?: (lateMs: number) => void;
+  /** the director's VRRP role (lbguard run with vrrp:) */
+  readonly vrrpStatus?: () => VrrpStatus | undefined;
 }
 
 interface BackendRuntime {
@@ -123,7 +129,7 @@ export class Orchestrator {
   private readonly reconcilers = new Map<string, Reconciler>();
   private readonly transitions: TransitionEvent[] = [];
   private readonly downtime = new Map<string, Downtime>();
-  private readonly recentChecks = new Map<string, [number, 0 | 1][]>();
+  private readonly recentChecks = new Map<string, CheckHistory>();
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
   readonly metrics: Metrics;
@@ -219,9 +225,11 @@ export class Orchestrator {
    * sessions finish for their drain time; `signal` (a second SIGTERM) cuts them at once.
    */
   async stop(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    await this.scheduler.stop();
+    // the data planes stop listening at once; checks still running finish meanwhile (no pass follows)
     for (const reconciler of this.reconcilers.values()) await reconciler.stop();
-    await Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    const closed = Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    await this.scheduler.stop();
+    await closed;
     this.stopping.abort();
     await Promise.all(this.retiring);
     clearTimeout(this.saveTimer);
@@ -270,13 +278,14 @@ export class Orchestrator {
             since: new Date(record.since).toISOString(),
             downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
             last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
-            recent: this.recentChecks.get(key) ?? [],
+            recent: this.recentChecks.get(key)?.entries() ?? [],
             traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
           };
         }),
       };
     });
-    return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions] };
+    const vrrp = this.options.vrrpStatus?.();
+    return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions], ...(vrrp ? { vrrp } : {}) };
   }
 
   /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */
@@ -402,10 +411,9 @@ export class Orchestrator {
     const { record: updated, transition } = applyVerdict(record, verdict, { rise: check.rise, fall: check.fall, reentryMs: check.reentry }, Date.now());
     this.health.set(key, updated);
     this.metrics.checks.inc({ farm: farmName, result: verdict.ok ? 'ok' : 'fail' });
-    const recent = this.recentChecks.get(key) ?? [];
-    recent.push([Math.round(verdict.ms * 10) / 10, verdict.ok ? 1 : 0]);
-    if (recent.length > RECENT_CHECKS) recent.shift();
-    this.recentChecks.set(key, recent);
+    let recent = this.recentChecks.get(key);
+    if (!recent) this.recentChecks.set(key, (recent = new CheckHistory(RECENT_CHECKS)));
+    recent.push(verdict.ms, verdict.ok);
     this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
     if (transition) {
       this.recordTransition(farmName, backendName, transition, verdict.line);

@@ -3,7 +3,7 @@
 // pair); and the reverse, reading those blocks back into farms. keepalived substitutes nothing in misc_path, so each real server's
 // address and port are written into it (shared/anchors/lvs.md §3, docs/keepalived.md).
 import { readFileSync } from 'node:fs';
-import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
+import type { Config, FarmConfig, VrrpConfig, VrrpPeer } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';
 import { backendPort } from '../../orchestrator/probes.ts';
 import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
@@ -12,13 +12,13 @@ export interface KeepalivedOptions {
   readonly plugins: string;
   /** where vrrp.auth-password-env is looked up (default process.env) */
   readonly env?: NodeJS.ProcessEnv;
+  /** with vrrp.peers: the director this file is rendered for (its priority) */
+  readonly node?: VrrpPeer;
 }
 
 export const DEFAULT_OPTIONS: KeepalivedOptions = {
   plugins: '/usr/local/bin',
 };
-
-type VrrpConfig = NonNullable<Config['vrrp']>;
 
 /**
  * The PASS password of vrrp: from its file (one line) or its variable. Errors name where it was
@@ -45,16 +45,21 @@ export function vrrpPassword(vrrp: VrrpConfig, env: NodeJS.ProcessEnv = process.
 }
 
 /** The farms file's vrrp: as keepalived's vrrp_instance (the password read now, see vrrpPassword). */
-function vrrpInstance(config: Config, vrrp: VrrpConfig, env: NodeJS.ProcessEnv | undefined): string[] {
+function vrrpInstance(config: Config, vrrp: VrrpConfig, options: Pick<KeepalivedOptions, 'env' | 'node'>): string[] {
   const addresses = vrrp['virtual-ipaddress'] ?? [...new Set(config.farms.map((f) => f.virtual.address))];
-  const password = vrrpPassword(vrrp, env);
+  const password = vrrpPassword(vrrp, options.env);
+  const { node } = options;
+  if (vrrp.peers && !node) throw new Error('vrrp.peers: say which director this is for (--node NAME)');
   return [
-    '# the director pair: the other director has the same virtual_router_id, its own priority and state',
+    node
+      ? `# director ${node.name} of the pair ${vrrp.peers?.map((p) => `${p.name} (${p.address}, priority ${p.priority})`).join(', ')}`
+      : '# the director pair: the other director has the same virtual_router_id, its own priority and state',
     'vrrp_instance lbguard {',
     `    state ${vrrp.state}`,
     `    interface ${vrrp.interface}`,
     `    virtual_router_id ${vrrp['virtual-router-id']}`,
-    `    priority ${vrrp.priority}`,
+    `    priority ${node?.priority ?? vrrp.priority ?? 100}`,
+    ...(vrrp.version === 3 ? ['    version 3'] : []),
     `    advert_int ${vrrp['advert-int']}`,
     ...(password === undefined ? [] : ['    authentication {', '        auth_type PASS', `        auth_pass ${password}`, '    }']),
     '    virtual_ipaddress {',
@@ -63,6 +68,24 @@ function vrrpInstance(config: Config, vrrp: VrrpConfig, env: NodeJS.ProcessEnv |
     '}',
     '',
   ];
+}
+
+/**
+ * What `lbguard run` gives keepalived: VRRP only (lbguard checks the backends and drives the data
+ * plane itself), every state change written to notifyFifo as `INSTANCE "lbguard" MASTER 150`.
+ */
+export function renderVrrpOnly(config: Config, notifyFifo: string, options: Pick<KeepalivedOptions, 'env' | 'node'> = {}): string {
+  if (!config.vrrp) throw new Error('the farms file has no vrrp: section');
+  if (/[\s"'#!{}]/.test(notifyFifo)) throw new Error(`the notify FIFO path ${notifyFifo} must be one word`);
+  return [
+    '# written by lbguard run: keepalived moves the virtual addresses, lbguard reads its state from the FIFO',
+    'global_defs {',
+    `    vrrp_notify_fifo ${notifyFifo}`,
+    '    fifo_write_vrrp_states_on_reload',
+    '}',
+    '',
+    ...vrrpInstance(config, config.vrrp, options),
+  ].join('\n');
 }
 
 const METHOD = { nat: 'NAT', dr: 'DR', tun: 'TUN' } as const;
@@ -143,7 +166,7 @@ export function renderKeepalived(config: Config, options: KeepalivedOptions = DE
       out.push(...virtualServer(farm, range.from, options));
     }
   }
-  if (config.vrrp) out.push(...vrrpInstance(config, config.vrrp, options.env));
+  if (config.vrrp) out.push(...vrrpInstance(config, config.vrrp, options));
   return out.join('\n');
 }
 
@@ -213,6 +236,7 @@ function vrrpFromKeepalived(node: Node, notes: string[]): Record<string, unknown
     ...number('priority'),
     ...(arg(node, 'state') ? { state: arg(node, 'state')?.toUpperCase() } : {}),
     ...number('advert_int'),
+    ...number('version'),
     ...(addresses.length ? { 'virtual-ipaddress': addresses } : {}),
   };
 }

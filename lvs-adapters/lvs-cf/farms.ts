@@ -1,5 +1,6 @@
 import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
 import { backendPort } from '../../orchestrator/probes.ts';
+import { nativeCheck } from './send-program.ts';
 import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type ServerBlock, type VirtualBlock } from './lvs-cf.ts';
 
 /**
@@ -52,7 +53,32 @@ function importServer(server: ServerBlock, defaultPort: number, alwaysPort: bool
   };
 }
 
-function importVirtual(block: VirtualBlock, globals: readonly Entry[]) {
+/** The farm's check: a known plugin's send_program becomes the native probe (send-program.ts). */
+function importCheck(block: VirtualBlock, probe: string, notes: string[]) {
+  const at = (key: string) => get(block.entries, key);
+  const seconds = at('timeout') === undefined ? 10 : integerValue(at('timeout') ?? '10');
+  // nanny gives the program the whole interval; lbguard wants the timeout strictly shorter
+  const nannyTimeoutMs = Math.max(seconds * 1000 - 100, 50);
+  const sendProgram = at('send_program');
+  const native = sendProgram === undefined ? undefined : nativeCheck(sendProgram);
+  const line = lineOf(block.entries, 'send_program', block.line);
+  if (native) {
+    notes.push(`line ${line}: send_program "${sendProgram}" is lbguard's ${native.probe} probe${Object.keys(native.options).length ? ` (${Object.entries(native.options).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}: checked in-process, same target${native.timeoutSeconds ? ` and -t ${native.timeoutSeconds}` : ''}; expect is not needed`);
+  }
+  const timeoutMs = native?.timeoutSeconds === undefined ? nannyTimeoutMs : Math.min(native.timeoutSeconds * 1000, nannyTimeoutMs);
+  return {
+    ...(native ? { probe: native.probe, ...(Object.keys(native.options).length ? { options: native.options } : {}) }
+      : sendProgram ? { probe: 'command', command: sendProgram, style: 'nanny', ...(at('expect') !== undefined ? { expect: at('expect') } : {}) } : { probe }),
+    interval: `${seconds}s`,
+    timeout: `${timeoutMs}ms`,
+    rise: 1,
+    fall: 1,
+    reentry: `${at('reentry') === undefined ? 180 : integerValue(at('reentry') ?? '180')}s`,
+    'on-failure': at('quiesce_server') === '1' ? 'quiesce' : 'remove',
+  };
+}
+
+function importVirtual(block: VirtualBlock, globals: readonly Entry[], notes: string[]) {
   const at = (key: string) => get(block.entries, key);
   const vip = at('address')?.split(' ')[0];
   if (!vip) throw new LvsCfError(block.line, `virtual ${block.name} has no address`);
@@ -60,10 +86,8 @@ function importVirtual(block: VirtualBlock, globals: readonly Entry[]) {
   const protocol = at('protocol') ?? 'tcp';
   const fwmark = at('fwmark') === undefined ? 0 : integerValue(at('fwmark') ?? '0');
   const service = port === 21 ? 'ftp' : port === 69 ? 'tftp' : port === 22 ? 'sftp' : protocol;
-  const seconds = at('timeout') === undefined ? 10 : integerValue(at('timeout') ?? '10');
   const persistent = at('persistent') === undefined ? 0 : integerValue(at('persistent') ?? '0');
   const pmask = at('pmask');
-  const sendProgram = at('send_program');
   const probe = service === 'ftp' ? 'ftp' : service === 'tftp' ? 'tftp' : service === 'sftp' ? 'ssh' : 'tcp';
   const ipvsadm = get(globals, 'ipvsadm');
   const network = (get(globals, 'network') ?? 'nat') as keyof typeof METHOD;
@@ -74,16 +98,7 @@ function importVirtual(block: VirtualBlock, globals: readonly Entry[]) {
     scheduler: at('scheduler') ?? 'wlc',
     ...(persistent > 0 ? { persistence: { timeout: persistent, ...(pmask && pmask !== '255.255.255.255' ? { netmask: pmask } : {}) } } : {}),
     dataplane: { type: 'ipvsadm', method: METHOD[network], ...(ipvsadm ? { ipvsadm } : {}) },
-    check: {
-      ...(sendProgram ? { probe: 'command', command: sendProgram, style: 'nanny', ...(at('expect') !== undefined ? { expect: at('expect') } : {}) } : { probe }),
-      interval: `${seconds}s`,
-      // nanny gives the program the whole interval; lbguard wants the timeout strictly shorter
-      timeout: `${Math.max(seconds * 1000 - 100, 50)}ms`,
-      rise: 1,
-      fall: 1,
-      reentry: `${at('reentry') === undefined ? 180 : integerValue(at('reentry') ?? '180')}s`,
-      'on-failure': at('quiesce_server') === '1' ? 'quiesce' : 'remove',
-    },
+    check: importCheck(block, probe, notes),
     ...(at('sorry_server') ? { sorry: { address: at('sorry_server') } } : {}),
     // a fwmark farm has no virtual port to default to: every backend says its port
     backends: block.servers.map((s) => importServer(s, port, fwmark > 0)),
@@ -92,23 +107,67 @@ function importVirtual(block: VirtualBlock, globals: readonly Entry[]) {
 
 export interface ImportResult {
   /** the farms file, as it would be written in YAML */
-  readonly config: { farms: ReturnType<typeof importVirtual>[] };
+  readonly config: { vrrp?: ReturnType<typeof importPair>; farms: ReturnType<typeof importVirtual>[] };
   /** what was in the file but has no place in lbguard (heartbeat, failover services, …) */
   readonly notes: string[];
+}
+
+/** pulse's settings that keepalived's VRRP takes over (importPair), or that need nothing (network...). */
+const PAIR_KEYS = new Set(['primary', 'backup', 'backup_active', 'heartbeat', 'keepalive', 'deadtime', 'heartbeat_port']);
+
+/**
+ * pulse's pair (primary, backup, backup_active = 1) as vrrp.peers: keepalived elects by priority, so
+ * the primary gets the higher one; keepalive is the advert interval. pulse declares the peer dead
+ * after `deadtime`; keepalived's backup after 3 advert intervals plus a skew of
+ * (256 - priority) / 256 of one, so only deadtime = 3 x keepalive is kept exactly.
+ */
+function importPair(cf: LvsCf, notes: string[]) {
+  const at = (key: string) => get(cf.globals, key);
+  const line = (key: string) => lineOf(cf.globals, key, 0);
+  const primary = at('primary');
+  const backup = at('backup');
+  if (!primary || !backup || at('backup_active') !== '1') {
+    if (primary && backup) notes.push(`line ${line('backup_active')}: the backup is not active (backup_active = 1 is not set): imported as one director, without vrrp:`);
+    return undefined;
+  }
+  const device = cf.blocks.map((b) => get(b.entries, 'address')?.split(' ')[1]).find((d) => d !== undefined);
+  const iface = device?.split(':')[0] ?? 'eth0';
+  const keepalive = at('keepalive') === undefined ? 2 : Math.max(1, integerValue(at('keepalive') ?? '2'));
+  const deadtime = at('deadtime') === undefined ? 5 : integerValue(at('deadtime') ?? '5');
+  notes.push(`line ${line('primary')}: primary ${primary} and backup ${backup} are vrrp.peers primary (priority 150) and backup (priority 100): each director runs lbguard run --node primary|backup, which runs keepalived`);
+  notes.push(`vrrp.interface ${iface}${device ? ` (from the virtual addresses' device ${device})` : ' (lvs.cf names no device: check it)'}; vrrp.virtual-router-id 51 is a choice: give each pair on the segment its own`);
+  notes.push(`line ${line('keepalive')}: keepalive ${keepalive} is vrrp.advert-int ${keepalive}`);
+  const takeover = 3 * keepalive;
+  if (deadtime === takeover) notes.push(`line ${line('deadtime')}: deadtime ${deadtime} is kept: keepalived's backup takes over after 3 adverts (${takeover} s) plus under one advert of skew`);
+  else notes.push(`line ${line('deadtime')}: deadtime ${deadtime} cannot be kept: keepalived's backup takes over after 3 adverts (${takeover} s with advert-int ${keepalive}) plus under one advert of skew; set advert-int to about ${Math.max(1, Math.round(deadtime / 3))} for a takeover near ${deadtime} s`);
+  if (at('heartbeat_port') !== undefined) notes.push(`line ${line('heartbeat_port')}: heartbeat_port ${at('heartbeat_port')} is not used: VRRP is IP protocol 112, multicast to 224.0.0.18 (let it through between the directors)`);
+  return {
+    interface: iface,
+    'virtual-router-id': 51,
+    'advert-int': keepalive,
+    peers: [
+      { name: 'primary', address: primary, priority: 150 },
+      { name: 'backup', address: backup, priority: 100 },
+    ],
+  };
 }
 
 export function farmsFromLvsCf(cf: LvsCf): ImportResult {
   const notes: string[] = [];
   const kept = new Set(['network', 'ipvsadm', 'serial_no', 'service']);
-  for (const entry of cf.globals) if (!kept.has(entry.key)) notes.push(`line ${entry.line}: ${entry.key} (pulse/heartbeat setting) is not imported`);
+  const vrrp = importPair(cf, notes);
+  for (const entry of cf.globals) {
+    if (kept.has(entry.key) || (vrrp && PAIR_KEYS.has(entry.key))) continue;
+    notes.push(`line ${entry.line}: ${entry.key} (pulse/heartbeat setting) is not imported`);
+  }
   const farms = [];
   for (const block of cf.blocks) {
     if (block.kind === 'failover') notes.push(`line ${block.line}: failover ${block.name} (a fos service, not LVS) is not imported`);
     else if (get(block.entries, 'active') === '0') notes.push(`line ${block.line}: virtual ${block.name} is inactive (active = 0) and is not imported`);
     else if (block.servers.length === 0) notes.push(`line ${block.line}: virtual ${block.name} has no server and is not imported`);
-    else farms.push(importVirtual(block, cf.globals));
+    else farms.push(importVirtual(block, cf.globals, notes));
   }
-  return { config: { farms }, notes };
+  return { config: vrrp ? { vrrp, farms } : { farms }, notes };
 }
 
 const entry = (key: string, ...values: (string | number)[]): Entry => ({ key, values: values.map(String), line: 0 });

@@ -231,9 +231,11 @@ export class UserspaceAdapter implements DataPlaneAdapter {
    * a reload), then cuts what is left; `signal` cuts at once. Without options: cut at once.
    */
   async close(options: CloseOptions = {}): Promise<void> {
+    const started = Date.now();
     await Promise.all([...this.running.keys()].map((farm) => this.stop(farm)));
     const drainMs = options.drain === 'stop' ? (this.settings['drain-timeout'] ?? DEFAULT_DRAIN_MS) : options.drain === 'retire' ? Infinity : 0;
-    await this.drained(drainMs, options.signal);
+    // the drain counts from the stop, not from the end of the listeners' hand-over grace
+    await this.drained(drainMs - (Date.now() - started), options.signal);
     for (const pool of this.stopped) for (const server of pool.all()) pool.cut(server.name);
     for (const cut of this.cutters.splice(0)) cut();
     this.stopped.clear();

@@ -164,26 +164,55 @@ const farm = z
   });
 
 /**
- * The keepalived director pair (`lbguard render keepalived` writes it as a vrrp_instance). Keys as
- * keepalived.conf names them; defaults only where keepalived has one (state BACKUP, priority 100,
- * advert_int 1). The password is never in this file: it is read from a file or an environment variable.
+ * The keepalived director pair (`lbguard render keepalived` writes it as a vrrp_instance; `lbguard run`
+ * runs keepalived with it). Keys as keepalived.conf names them; defaults only where keepalived has one
+ * (state BACKUP, priority 100, advert_int 1, vrrp_version 2). The password is never in this file: it
+ * is read from a file or an environment variable. `peers` names both directors so that one file
+ * serves the pair: each node takes its priority from its own entry (`lbguard run --node NAME`).
  */
 const vrrpAddress = z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?( (brd|dev|scope|label) [A-Za-z0-9_.:-]+)*$/, 'expected "ADDRESS[/PREFIX] [dev IFACE] [label NAME] [scope SCOPE] [brd ADDRESS]"');
+const vrrpPeer = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, "_", "." or "-"'),
+  /** an address of this director (how `lbguard run` finds which peer it is when --node is not given) */
+  address: z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IP address' }),
+  priority: intIn(1, 254),
+});
 const vrrp = z
   .strictObject({
     interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected a network interface name such as eth0'),
     'virtual-router-id': intIn(1, 255),
-    priority: intIn(1, 254).default(100),
+    /** this director's priority when the file has no peers (with peers, each peer has its own) */
+    priority: intIn(1, 254).optional(),
     state: z.enum(['MASTER', 'BACKUP']).default('BACKUP'),
-    /** seconds between advertisements */
-    'advert-int': intIn(1, 255).default(1),
+    /** VRRP version: 3 allows sub-second advertisements */
+    version: z.union([z.literal(2), z.literal(3)], { error: (issue) => `expected 2 or 3, got ${JSON.stringify(issue.input)}` }).default(2),
+    /** seconds between advertisements: whole seconds with version 2, hundredths (0.01..40.95) with version 3 */
+    'advert-int': z.number({ error: (issue) => `expected seconds such as 1 or 0.2, got ${JSON.stringify(issue.input)}` }).min(0.01, { error: (issue) => `expected at least 0.01 s, got ${JSON.stringify(issue.input)}` }).max(255, { error: (issue) => `expected at most 255 s, got ${JSON.stringify(issue.input)}` }).default(1),
     /** the addresses the pair moves; absent = the farms' virtual addresses */
     'virtual-ipaddress': z.array(vrrpAddress).min(1).optional(),
+    /** both directors of the pair, each with its own priority */
+    peers: z.array(vrrpPeer).min(2).max(8).optional(),
     /** PASS authentication (at most 8 characters): the file holding it, or the variable */
     'auth-password-file': z.string().min(1).optional(),
     'auth-password-env': z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    /** the keepalived `lbguard run` starts for VRRP */
+    keepalived: z.string().min(1).default('/usr/sbin/keepalived'),
   })
-  .refine((v) => !(v['auth-password-file'] && v['auth-password-env']), { error: 'give auth-password-file or auth-password-env, not both' });
+  .superRefine((v, ctx) => {
+    if (v['auth-password-file'] && v['auth-password-env']) ctx.addIssue({ code: 'custom', message: 'give auth-password-file or auth-password-env, not both' });
+    const advert = v['advert-int'];
+    if (v.version === 2 && !Number.isInteger(advert)) ctx.addIssue({ code: 'custom', path: ['advert-int'], message: `VRRP version 2 advertises in whole seconds, got ${advert}; set version: 3 for sub-second adverts` });
+    if (v.version === 3 && (advert > 40.95 || Math.abs(advert * 100 - Math.round(advert * 100)) > 1e-9)) ctx.addIssue({ code: 'custom', path: ['advert-int'], message: `VRRP version 3 advertises in hundredths of a second up to 40.95, got ${advert}` });
+    if (v.peers && v.priority !== undefined) ctx.addIssue({ code: 'custom', path: ['priority'], message: 'with peers, each peer has its own priority: drop vrrp.priority' });
+    const names = new Set<string>();
+    const addresses = new Set<string>();
+    v.peers?.forEach((peer, i) => {
+      if (names.has(peer.name)) ctx.addIssue({ code: 'custom', path: ['peers', i, 'name'], message: `duplicate peer name "${peer.name}"` });
+      if (addresses.has(peer.address)) ctx.addIssue({ code: 'custom', path: ['peers', i, 'address'], message: `duplicate peer address ${peer.address}` });
+      names.add(peer.name);
+      addresses.add(peer.address);
+    });
+  });
 
 export const configSchema = z
   .strictObject({
@@ -213,5 +242,7 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type FarmConfig = Config['farms'][number];
+export type VrrpConfig = NonNullable<Config['vrrp']>;
+export type VrrpPeer = NonNullable<VrrpConfig['peers']>[number];
 export type BackendConfig = FarmConfig['backends'][number];
 export type CheckConfig = FarmConfig['check'];

@@ -33,7 +33,8 @@ td.line{font-family:ui-monospace,monospace;font-size:11px;white-space:normal;wor
 .rising,.falling{background:#fff8c5;color:#7d4e00}.maintenance{background:#ddf4ff;color:#0a3069}
 .age,.sub{color:#6e7781;font-size:12px}
 .role{font-weight:700;padding:.1em .5em;border-radius:.3em;background:#57606a}
-.role.MASTER{background:#1a7f37}.role.BACKUP{background:#0969da}.role.FAULT{background:#cf222e}
+.role.MASTER{background:#1a7f37}.role.BACKUP{background:#0969da}.role.FAULT,.role.STOP{background:#cf222e}
+header .bad{color:#ff8182}
 svg.chart{vertical-align:middle;margin-right:.3em}
 #updated{font-size:12px;color:#b1bac4}
 </style></head><body>
@@ -121,7 +122,10 @@ function render(status) {
   const at = Date.parse(status.at);
   const vrrp = status.vrrp;
   const role = vrrp && (vrrp.role || vrrp.state);
-  $('node').innerHTML = role ? 'VRRP <span class="role ' + esc(role) + '">' + esc(role) + '</span>' + (vrrp.since ? ' <small>for ' + duration(at - Date.parse(vrrp.since)) + '</small>' : '') : '';
+  // issue 18's shape: {node?, state, since, priority?, keepalived: {running, restarts}}
+  $('node').innerHTML = role ? 'VRRP <span class="role ' + esc(role) + '">' + esc(role) + '</span>' + (vrrp.node ? ' <small>on ' + esc(vrrp.node) + '</small>' : '') +
+    (vrrp.since ? ' <small>for ' + duration(at - Date.parse(vrrp.since)) + '</small>' : '') +
+    (vrrp.keepalived && !vrrp.keepalived.running ? ' <small class="bad">keepalived not running</small>' : '') : '';
   $('farms').innerHTML = status.farms.map((farm) => '<section class="farm"><h2>' + esc(farm.name) + ' <small>(' + esc(farm.service) + ', data plane ' + esc(farm.dataplane.type) + ')</small> ' +
       (farm.dataplane.ok ? '<span class="state up">applied</span>' : '<span class="state down">' + esc(farm.dataplane.error || 'not applied') + '</span>') + '</h2>' +
       '<div class="dp">' + esc(dataplaneLine(farm.dataplane, at)) + '</div>' +

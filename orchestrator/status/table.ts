@@ -16,7 +16,8 @@ export function formatStatusTable(status: StatusSnapshot): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i]!))).join('  '));
   const broken = status.farms.filter((f) => !f.dataplane.ok).map((f) => `data plane of ${f.name} (${f.dataplane.type}): ${f.dataplane.error ?? 'not applied yet'}`);
-  return [...lines, ...broken].join('\n') + '\n';
+  const vrrp = status.vrrp ? [`vrrp: ${status.vrrp.state}${status.vrrp.node ? ` on ${status.vrrp.node}` : ''} since ${status.vrrp.since}${status.vrrp.keepalived.running ? '' : ' (keepalived not running)'}`] : [];
+  return [...vrrp, ...lines, ...broken].join('\n') + '\n';
 }
 
 export async function printStatusTable(target: StatusTarget): Promise<number> {

@@ -3,7 +3,8 @@ import { type Outcome, printable } from '../runtime/outcome.ts';
 import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
 import { CRITICAL, OK, type State } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
-import { probeTftp, type TftpProbeOptions, type TftpProbeResult } from './probe.ts';
+import { TftpFailure } from './client.ts';
+import { operatorFailure, probeTftp, transferTftp, type TftpProbeOptions, type TftpProbeResult } from './probe.ts';
 
 export interface TftpCheckOptions extends TftpProbeOptions {
   /** CRITICAL unless the file holds exactly this text (one trailing line ending is ignored) */
@@ -13,6 +14,8 @@ export interface TftpCheckOptions extends TftpProbeOptions {
   readonly thresholds: Thresholds;
   /** perfdata max of `time` */
   readonly timeoutSeconds: number;
+  /** OK when the server answers File not found (the classic --connect); getting the file is CRITICAL */
+  readonly answer?: boolean;
 }
 
 /** `OK`, `OK\n` and `OK\r\n` all hold the text `OK`: files are written by `echo` as often as not. */
@@ -73,8 +76,23 @@ function phases(result: TftpProbeResult): Pick<Outcome, 'details' | 'longPerfdat
   };
 }
 
+/** --answer: the server is up when it says File not found for a name it cannot have. */
+async function checkAnswer(options: TftpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
+  const where = `from ${options.host} port ${options.port}`;
+  try {
+    const { transfer } = await transferTftp(options, signal, trace);
+    return { state: CRITICAL, text: `${printable(options.filename)}: the server sent ${transfer.bytes} bytes where File not found was expected (${where})`, perfdata: [], details: [] };
+  } catch (error) {
+    if (!(error instanceof TftpFailure) || error.kind !== 'server-error' || error.code !== 1) throw operatorFailure(error, options);
+    const elapsed = trace.elapsed();
+    const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
+    return { state: time.state, text: `File not found for ${printable(options.filename)}, as expected, in ${elapsed.toFixed(3)} s ${where}`, perfdata: [time.perfdata], details: [] };
+  }
+}
+
 /** Probe, verify, judge, summarise: the check_tftp verdict, shared by the CLI and the orchestrator. */
 export async function checkTftp(options: TftpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
+  if (options.answer) return checkAnswer(options, signal, trace);
   const result = await probeTftp(options, signal, trace);
   const elapsed = trace.elapsed();
   const { transfer } = result;

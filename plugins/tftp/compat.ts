@@ -8,7 +8,7 @@ import { portFromList } from '../runtime/port-list.ts';
 import { CRITICAL, OK, type State, UNKNOWN } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { TftpFailure } from './client.ts';
-import { DEFAULT_MAX_SIZE, DEFAULT_WINDOWSIZE, parseCount } from './options.ts';
+import { BOGUS_FILE, DEFAULT_MAX_SIZE, DEFAULT_WINDOWSIZE, parseCount } from './options.ts';
 import { transferTftp, type TftpProbeOptions } from './probe.ts';
 
 /**
@@ -21,7 +21,7 @@ import { transferTftp, type TftpProbeOptions } from './probe.ts';
  * And the flaw the LVS TFTP recipe's author had to patch out is gone: the script exited 2 on failure,
  * which nanny counts as up; these forms always exit 0 and let the line say up or down.
  */
-export const BOGUS_FILE = 'NaGiOs_ChEcK_FiLe';
+export { BOGUS_FILE };
 export const ANSWER_LINE = 'OK - answer from server';
 
 const SPECS: readonly OptionSpec[] = [

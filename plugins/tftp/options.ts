@@ -9,6 +9,8 @@ export const DEFAULT_FILE = 'tftp_check.txt';
 export const DEFAULT_CONTENT = 'OK';
 export const DEFAULT_WINDOWSIZE = 4;
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+/** the name the classic check_tftp --connect asks for: no server has it */
+export const BOGUS_FILE = 'NaGiOs_ChEcK_FiLe';
 
 export const TFTP_OPTIONS: readonly OptionSpec[] = [
   { long: 'file', short: 'f', arg: 'required', argName: 'NAME', help: `File to read (default ${DEFAULT_FILE}, expected to hold '${DEFAULT_CONTENT}')` },
@@ -19,6 +21,7 @@ export const TFTP_OPTIONS: readonly OptionSpec[] = [
   { long: 'windowsize', arg: 'required', argName: 'BLOCKS', help: `Window to ask for (RFC 7440; default ${DEFAULT_WINDOWSIZE}, 1 does not ask)` },
   { long: 'no-options', arg: 'none', help: 'Send a plain RFC 1350 request (no blksize, tsize, timeout, windowsize)' },
   { long: 'retransmit', arg: 'required', argName: 'SECONDS', help: 'Wait this long for a packet before sending again (default 1; 5 tries without progress end the check)' },
+  { long: 'answer', arg: 'none', help: `OK when the server answers File not found for --file (default ${BOGUS_FILE}, a name no server has): the classic check_tftp --connect` },
   { long: 'max-size', arg: 'required', argName: 'BYTES', help: `CRITICAL and stop when the file is larger (default ${DEFAULT_MAX_SIZE})` },
 ];
 
@@ -50,6 +53,8 @@ export function tftpOptionsFromArgs(args: Args): TftpCheckOptions {
   const content = args.last('expect-content');
   const sizeText = args.last('expect-size');
   if (content !== undefined && sizeText !== undefined) throw new UsageError('--expect-content and --expect-size exclude each other');
+  const answer = args.has('answer');
+  if (answer && (content !== undefined || sizeText !== undefined)) throw new UsageError('--answer expects File not found: it takes no --expect-content or --expect-size');
   if (file !== undefined && /\0/.test(file)) throw new UsageError('--file must not contain a NUL byte');
   const retransmit = parseSeconds(args.last('retransmit') ?? '1');
   const blksize = args.last('blksize');
@@ -58,7 +63,8 @@ export function tftpOptionsFromArgs(args: Args): TftpCheckOptions {
     host: common.host,
     port: common.port,
     family: common.family,
-    filename: file ?? DEFAULT_FILE,
+    filename: file ?? (answer ? BOGUS_FILE : DEFAULT_FILE),
+    ...(answer ? { answer } : {}),
     mode: parseMode(args.last('mode') ?? 'octet'),
     negotiate: args.has('no-options') ? false : {
       blksize: blksize === undefined ? undefined : parseCount(blksize, '--blksize', MIN_BLKSIZE, MAX_BLKSIZE),
@@ -70,7 +76,7 @@ export function tftpOptionsFromArgs(args: Args): TftpCheckOptions {
     retransmitMs: retransmit * 1000,
     maxBytes: parseCount(args.last('max-size') ?? String(DEFAULT_MAX_SIZE), '--max-size', 1, Number.MAX_SAFE_INTEGER),
     // with neither a file nor an expectation given, the convention applies: tftp_check.txt holds OK
-    expectContent: content ?? (file === undefined && sizeText === undefined ? DEFAULT_CONTENT : undefined),
+    expectContent: content ?? (file === undefined && sizeText === undefined && !answer ? DEFAULT_CONTENT : undefined),
     expectSize: sizeText === undefined ? undefined : parseCount(sizeText, '--expect-size', 0, Number.MAX_SAFE_INTEGER),
     thresholds: { warning: common.warning, critical: common.critical },
     timeoutSeconds: common.deadline.seconds,

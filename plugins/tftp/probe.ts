@@ -59,10 +59,15 @@ export async function probeTftp(options: TftpProbeOptions, signal: AbortSignal, 
   try {
     return await transferTftp(options, signal, trace);
   } catch (error) {
-    if (!(error instanceof TftpFailure)) throw error;
-    const where = `from ${options.host} port ${options.port}`;
-    const file = printable(options.filename);
-    if (error.kind === 'server-error') throw new CheckFailure(`${printable(error.message)} for ${file} ${where}`);
-    throw new CheckFailure(`${file}: ${printable(error.message)}`);
+    throw operatorFailure(error, options);
   }
+}
+
+/** A failed transfer as the line an operator reads (other errors unchanged). */
+export function operatorFailure(error: unknown, options: Pick<TftpProbeOptions, 'host' | 'port' | 'filename'>): unknown {
+  if (!(error instanceof TftpFailure)) return error;
+  const where = `from ${options.host} port ${options.port}`;
+  const file = printable(options.filename);
+  if (error.kind === 'server-error') return new CheckFailure(`${printable(error.message)} for ${file} ${where}`);
+  return new CheckFailure(`${file}: ${printable(error.message)}`);
 }

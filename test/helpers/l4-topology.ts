@@ -28,6 +28,73 @@ export interface L4Topology {
   remove(): Promise<void>;
 }
 
+/** Stops the backends' daemons (by PID) and deletes the namespaces named. */
+export async function removeNamespaces(backends: readonly L4Backend[], namespaces: readonly string[]): Promise<void> {
+  for (const b of backends) {
+    await b.ftp?.stop();
+    await b.tftp?.stop();
+  }
+  for (const ns of namespaces) {
+    try {
+      execFileSync(IP, ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // never made
+    }
+  }
+}
+
+/** Fresh namespaces (any left over by an earlier run of the same process id deleted), loopback up. */
+export function addNamespaces(namespaces: readonly string[]): void {
+  for (const ns of namespaces) {
+    try {
+      execFileSync(IP, ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // none left over
+    }
+    execFileSync(IP, ['netns', 'add', ns]);
+    execFileSync(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+}
+
+/**
+ * Backend N's files under dir: `ftpN/pub/who.txt` (`backendN`), `tftpN/who.txt` (`tftp-backendN`),
+ * and `vsftpdN.conf` (anonymous, passive 40000-40100 and active, listening on address only).
+ */
+export function writeBackendFiles(dir: string, n: number, address: string): void {
+  mkdirSync('/var/run/vsftpd/empty', { recursive: true });
+  const ftpRoot = join(dir, `ftp${n}`);
+  const tftpRoot = join(dir, `tftp${n}`);
+  mkdirSync(join(ftpRoot, 'pub'), { recursive: true });
+  mkdirSync(tftpRoot, { recursive: true });
+  writeFileSync(join(ftpRoot, 'pub', 'who.txt'), `backend${n}\n`);
+  writeFileSync(join(tftpRoot, 'who.txt'), `tftp-backend${n}\n`);
+  chmodSync(join(ftpRoot, 'pub', 'who.txt'), 0o644);
+  chmodSync(join(tftpRoot, 'who.txt'), 0o644);
+  chmodSync(tftpRoot, 0o755);
+  chmodSync(join(ftpRoot, 'pub'), 0o755);
+  chmodSync(ftpRoot, 0o555);
+  writeFileSync(
+    join(dir, `vsftpd${n}.conf`),
+    [
+      'listen=YES', 'listen_ipv6=NO', `listen_address=${address}`, 'background=NO',
+      'anonymous_enable=YES', `anon_root=${ftpRoot}`, 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO',
+      'pasv_enable=YES', 'pasv_min_port=40000', 'pasv_max_port=40100', 'port_enable=YES', 'connect_from_port_20=NO',
+      'seccomp_sandbox=NO', 'secure_chroot_dir=/var/run/vsftpd/empty', 'xferlog_enable=NO', 'max_per_ip=0', 'max_clients=0',
+      `vsftpd_log_file=${join(dir, `vsftpd${n}.log`)}`, '',
+    ].join('\n'),
+  );
+}
+
+/** vsftpd of a backend whose files writeBackendFiles wrote (N is the last character of its label). */
+export function startBackendFtp(dir: string, backend: L4Backend, vsftpd = '/usr/sbin/vsftpd'): Daemon {
+  return startDaemon(IP, ['netns', 'exec', backend.ns, vsftpd, join(dir, `vsftpd${backend.label.slice(-1)}.conf`)]);
+}
+
+/** tftpd-hpa of that backend, on its address, port 69. */
+export function startBackendTftp(dir: string, backend: L4Backend, tftpd = '/usr/sbin/in.tftpd'): Daemon {
+  return startDaemon(IP, ['netns', 'exec', backend.ns, tftpd, '--foreground', '--listen', '--address', `${backend.address}:69`, '--secure', join(dir, `tftp${backend.label.slice(-1)}`)]);
+}
+
 /**
  * The topology of a real L4 farm, in namespaces of the test's own: client 10.97.1.2 -- balancer
  * 10.97.1.1 (the virtual address) | bridge 10.97.2.1 -- backends 10.97.2.11 and 10.97.2.12, each
@@ -48,29 +115,11 @@ export function l4Topology(): L4Topology {
   chmodSync(dir, 0o755);
   const backends: L4Backend[] = [];
   const remove = async () => {
-    for (const b of backends) {
-      await b.ftp?.stop();
-      await b.tftp?.stop();
-    }
-    for (const ns of all) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // never made
-      }
-    }
+    await removeNamespaces(backends, all);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const ns of all) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // none left over
-      }
-      ip('netns', 'add', ns);
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    addNamespaces(all);
     ip('link', 'add', 'c0', 'netns', client, 'type', 'veth', 'peer', 'name', 'l0', 'netns', balancer);
     ip('-n', client, 'addr', 'add', '10.97.1.2/24', 'dev', 'c0');
     ip('-n', client, 'link', 'set', 'c0', 'up');
@@ -81,7 +130,6 @@ export function l4Topology(): L4Topology {
     ip('-n', balancer, 'link', 'set', 'br0', 'up');
     ip('-n', balancer, 'addr', 'add', '10.97.2.1/24', 'dev', 'br0');
     ip('netns', 'exec', balancer, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    mkdirSync('/var/run/vsftpd/empty', { recursive: true });
     bes.forEach((ns, i) => {
       const n = i + 1;
       const address = `10.97.2.1${n}`;
@@ -91,27 +139,7 @@ export function l4Topology(): L4Topology {
       ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'b0');
       ip('-n', ns, 'link', 'set', 'b0', 'up');
       ip('-n', ns, 'route', 'add', 'default', 'via', '10.97.2.1');
-      const ftpRoot = join(dir, `ftp${n}`);
-      const tftpRoot = join(dir, `tftp${n}`);
-      mkdirSync(join(ftpRoot, 'pub'), { recursive: true });
-      mkdirSync(tftpRoot, { recursive: true });
-      writeFileSync(join(ftpRoot, 'pub', 'who.txt'), `backend${n}\n`);
-      writeFileSync(join(tftpRoot, 'who.txt'), `tftp-backend${n}\n`);
-      chmodSync(join(ftpRoot, 'pub', 'who.txt'), 0o644);
-      chmodSync(join(tftpRoot, 'who.txt'), 0o644);
-      chmodSync(tftpRoot, 0o755);
-      chmodSync(join(ftpRoot, 'pub'), 0o755);
-      chmodSync(ftpRoot, 0o555);
-      writeFileSync(
-        join(dir, `vsftpd${n}.conf`),
-        [
-          'listen=YES', 'listen_ipv6=NO', `listen_address=${address}`, 'background=NO',
-          'anonymous_enable=YES', `anon_root=${ftpRoot}`, 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO',
-          'pasv_enable=YES', 'pasv_min_port=40000', 'pasv_max_port=40100', 'port_enable=YES', 'connect_from_port_20=NO',
-          'seccomp_sandbox=NO', 'secure_chroot_dir=/var/run/vsftpd/empty', 'xferlog_enable=NO', 'max_per_ip=0', 'max_clients=0',
-          `vsftpd_log_file=${join(dir, `vsftpd${n}.log`)}`, '',
-        ].join('\n'),
-      );
+      writeBackendFiles(dir, n, address);
       backends.push({ ns, address, label: `backend${n}` });
     });
   } catch (error) {
@@ -126,12 +154,10 @@ export function l4Topology(): L4Topology {
     backends,
     dir,
     startFtp(backend) {
-      const n = backend.label.slice(-1);
-      backend.ftp = startDaemon(IP, ['netns', 'exec', backend.ns, vsftpd, join(dir, `vsftpd${n}.conf`)]);
+      backend.ftp = startBackendFtp(dir, backend, vsftpd);
     },
     startTftp(backend) {
-      const n = backend.label.slice(-1);
-      backend.tftp = startDaemon(IP, ['netns', 'exec', backend.ns, tftpd, '--foreground', '--listen', '--address', `${backend.address}:69`, '--secure', join(dir, `tftp${n}`)]);
+      backend.tftp = startBackendTftp(dir, backend, tftpd);
     },
     remove,
   };

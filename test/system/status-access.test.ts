@@ -14,6 +14,8 @@ import { LBGUARD, secretFile as secretFileIn, startLbguardRun, statusFarmsFile }
 
 const IP = requireBinary('/usr/sbin/ip', 'iproute2');
 const CURL = requireBinary('/usr/bin/curl', 'curl');
+// several daemon and client starts (and a browser): on a loaded 2-core machine beyond the default 120 s
+t.setTimeout(300_000);
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-access-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const net = linkedNamespaces('acc');

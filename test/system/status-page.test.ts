@@ -1,8 +1,8 @@
 // The live status page in a real browser: Debian's headless Chromium, driven by playwright-core,
 // opens `/` of an `lbguard run` process checking two real sshd backends. One sshd is stopped; the
 // page, never reloaded, shows that backend falling and then down, its failing check line, and the
-// transition, then up again once it is restarted. A screenshot of the down moment is kept in
-// test-artefacts/ (gitignored).
+// transition, then up again once it is restarted; a VRRP role in /status shows in its header.
+// A screenshot of the down moment is kept in test-artefacts/ (gitignored).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,4 +106,16 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
   await waitInPage(page, `document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'up'`, 10000);
   t.match(await row('sftp-1').locator('td.line').textContent(), /^SSH OK - /, 'back up, with its passing check line');
   t.equal(navigations, navigationsBefore, 'still the same page');
+
+  // a director of a pair (issue 18): /status then carries the node's VRRP role, and the page shows it.
+  // This daemon has no vrrp:, so its answer is given the field on its way to the page.
+  t.equal(await page.locator('#node').textContent(), '', 'no VRRP role shown without one');
+  const since = new Date(Date.now() - 65_000).toISOString();
+  await page.route('**/status', async (route) => {
+    const real = (await (await route.fetch()).json()) as Record<string, unknown>;
+    await route.fulfill({ json: { ...real, vrrp: { node: 'lb-a', state: 'MASTER', since, priority: 150, keepalived: { running: true, restarts: 0 } } } });
+  });
+  await waitInPage(page, `document.querySelector('#node .role')?.textContent === 'MASTER'`, 5000);
+  t.match(await page.locator('#node').textContent(), /^VRRP MASTER on lb-a for 1m \d+s$/, 'the role, the node and for how long');
+  await page.unrouteAll({ behavior: 'ignoreErrors' }); // a poll in flight when the browser closes is not an error
 });

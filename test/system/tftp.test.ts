@@ -101,6 +101,21 @@ t.test('tftpd-hpa: wrong content and wrong size are CRITICAL, with what was foun
   t.equal(any.code, 0, 'a file named without expectation only has to arrive');
 });
 
+t.test('tftpd-hpa: --answer (the classic --connect as a native check): File not found is OK, a file served is not', async (t) => {
+  const port = String(hpa.port);
+  const answer = await tftp('-H', '127.0.0.1', '-p', port, '--answer');
+  t.equal(answer.code, 0, answer.stdout);
+  t.match(answer.firstLine, /^TFTP OK - File not found for NaGiOs_ChEcK_FiLe, as expected, in \d+\.\d{3} s from 127\.0\.0\.1 port \d+\|time=\d+\.\d{6}s;;;0\.000000;10\.000000$/);
+  const served = await tftp('-H', '127.0.0.1', '-p', port, '--answer', '-f', 'tftp_check.txt');
+  t.equal(served.code, 2);
+  t.match(served.firstLine, /^TFTP CRITICAL - tftp_check\.txt: the server sent 3 bytes where File not found was expected/);
+  const silent = await tftp('-H', '127.0.0.1', '-p', String(await freeUdpPort()), '--answer', '-t', '1');
+  t.equal(silent.code, 2, 'no answer at all is CRITICAL');
+  const both = await tftp('-H', '127.0.0.1', '-p', port, '--answer', '--expect-size', '3');
+  t.equal(both.code, 3);
+  t.match(both.firstLine, /--answer expects File not found: it takes no --expect-content or --expect-size/);
+});
+
 t.test('tftpd-hpa: response time thresholds give WARNING and CRITICAL with the ranges in perfdata', async (t) => {
   const port = String(hpa.port);
   const warn = await tftp('-H', '127.0.0.1', '-p', port, '-w', '0', '-c', '5');

@@ -135,7 +135,7 @@ t.test('vrrp: from the farms file into vrrp_instance, keepalived --config-test a
   t.same(test.stderr.split('\n').filter((l) => /vrrp|auth|virtual_ipaddress|interface|router/i.test(l) && !/script|security/i.test(l)), [], 'and has nothing to say about it');
 
   const { config: imported, notes } = farmsFromKeepalived(text);
-  t.same(validateConfig(imported).vrrp, { interface: eth, 'virtual-router-id': 42, priority: 150, state: 'MASTER', 'advert-int': 2, 'virtual-ipaddress': [`192.0.2.10/24 dev ${eth} label ${eth}:0`, `192.0.2.11/24 dev ${eth}`] }, 'everything but the password reads back');
+  t.same(validateConfig(imported).vrrp, { interface: eth, 'virtual-router-id': 42, priority: 150, state: 'MASTER', version: 2, 'advert-int': 2, keepalived: '/usr/sbin/keepalived', 'virtual-ipaddress': [`192.0.2.10/24 dev ${eth} label ${eth}:0`, `192.0.2.11/24 dev ${eth}`] }, 'everything but the password reads back');
   t.match(notes.join('\n'), /auth_pass is not imported; put it in a file readable by root only and set vrrp.auth-password-file/);
   t.notMatch(JSON.stringify(imported) + notes.join('\n'), 's3cr3t', 'the password is neither in the imported farms file nor in the notes');
 

@@ -89,8 +89,10 @@ t.test('import: the docs example becomes a valid farms file', async (t) => {
   ]);
   const tftp = valid.farms[1];
   t.same(tftp?.dataplane, { type: 'ipvsadm', method: 'nat', ipvsadm: '/sbin/ipvsadm' });
-  t.match(tftp?.check, { probe: 'command', style: 'nanny', expect: 'OK', interval: 6000, timeout: 5900, rise: 1, fall: 1, reentry: 15000, 'on-failure': 'quiesce' });
-  t.equal(tftp?.check.command, '/usr/local/bin/check_tftp --nanny -H %h -p %p -t 3');
+  // our plugin in its nanny mode is the native probe: same target (-H %h -p %p), same -t
+  t.match(tftp?.check, { probe: 'tftp', options: {}, interval: 6000, timeout: 3000, rise: 1, fall: 1, reentry: 15000, 'on-failure': 'quiesce' });
+  t.equal(tftp?.check.command, undefined);
+  t.match(notes.join('\n'), /send_program "\/usr\/local\/bin\/check_tftp --nanny -H %h -p %p -t 3" is lbguard's tftp probe: checked in-process, same target and -t 3/);
   t.same(tftp?.backends.map((b) => [b.name, b.address, b.port]), [['tftp1', '10.0.0.21', 69]]);
   t.match(notes.join('\n'), /primary \(pulse\/heartbeat setting\) is not imported/);
 });
@@ -140,7 +142,7 @@ t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
   writeFileSync(join(dir, 'lvs.cf'), DOCS);
   const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
   t.equal(imported.code, 0, imported.stderr);
-  t.match(imported.stdout, '      command: /usr/local/bin/check_ftp --nanny -H %h -p %p -t 5\n', 'one line, not folded');
+  t.match(imported.stdout, '    check:\n      probe: ftp\n', 'a known plugin is the native probe');
   t.match(imported.stderr, /line 2: primary \(pulse\/heartbeat setting\) is not imported/);
   writeFileSync(join(dir, 'farms.yaml'), imported.stdout);
   const rendered = renderLvs('lvs.cf', join(dir, 'farms.yaml'));
@@ -152,4 +154,69 @@ t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
   t.match(limited.stderr, /farm ftp backend a: max-conns 200 not rendered \(lvs.cf has no connection limit/, 'what pulse cannot hold is said, not dropped silently');
   writeFileSync(join(dir, 'bad.cf'), 'serial_no = 1\nvirtual x {\n\tport=21\n}\n');
   t.same(importLvs('lvs.cf', join(dir, 'bad.cf')), { code: 1, stdout: '', stderr: `lbguard: ${join(dir, 'bad.cf')}: lvs.cf line 3: expected "port = value": lvs.cf needs blanks around "="\n` });
+});
+
+const PAIR_CF = [
+  'serial_no = 1', 'primary = 192.168.1.10', 'service = lvs', 'backup_active = 1', 'backup = 192.168.1.11', 'heartbeat = 1',
+  'heartbeat_port = 539', 'keepalive = 6', 'deadtime = 18', 'network = direct',
+  'virtual tftp {', '\tactive = 1', '\taddress = 192.168.1.100 eth0:1', '\tvip_nmask = 255.255.255.0', '\tfwmark = 1', '\tport = 69',
+  '\tpersistent = 45', '\texpect = "OK - answer from server"', '\tuse_regex = 0', '\tsend_program = "/usr/local/bin/check_tftp --connect %h"',
+  '\tload_monitor = none', '\tscheduler = wlc', '\tprotocol = udp', '\ttimeout = 6', '\treentry = 15', '\tquiesce_server = 1',
+  '\tserver tftp1 {', '\t\taddress = 10.0.0.2', '\t\tactive = 1', '\t\tweight = 1', '\t}',
+  '\tserver tftp2 {', '\t\taddress = 10.0.0.3', '\t\tactive = 1', '\t\tweight = 1', '\t}', '}', '',
+].join('\n');
+
+t.test('import: a pulse pair (the LVS TFTP article) becomes vrrp.peers, its check the native probe; keepalived renders it', async (t) => {
+  const { config, notes } = farmsFromLvsCf(parseLvsCf(PAIR_CF));
+  const valid = validateConfig(config);
+  t.same(valid.vrrp, {
+    interface: 'eth0', 'virtual-router-id': 51, state: 'BACKUP', version: 2, 'advert-int': 6, keepalived: '/usr/sbin/keepalived',
+    peers: [{ name: 'primary', address: '192.168.1.10', priority: 150 }, { name: 'backup', address: '192.168.1.11', priority: 100 }],
+  }, 'primary and backup are the peers, keepalive the advert interval, the device eth0:1 the interface');
+  t.match(valid.farms[0]?.check, { probe: 'tftp', options: { answer: true }, interval: 6000, timeout: 5900 }, 'check_tftp --connect %h: the native probe with --answer, nanny\'s timeout');
+  const text = notes.join('\n');
+  t.match(text, /line 9: deadtime 18 is kept: keepalived's backup takes over after 3 adverts \(18 s\)/);
+  t.match(text, /heartbeat_port 539 is not used: VRRP is IP protocol 112/);
+  t.notMatch(text, /(primary|backup|keepalive|deadtime) \(pulse\/heartbeat setting\) is not imported/, 'the pair is not reported as dropped');
+  const other = farmsFromLvsCf(parseLvsCf(PAIR_CF.replace('deadtime = 18', 'deadtime = 10'))).notes.join('\n');
+  t.match(other, /deadtime 10 cannot be kept: keepalived's backup takes over after 3 adverts \(18 s with advert-int 6\).*set advert-int to about 3/);
+  const single = farmsFromLvsCf(parseLvsCf(PAIR_CF.replace('backup_active = 1', 'backup_active = 0')));
+  t.equal((single.config as { vrrp?: unknown }).vrrp, undefined, 'backup_active = 0: one director');
+  t.match(single.notes.join('\n'), /the backup is not active/);
+
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-lvscf-pair-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'lvs.cf'), PAIR_CF);
+  const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
+  writeFileSync(join(dir, 'farms.yaml'), imported.stdout);
+  const primary = renderLvs('keepalived', join(dir, 'farms.yaml'));
+  t.equal(primary.code, 0, primary.stderr);
+  t.match(primary.stdout, 'misc_path "/usr/local/bin/check_tftp -H 10.0.0.2 -p 69 -t 5 --answer"', 'MISC_CHECK runs the plugin with the same target');
+  t.match(primary.stdout, /vrrp_instance lbguard \{[^}]*priority 150\n    advert_int 6\n/);
+  t.match(primary.stderr, /rendered for primary \(priority 150\), as no peer's address is on this host; give --node NAME/);
+  const backup = renderLvs('keepalived', join(dir, 'farms.yaml'), 'backup');
+  t.match(backup.stdout, /priority 100\n/, '--node backup: its priority');
+  t.equal(backup.stderr, '');
+  t.match(renderLvs('keepalived', join(dir, 'farms.yaml'), 'third'), { code: 1, stderr: /--node third: no such peer in vrrp.peers \(primary, backup\)/ });
+});
+
+t.test('send_program: known plugins become native probes, anything else stays a command', async (t) => {
+  const { nativeCheck } = await import('../../lvs-adapters/lvs-cf/send-program.ts');
+  t.same(nativeCheck('/usr/local/bin/check_tftp --connect %h'), { probe: 'tftp', options: { answer: true } });
+  t.same(nativeCheck('/usr/local/bin/check_tftp --get %h pxelinux.0 26828 -t 4'), { probe: 'tftp', options: { file: 'pxelinux.0', 'expect-size': 26828 }, timeoutSeconds: 4 });
+  t.same(nativeCheck('/usr/lib/nagios/plugins/check_ftp -H %h -t 5'), { probe: 'ftp', options: {}, timeoutSeconds: 5 });
+  t.same(nativeCheck('/usr/local/bin/check_ftp --nanny -H %h -p %p -t 5'), { probe: 'ftp', options: {}, timeoutSeconds: 5 });
+  t.same(nativeCheck('check_ssh %h'), { probe: 'ssh', options: {} });
+  t.same(nativeCheck('/usr/lib/nagios/plugins/check_tcp -H %h -p %p'), { probe: 'tcp', options: {} });
+  for (const kept of [
+    '/usr/local/bin/check_tftp --connect 10.0.0.9', // another target
+    '/usr/lib/nagios/plugins/check_ftp -H %h -e "220 ProFTPD"', // an option the native probe takes otherwise
+    '/usr/lib/nagios/plugins/check_tcp -H %h -p 8080', // a fixed port, not the real server's
+    '/usr/local/bin/check_tftp --get %h pxelinux.0', // the classic form without its size
+    '/usr/local/bin/my_check %h', // unknown
+    '/usr/local/bin/nanny-check /usr/local/bin/check_ftp -H %h', // a wrapper
+  ]) t.equal(nativeCheck(kept), undefined, kept);
 });
