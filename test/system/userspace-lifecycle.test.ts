@@ -101,13 +101,16 @@ async function ftpSession(port: number): Promise<{ socket: Socket; command(line:
     socket.write(`${line}\r\n`);
     return Promise.race([reply, closed.then(() => 'closed'), new Promise<string>((r) => setTimeout(() => r('no reply in 5 s'), 5000))]);
   };
-  const greeting = await next();
+  const greeting = await Promise.race([next(), new Promise<string>((r) => setTimeout(() => r('no greeting in 10 s'), 10_000))]);
   if (!greeting.startsWith('220')) throw new Error(`greeting: ${greeting}`);
   await command('USER anonymous');
   const pass = await command('PASS x@example.org');
   if (!pass.startsWith('230')) throw new Error(`login: ${pass}`);
   return { socket, command, closed };
 }
+
+/** The daemon's exit code, or 'still running' after `ms`. */
+const exitWithin = (daemon: Daemon, ms: number) => Promise.race([daemon.exited, new Promise<string>((r) => setTimeout(() => r('still running'), ms))]);
 
 /** Whether a new TCP connection to the port is accepted. */
 const accepts = (port: number) =>
@@ -140,7 +143,7 @@ t.test('SIGTERM: the port closes at once, an open FTP session gets the drain-tim
   await until('the virtual port closed', async () => ((await accepts(farms.ftpPort)) ? undefined : true), 2000);
   t.ok(Date.now() - sent < 1000, `no new connection ${Date.now() - sent} ms after SIGTERM`);
   t.match(await session.command('PWD'), /^257 /, 'the open session still works while draining');
-  const code = await lbguard.exited;
+  const code = await exitWithin(lbguard, 15_000);
   const took = Date.now() - sent;
   t.equal(code, 0, 'exit 0');
   t.ok(took >= 2500 && took < 6000, `exited ${took} ms after SIGTERM (drain-timeout 3 s)`);
@@ -158,7 +161,7 @@ t.test('SIGTERM twice: open sessions are cut at once', async (t) => {
   await until('the virtual port closed', async () => ((await accepts(farms.ftpPort)) ? undefined : true), 2000);
   const second = Date.now();
   process.kill(lbguard.pid, 'SIGTERM');
-  t.equal(await lbguard.exited, 0, 'exit 0');
+  t.equal(await exitWithin(lbguard, 15_000), 0, 'exit 0');
   t.ok(Date.now() - second < 1500, `exited ${Date.now() - second} ms after the second SIGTERM (drain-timeout 60 s)`);
   await session.closed;
 });
