@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
+import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
@@ -59,6 +60,8 @@ async function run(file: string, logLevel: string): Promise<number> {
   }
   await orchestrator.start();
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
+  const descriptors = descriptorBudget();
+  logger.info({ event: 'descriptors', limit: descriptors.limit ?? null, reserve: descriptors.reserve }, descriptors.describe());
   let listen = config.status.listen;
   let current = status;
   const reload = () => {

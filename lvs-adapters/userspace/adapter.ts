@@ -3,8 +3,9 @@ import { availableParallelism } from 'node:os';
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import { type Change, changedFarm, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { forwardFtp } from './ftp-session.ts';
+import { descriptorBudget } from './descriptors.ts';
 import { PassivePorts } from './passive-ports.ts';
-import { ServerPool, SessionBudget } from './pool.ts';
+import { type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
@@ -13,6 +14,8 @@ import { sumCounters, WorkerProcesses } from './workers.ts';
 export type UserspaceSettings = Extract<DataplaneConfig, { type: 'userspace' }>;
 
 const DEFAULT_MAX_SESSIONS = 10_000;
+/** sessions one client address may hold on one farm: a single source cannot take a farm's share alone */
+export const DEFAULT_CLIENT_SESSIONS = 256;
 const DEFAULT_IDLE_MS = 300_000;
 /** TFTP is lock-step with retransmission within seconds: a silent session is a dead one */
 const TFTP_IDLE_MS = 10_000;
@@ -74,6 +77,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   private readonly running = new Map<string, Running>();
   private readonly passive = new Map<string, Promise<PassivePorts>>();
   private readonly budget: SessionBudget;
+  private readonly limits: PoolLimits;
   private readonly idleMs: number;
   /** worker processes that accept for the plain TCP farms too (`workers` > 1) */
   readonly workers: WorkerProcesses | undefined;
@@ -83,8 +87,10 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     // max-sessions bounds all processes together: each holds its share
     const maxSessions = Math.ceil((settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS) / processes);
     this.budget = new SessionBudget(maxSessions);
+    const clientSessions = settings['client-sessions'] ?? DEFAULT_CLIENT_SESSIONS;
+    this.limits = { clientSessions, descriptors: descriptorBudget().sessions };
     this.idleMs = settings['idle-timeout'] ?? DEFAULT_IDLE_MS;
-    if (processes > 1) this.workers = new WorkerProcesses(processes - 1, { maxSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false });
+    if (processes > 1) this.workers = new WorkerProcesses(processes - 1, { maxSessions, clientSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false });
   }
 
   async observe(): Promise<FarmState[]> {
@@ -121,8 +127,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     for (const change of changes) {
       switch (change.kind) {
         case 'add-farm': {
-          await this.stop(change.farm.service.farm);
-          const pool = new ServerPool(change.farm.service, this.budget);
+          await this.stop(change.farm.service.farm, true);
+          const pool = new ServerPool(change.farm.service, this.budget, this.limits);
           for (const server of change.farm.servers) pool.setServer(server);
           await this.start(pool);
           break;
@@ -138,7 +144,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
           break;
         }
         case 'remove-farm':
-          await this.stop(change.farm);
+          await this.stop(change.farm, true);
           await this.workers?.forget(change.farm);
           break;
         case 'add-server':
@@ -169,7 +175,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
 
   async close(): Promise<void> {
     await this.workers?.close();
-    for (const farm of [...this.running.keys()]) await this.stop(farm);
+    for (const farm of [...this.running.keys()]) await this.stop(farm, true);
     for (const ports of this.passive.values()) await (await ports.catch(() => undefined))?.close();
     this.passive.clear();
   }
@@ -213,10 +219,12 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     }
   }
 
-  private async stop(farm: string): Promise<void> {
+  /** Closes a farm's listeners; `retire`: the farm is gone, the others share the budgets without it. */
+  private async stop(farm: string, retire = false): Promise<void> {
     const running = this.running.get(farm);
     if (!running) return;
     this.running.delete(farm);
+    if (retire) running.pool.retire();
     // workers first let go of the sockets about to close (a restart gives them the new ones)
     await this.workers?.drop(farm);
     await Promise.all(running.listeners.map((l) => l.close()));

@@ -7,6 +7,7 @@
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
 import type { Server, Socket } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import { descriptorBudget } from './descriptors.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
@@ -29,7 +30,7 @@ function send(message: FromWorker): void {
 function sync(state: FarmState): void {
   if (!settings || !budget) throw new Error('sync before init');
   let farm = farms.get(state.service.farm);
-  if (!farm) farms.set(state.service.farm, (farm = { pool: new ServerPool(state.service, budget), listeners: [] }));
+  if (!farm) farms.set(state.service.farm, (farm = { pool: new ServerPool(state.service, budget, { clientSessions: settings.clientSessions, descriptors: descriptorBudget().sessions }), listeners: [] }));
   else farm.pool.setSpec(state.service);
   const wanted = new Set(state.servers.map((s) => s.name));
   for (const server of farm.pool.specs()) if (!wanted.has(server.name)) farm.pool.removeServer(server.name, settings.cutConnections);
@@ -87,6 +88,7 @@ function obey(message: ToWorker, handle: Server | undefined): void {
       break;
     case 'forget':
       drop(message.farm);
+      farms.get(message.farm)?.pool.retire();
       farms.delete(message.farm);
       break;
   }
