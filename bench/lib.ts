@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 
 export interface Timing {
   readonly name: string;
@@ -36,11 +37,21 @@ export function timeCommands(commands: readonly { name: string; argv: readonly s
 /** One table: median and min per command, and the ratio of each median to the reference's. */
 export function printTimings(title: string, timings: readonly Timing[], reference: string): void {
   const ref = timings.find((t) => t.name === reference);
-  console.log(`\n## ${title}`);
+  heading(title);
   console.log(`| command | median ms | min ms | ratio to ${reference} |`);
   console.log('|---|---|---|---|');
   for (const t of timings) {
     const ratio = ref ? (t.medianMs / ref.medianMs).toFixed(2) : '-';
     console.log(`| ${t.name} | ${t.medianMs.toFixed(1)} | ${t.minMs.toFixed(1)} | ${ratio} |`);
   }
+}
+
+/**
+ * A table's title and the machine it was measured on: cores this process may use, the CPU model and
+ * the load average as the table is printed (figures from a busy shared machine are read with it).
+ */
+export function heading(title: string): void {
+  const [one, five, fifteen] = loadavg().map((l) => l.toFixed(2));
+  console.log(`\n## ${title}`);
+  console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), load average ${one} ${five} ${fifteen}\n`);
 }

@@ -10,6 +10,7 @@ import { Orchestrator } from '../orchestrator/daemon.ts';
 import { MemoryAdapter } from '../orchestrator/dataplane/memory.ts';
 import { Scheduler } from '../orchestrator/scheduler.ts';
 import { cPlugin } from '../test/helpers/processes.ts';
+import { heading } from './lib.ts';
 
 const BACKENDS = Number(process.env.BENCH_BACKENDS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
@@ -119,7 +120,7 @@ async function spawnPath(ports: number[], intervalMs: number, name: string): Pro
 }
 
 function print(title: string, runs: Run[], reference: Run): void {
-  console.log(`\n## ${title}`);
+  heading(title);
   console.log('| path | checks/s | failed | start lateness p99 ms | max RSS MB | checks/s ratio to spawn |');
   console.log('|---|---|---|---|---|---|');
   for (const r of runs) {

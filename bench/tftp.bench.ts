@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pluginPath, requireBinary } from '../test/helpers/processes.ts';
 import { startTftpdHpa, TFTP_CLIENT } from '../test/helpers/tftp-daemons.ts';
-import { printTimings, type Timing, timeCommands } from './lib.ts';
+import { heading, printTimings, type Timing, timeCommands } from './lib.ts';
 
 const SMALL = Buffer.from('OK\r\n');
 const BIG = randomBytes(10 * 1024 * 1024);
@@ -28,7 +28,7 @@ function verifyClient(argv: readonly string[], out: string, content: Buffer): vo
 
 function printThroughput(title: string, timings: readonly Timing[], bytes: number, reference: string): void {
   const ref = timings.find((t) => t.name === reference);
-  console.log(`\n## ${title}`);
+  heading(title);
   console.log(`| command | median s | MiB/s at the median | best MiB/s | throughput ratio to ${reference} |`);
   console.log('|---|---|---|---|---|');
   for (const t of timings) {

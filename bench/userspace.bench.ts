@@ -2,22 +2,27 @@
 // (mode tcp, 1 thread) and through kernel nftables DNAT, in three namespaces of the bench's own
 // (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
 // ../shared/recipes/netns-bench. Medians of interleaved rounds; ratios are to HAProxy (TCP) and to direct (TFTP).
+// The balancer is lbguard's daemon as an operator starts it: the built bundle (`npm run build`),
+// `node dist/lbguard.mjs run -c farms.json`, with the bench's environment less GLIBC_TUNABLES (nothing
+// set by hand; BENCH_MALLOC=1 adds a row of the same daemon with the systemd unit's malloc setting,
+// to show it no longer matters).
 // TCP: iperf3 1 and 8 streams (5 s), new connections per second with wrk (HTTP with Connection:
-// close, 5 s), for the balancer alone and with `workers: 2` (BENCH_WORKERS; 1 leaves that row out).
+// close, 5 s), for the balancer alone and with `workers: auto` (BENCH_WORKERS: a number, auto, or
+// 1 to leave that row out). BENCH_TASKSET=0 (or 0-1...) pins the lbguard daemons to those CPUs
+// (taskset -c): `workers: auto` then starts one process per CPU it may use.
 // TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
 // BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
-// BENCH_COMPARE=<another checkout> runs that tree's balancer alongside (own ports, TFTP on 1069) in
-// the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
-// BENCH_COMPARE_FLAGS give node options to this tree's balancers and to the compared one (an A/B of
-// flags: the same tree as BENCH_COMPARE).
+// BENCH_COMPARE=<another checkout, built> runs that tree's daemon alongside (own ports, TFTP on 1069)
+// in the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
+// BENCH_COMPARE_FLAGS give node options to this tree's daemons and to the compared one (an A/B of
+// flags: the same tree as BENCH_COMPARE); BENCH_PROF=DIR adds --cpu-prof into DIR.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MALLOC_TUNABLE } from '../lvs-adapters/userspace/workers.ts';
 import { childPids, ROOT, requireBinary } from '../test/helpers/processes.ts';
-import { median } from './lib.ts';
+import { heading, median } from './lib.ts';
 
 const IP = requireBinary('/usr/sbin/ip', 'iproute2');
 const tag = `lbgb${process.pid % 100000}`;
@@ -60,9 +65,9 @@ function removeTopology(): void {
 }
 
 const daemons: ChildProcess[] = [];
-/** the balancers run with the malloc setting of the systemd unit, as deployed */
-const balancerEnv = { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLE };
-function daemon(ns: string, argv: string[], ready?: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+/** the environment an operator's shell would give: the bench's, with no malloc setting */
+const { GLIBC_TUNABLES: _unset, ...plainEnv } = process.env;
+function daemon(ns: string, argv: string[], ready?: RegExp | ((output: string) => boolean), env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   const [command, args] = inNs(ns, argv);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemons.push(child);
@@ -71,7 +76,7 @@ function daemon(ns: string, argv: string[], ready?: RegExp, env: NodeJS.ProcessE
     const timer = setTimeout(() => (ready ? reject(new Error(`${argv[0]} not ready: ${output}`)) : resolve(child)), ready ? 20_000 : 500);
     const onData = (d: Buffer) => {
       output += d;
-      if (ready?.test(output)) {
+      if (ready && (typeof ready === 'function' ? ready(output) : ready.test(output))) {
         clearTimeout(timer);
         resolve(child);
       }
@@ -90,11 +95,13 @@ function run(ns: string, argv: string[], timeoutMs = 120_000): string {
   return execFileSync(command, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
 }
 
-function connRate(host: string, port: number): number {
+/** wrk's requests per second (one new connection each) and how many it made */
+function connRate(host: string, port: number): { rate: number; requests: number } {
   const out = run(NS.cli, ['wrk', '-t2', '-c64', '-d5s', '-H', 'Connection: close', `http://${host}:${port}/`]);
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  if (!rate) throw new Error(`wrk: ${out}`);
-  return Number(rate[1]);
+  const requests = /(\d+) requests in/.exec(out);
+  if (!rate || !requests) throw new Error(`wrk: ${out}`);
+  return { rate: Number(rate[1]), requests: Number(requests[1]) };
 }
 
 /** n concurrent tftp-hpa gets of `file`: seconds for all and how many did not arrive intact. */
@@ -123,18 +130,32 @@ async function tftpGets(host: string, port: number, file: string, n: number, exp
   return { seconds, failures };
 }
 
-/** CPU seconds (user + system) a process and its children (the balancer's workers) have used so far. */
-function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) and minor page faults of a process and its children (the balancer's
+ * workers and the checks it runs) so far.
+ */
+function usage(pid: number): { cpuSeconds: number; faults: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100 + childPids(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
+  const own = { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, faults: Number(fields[7]) };
+  for (const child of childPids(pid)) {
+    const theirs = usage(child);
+    own.cpuSeconds += theirs.cpuSeconds;
+    own.faults += theirs.faults;
+  }
+  return own;
 }
 
-/** Runs `work` and returns its result with the share of one core `pid` used meanwhile. */
-async function withCpu<T>(pid: number, work: () => T | Promise<T>): Promise<T & { cpu: number }> {
-  const cpu0 = cpuSeconds(pid);
+/**
+ * Runs `work` and returns its result with what `pid` used meanwhile: CPU seconds, its share of one
+ * core, minor faults (NaN without a pid: direct, nft).
+ */
+async function withCpu<T>(pid: number | undefined, work: () => T | Promise<T>): Promise<T & { cpu: number; cpuSeconds: number; faults: number }> {
+  const before = pid === undefined ? undefined : usage(pid);
   const t0 = performance.now();
   const result = await work();
-  return { ...result, cpu: (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000) };
+  const after = pid === undefined ? undefined : usage(pid);
+  const cpuSeconds = before && after ? after.cpuSeconds - before.cpuSeconds : NaN;
+  return { ...result, cpuSeconds, cpu: cpuSeconds / ((performance.now() - t0) / 1000), faults: before && after ? after.faults - before.faults : NaN };
 }
 
 export default async function userspaceBench(): Promise<void> {
@@ -148,6 +169,7 @@ export default async function userspaceBench(): Promise<void> {
   const tenMiB = randomBytes(10 << 20);
   writeFileSync(join(root, '1M.bin'), oneMiB, { mode: 0o644 });
   writeFileSync(join(root, '10M.bin'), tenMiB, { mode: 0o644 });
+  writeFileSync(join(root, 'tftp_check.txt'), 'OK\n', { mode: 0o644 });
   writeFileSync(join(work, 'nginx.conf'), `daemon off; worker_processes 1; pid ${work}/nginx.pid; error_log stderr;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
@@ -178,65 +200,103 @@ listen http
   }
 }
 `);
-  const tcpFarm = (farm: string, port: number, target: number) => ({
-    service: { farm, service: 'tcp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'wlc' },
-    servers: [{ name: 'be', address: BE, port: target, weight: 1 }],
+  // the farms files of the daemons: the checks an operator would have (a command probe would fork the
+  // daemon every interval: 20 ms of its event loop each on a busy machine); iperf3 is probed rarely,
+  // so that a probe hardly ever meets its one test being set up
+  const check = (probe: 'tcp' | 'tftp', interval: string) => ({ probe, interval, timeout: '1s', rise: 1, fall: 1 });
+  const farm = (name: string, service: 'tcp' | 'tftp', port: number, target: number, dataplane: object) => ({
+    name, service, virtual: { address: VIP, ports: [port] }, scheduler: service === 'tcp' ? 'wlc' : 'rr', dataplane: { type: 'userspace', ...dataplane },
+    check: service === 'tftp' ? check('tftp', '2s') : check('tcp', target === 5201 ? '10s' : '2s'),
+    backends: [{ name: 'be', address: BE, port: target }],
   });
-  const farms = [
-    tcpFarm('iperf', 7004, 5201),
-    tcpFarm('http', 8004, 80),
-    { service: { farm: 'tftp', service: 'tftp', protocol: 'udp', address: VIP, ports: [{ from: 69, to: 69 }], scheduler: 'rr' }, servers: [{ name: 'be', address: BE, port: 69, weight: 1 }] },
+  /** farms on ports base+4 (iperf), base+1004 (http) and, given, TFTP on `tftp` */
+  const farmsAt = (base: number, tftp: number | undefined, dataplane: object = {}) => [
+    farm('iperf', 'tcp', 7000 + base, 5201, dataplane),
+    farm('http', 'tcp', 8000 + base, 80, dataplane),
+    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, {})] : []),
   ];
+  let statusPort = 9300;
   try {
     topology();
     await daemon(NS.be, ['iperf3', '-s', '-B', BE]);
     await daemon(NS.be, ['/usr/sbin/nginx', '-c', join(work, 'nginx.conf')]);
     await daemon(NS.be, ['/usr/sbin/in.tftpd', '--foreground', '--listen', '--address', `${BE}:69`, '--secure', root]);
-    await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
+    const haproxy = await daemon(NS.lb, ['/usr/sbin/haproxy', '-db', '-f', join(work, 'haproxy.cfg')]);
     run(NS.lb, ['/usr/sbin/nft', '-f', join(work, 'dnat.nft')]);
-    const startBalancer = (root: string, config: typeof farms, flags = '', settings: object = {}) => daemon(NS.lb, [...(process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : []), process.execPath, ...flags.split(' ').filter(Boolean), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), '--import', 'tsx', join(root, 'test', 'helpers', 'userspace-runner.ts'), JSON.stringify(config), JSON.stringify(settings)], /ready/, balancerEnv);
-    const balancer = await startBalancer(ROOT, farms, process.env.BENCH_NODE_FLAGS);
-    // the same balancer with worker processes (`workers`, default 2 = one per core here) for the TCP farms
-    const workers = Number(process.env.BENCH_WORKERS ?? 2);
-    const withWorkers = workers > 1 ? await startBalancer(ROOT, [tcpFarm('iperf', 7024, 5201), tcpFarm('http', 8024, 80)], process.env.BENCH_NODE_FLAGS, { workers }) : undefined;
+    /**
+     * `lbguard run` of a tree's built bundle in the balancer's namespace, ready once every backend
+     * is in its data plane; `env` defaults to the operator's plain one.
+     */
+    const startBalancer = (tree: string, farms: object[], flags = '', env: NodeJS.ProcessEnv = plainEnv) => {
+      const file = join(work, `farms-${statusPort}.json`);
+      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort++}` }, farms }));
+      const pin = process.env.BENCH_TASKSET ? ['taskset', '-c', process.env.BENCH_TASKSET] : [];
+      const nice = process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : [];
+      const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
+      const added = (output: string) => (output.match(/"kind":"add-server"/g) ?? []).length >= farms.length;
+      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env);
+    };
+    const flags = process.env.BENCH_NODE_FLAGS;
+    const balancer = await startBalancer(ROOT, farmsAt(4, 69), flags);
+    // the same daemon with worker processes for the TCP farms (`workers: auto`: one process per CPU)
+    const workers = process.env.BENCH_WORKERS ?? 'auto';
+    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, undefined, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
+    // the same daemon given the systemd unit's malloc setting by hand: its speed should not depend on it
+    const withMalloc = process.env.BENCH_MALLOC ? await startBalancer(ROOT, farmsAt(34, undefined), flags, { ...plainEnv, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=33554432' }) : undefined;
     const compare = process.env.BENCH_COMPARE;
-    const other = compare ? await startBalancer(compare, [tcpFarm('iperf', 7014, 5201), tcpFarm('http', 8014, 80), { ...farms[2]!, service: { ...farms[2]!.service, ports: [{ from: 1069, to: 1069 }] } }], process.env.BENCH_COMPARE_FLAGS) : undefined;
+    const other = compare ? await startBalancer(compare, farmsAt(14, 1069), process.env.BENCH_COMPARE_FLAGS) : undefined;
 
     const targets = [
       { name: 'direct', iperf: [BE, 5201], http: [BE, 80] },
       { name: 'nft DNAT', iperf: [VIP, 7001], http: [VIP, 8001] },
-      { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006] },
+      { name: 'HAProxy 1 thread', iperf: [VIP, 7006], http: [VIP, 8006], pid: haproxy.pid },
       { name: 'lbguard userspace', iperf: [VIP, 7004], http: [VIP, 8004], pid: balancer.pid },
       ...(withWorkers ? [{ name: `lbguard userspace, workers: ${workers}`, iperf: [VIP, 7024], http: [VIP, 8024], pid: withWorkers.pid }] : []),
+      ...(withMalloc ? [{ name: 'lbguard userspace, GLIBC_TUNABLES by hand', iperf: [VIP, 7034], http: [VIP, 8034], pid: withMalloc.pid }] : []),
       ...(other ? [{ name: `lbguard ${compare}`, iperf: [VIP, 7014], http: [VIP, 8014], pid: other.pid }] : []),
     ] as { name: string; iperf: readonly [string, number]; http: readonly [string, number]; pid?: number | undefined }[];
     // rounds visit every target in turn, so load from elsewhere falls on all alike; medians are reported
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-    const samples = new Map<string, { one: number[]; eight: number[]; conns: number[]; cpu: number[] }>(targets.map((t) => [t.name, { one: [], eight: [], conns: [], cpu: [] }]));
+    const samples = new Map(targets.map((t) => [t.name, { one: [] as number[], eight: [] as number[], conns: [] as number[], cpu: [] as number[], usPerConn: [] as number[], cpuPerGiB: [] as number[], faultsPerGiB: [] as number[] }]));
     for (let round = 0; round < (parts.includes('tcp') || parts.includes('conn') ? rounds : 0); round++) {
       for (const target of targets) {
         const [host, port] = target.iperf;
         const stream = (streams: number) => (JSON.parse(run(NS.cli, ['iperf3', '-c', host, '-p', String(port), '-t', '5', '-O', '1', '-P', String(streams), '-J'])) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
         const sample = samples.get(target.name)!;
-        const streams = !parts.includes('conn');
-        sample.one.push(streams ? stream(1) : NaN);
-        sample.eight.push(streams ? stream(8) : NaN);
-        const conns = await withCpu(target.pid ?? balancer.pid!, () => ({ rate: connRate(target.http[0], target.http[1]) }));
+        if (!parts.includes('conn')) {
+          const one = await withCpu(target.pid, () => ({ gbits: stream(1) }));
+          // GiB moved in the 6 s (1 omitted + 5 measured) the CPU was read over
+          const gib = (one.gbits * 6e9) / 8 / 2 ** 30;
+          sample.one.push(one.gbits);
+          sample.cpuPerGiB.push(one.cpuSeconds / gib);
+          sample.faultsPerGiB.push(one.faults / gib);
+          sample.eight.push(stream(8));
+        }
+        const conns = await withCpu(target.pid, () => connRate(target.http[0], target.http[1]));
         sample.conns.push(conns.rate);
         sample.cpu.push(conns.cpu);
+        sample.usPerConn.push((conns.cpuSeconds * 1e6) / conns.requests);
       }
     }
-    const rows = [...samples].filter(([, s]) => s.one.length).map(([name, s]) => ({ name, one: median(s.one), eight: median(s.eight), conns: median(s.conns), cpu: median(s.cpu) }));
+    const medianOr = (values: number[]) => (values.length ? median(values) : NaN);
+    const rows = [...samples].filter(([, s]) => s.conns.length).map(([name, s]) => ({ name, one: medianOr(s.one), eight: medianOr(s.eight), conns: median(s.conns), cpu: median(s.cpu), usPerConn: median(s.usPerConn), cpuPerGiB: medianOr(s.cpuPerGiB), faultsPerGiB: medianOr(s.faultsPerGiB) }));
     for (const r of rows.filter((r) => r.name.startsWith('lbguard'))) console.log(`\n(${r.name} used ${(r.cpu * 100).toFixed(0)} % of a core during its conn/s runs, median)`);
     const hap = rows.find((r) => r.name === 'HAProxy 1 thread');
     if (hap) {
-      console.log(`\n## userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each)`);
+      heading(`userspace balancer: TCP (namespaces, medians of ${rounds} interleaved rounds of 5 s each${process.env.BENCH_TASKSET ? `; lbguard on CPUs ${process.env.BENCH_TASKSET}` : ''})`);
       console.log('| target | 1 stream Gbit/s | 8 streams Gbit/s | new conn/s (wrk, Connection: close) | ratio to HAProxy 1 thread (1 stream / 8 / conn/s) |');
       console.log('|---|---|---|---|---|');
     }
     // '-' where a part was not run (conn only)
     const f = (n: number, digits = 2) => (Number.isNaN(n) ? '-' : n.toFixed(digits));
     if (hap) for (const r of rows) console.log(`| ${r.name} | ${f(r.one)} | ${f(r.eight)} | ${f(r.conns, 0)} | ${f(r.one / hap.one)} / ${f(r.eight / hap.eight)} / ${f(r.conns / hap.conns)} |`);
+    // what the proxies spent per unit of work (their processes and children): steadier than rates on a busy machine
+    if (hap) {
+      heading('userspace balancer: CPU per unit of work (user + system of the proxy, medians)');
+      console.log('| target | CPU us per connection | ratio to HAProxy | CPU s per GiB, 1 stream | ratio to HAProxy | page faults per GiB, 1 stream |');
+      console.log('|---|---|---|---|---|---|');
+      for (const r of rows.filter((r) => !Number.isNaN(r.usPerConn))) console.log(`| ${r.name} | ${f(r.usPerConn, 0)} | ${f(r.usPerConn / hap.usPerConn)} | ${f(r.cpuPerGiB)} | ${f(r.cpuPerGiB / hap.cpuPerGiB)} | ${f(r.faultsPerGiB, 0)} |`);
+    }
 
     if (!parts.includes('tftp')) return;
     const dl = join(work, 'dl');
@@ -252,7 +312,7 @@ listen http
     const tftp = new Map(tftpTargets.map((t) => [t.name, { many: [] as number[], manyFailures: 0, cpu: [] as number[], ten: [] as number[], tenFailures: 0 }]));
     for (let round = 0; round < tftpRounds; round++) {
       for (const target of tftpTargets) {
-        const got = await withCpu(target.pid ?? process.pid, () => tftpGets(target.host, target.port, '1M.bin', 200, oneMiB, dl));
+        const got = await withCpu(target.pid, () => tftpGets(target.host, target.port, '1M.bin', 200, oneMiB, dl));
         const sample = tftp.get(target.name)!;
         sample.many.push(got.seconds);
         sample.manyFailures += got.failures;
@@ -268,7 +328,7 @@ listen http
       }
     }
     const direct = tftp.get('direct')!;
-    console.log(`\n## userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
+    heading(`userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
     console.log('| target | 200 concurrent x 1 MiB s (failures) | ratio to direct | one 10 MiB get s (failures) | ratio to direct |');
     console.log('|---|---|---|---|---|');
     for (const [name, r] of tftp) {
@@ -278,9 +338,11 @@ listen http
     balancer.kill('SIGTERM');
     await new Promise((r) => balancer.once('exit', r));
   } finally {
-    for (const child of daemons) if (child.exitCode === null) child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    for (const child of daemons) if (child.exitCode === null) child.kill('SIGKILL');
+    // up to 5 s to stop (the daemons write their --cpu-prof on the way out), then SIGKILL
+    const running = daemons.filter((child) => child.exitCode === null && child.signalCode === null);
+    for (const child of running) child.kill('SIGTERM');
+    await Promise.race([Promise.all(running.map((child) => new Promise((r) => child.once('exit', r)))), new Promise((r) => setTimeout(r, 5000))]);
+    for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     removeTopology();
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // lbguard: run the daemon, validate a farms file, show status, or run the embedded demo.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
@@ -22,6 +24,10 @@ Commands:
                        take a backend out of (or back into) service by hand
   render farmguardian -c FILE [FARM]
                        print each farm's check as a Zevenet Farm Guardian command and object
+  install-plugins [--libexec DIR]
+                       install launchers of lbguard's plugins as lbguard_check_ftp, lbguard_check_tftp,
+                       lbguard_check_ssh in DIR (default /usr/lib/nagios/plugins, where Farm Guardian
+                       runs commands); a file lbguard did not write is left alone
 ${LVS_USAGE}  demo                 run the embedded demo: local backends, the orchestrator, the status page
   version              print the version
 
@@ -105,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
@@ -163,8 +169,22 @@ async function main(argv: string[]): Promise<number> {
       }
       const farms = positionals[1] ? config.farms.filter((f) => f.name === positionals[1]) : config.farms;
       if (farms.length === 0) return fail(`no farm named "${positionals[1]}" in ${values.config}`, 1);
-      process.stdout.write(farms.map(renderFarmGuardian).join('\n'));
+      let text;
+      try {
+        text = farms.map(renderFarmGuardian).join('\n');
+      } catch (error) {
+        return fail((error as Error).message, 1);
+      }
+      process.stdout.write(text);
       return 0;
+    }
+    case 'install-plugins': {
+      const { DEFAULT_LIBEXEC, installPlugins } = await import('../zevenet-adapters/farmguardian/install.ts');
+      // the bundles beside this one (dist/lbguard.mjs -> dist/plugins/)
+      const pluginsDir = join(dirname(fileURLToPath(import.meta.url)), 'plugins');
+      const result = installPlugins({ libexec: values.libexec ?? DEFAULT_LIBEXEC, pluginsDir, node: process.execPath });
+      process.stdout.write(result.lines.map((l) => `${l}\n`).join(''));
+      return result.ok ? 0 : 1;
     }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.ts');

@@ -22,6 +22,8 @@ export interface BackendStatus {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
+  /** the weight the data plane holds, when its scale differs (a Zevenet appliance takes 1..9) */
+  readonly dataplaneWeight?: number;
   readonly state: HealthState;
   readonly since: string;
   readonly last?: { readonly line: string; readonly ms: number; readonly at: string };
@@ -185,6 +187,7 @@ export class Orchestrator {
     const farms = this.config.farms.map((farm): FarmStatus => {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
+      const held = reconciler?.adapter.dataplaneWeights?.(servers);
       return {
         name: farm.name,
         service: farm.service,
@@ -196,6 +199,7 @@ export class Orchestrator {
             address: backend.address,
             port: backendPort(farm, backend),
             weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
             state: backend.maintenance ? 'maintenance' : visibleState(record),
             since: new Date(record.since).toISOString(),
             last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },

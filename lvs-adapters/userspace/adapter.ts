@@ -4,6 +4,7 @@ import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import { type Change, changedFarm, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { forwardFtp } from './ftp-session.ts';
 import { descriptorBudget } from './descriptors.ts';
+import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
@@ -83,6 +84,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   readonly workers: WorkerProcesses | undefined;
 
   constructor(private readonly settings: UserspaceSettings = { type: 'userspace' }) {
+    // whoever started this process: the relay's read buffers must not make glibc trim and refault its heap
+    void raiseMallocTrimThreshold();
     const processes = settings.workers === 'auto' ? availableParallelism() : (settings.workers ?? 1);
     // max-sessions bounds all processes together: each holds its share
     const maxSessions = Math.ceil((settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS) / processes);

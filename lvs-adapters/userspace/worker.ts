@@ -8,6 +8,7 @@
 import type { Server, Socket } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
 import { descriptorBudget } from './descriptors.ts';
+import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
@@ -20,6 +21,7 @@ interface Farm {
 /** how often counters go to the main process (its /metrics are at most this old) */
 const REPORT_EVERY_MS = 1000;
 const farms = new Map<string, Farm>();
+void raiseMallocTrimThreshold();
 let settings: WorkerSettings | undefined;
 let budget: SessionBudget | undefined;
 

@@ -40,9 +40,9 @@ function workerEntry(): { path: string; execArgv: string[] } {
 /**
  * glibc gives freed heap back to the system once 128 KiB lie free at its top; a relay that allocates
  * and frees 64 KiB read buffers all the time can land in a state where it does so at almost every
- * read, and then pays a page fault per 4 KiB it moves (measured: 500,000 faults and 40 % less
- * throughput in 3 s of one iperf3 stream). Keeping up to 32 MiB free avoids that. The systemd unit
- * sets the same for the main process; GLIBC_TUNABLES is read at start, so workers get it here.
+ * read, and then pays a page fault per 4 KiB it moves (see malloc.ts). Keeping up to 32 MiB free
+ * avoids that. Each process raises the threshold itself (malloc.ts); a worker, exec'ed here, also
+ * gets it where glibc reads it first, from GLIBC_TUNABLES.
  */
 export const MALLOC_TUNABLE = 'glibc.malloc.trim_threshold=33554432';
 

@@ -3,10 +3,12 @@ import { availableAdapters } from '../dataplane/registry.ts';
 import { buildProbe } from '../probes.ts';
 import { ConfigError, type ConfigProblem, loadConfig } from './load.ts';
 import type { Config } from './schema.ts';
+import { zevenetNameProblems } from '../../zevenet-adapters/zevenet/names.ts';
 
 /**
  * What the schema cannot know: whether each check's options are ones its plugin accepts (parsed by
- * the plugin's own parser) and whether the data plane named is in this build.
+ * the plugin's own parser), whether the data plane named is in this build, and whether a Zevenet
+ * appliance takes the farm's names.
  */
 export function semanticProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -15,6 +17,7 @@ export function semanticProblems(config: Config): ConfigProblem[] {
     if (!adapters.includes(farm.dataplane.type)) {
       problems.push({ path: `farms[${i}].dataplane.type`, message: `"${farm.dataplane.type}" is not available in this build (available: ${adapters.join(', ')})` });
     }
+    for (const problem of zevenetNameProblems(farm)) problems.push({ path: `farms[${i}].${problem.key}`, message: problem.message });
     farm.backends.forEach((backend, j) => {
       try {
         buildProbe(farm, backend);

@@ -69,4 +69,6 @@ export interface DataPlaneAdapter {
   close(): Promise<void>;
   /** Optional: per-service and per-server counters, for adapters that carry the traffic themselves. */
   counters?(): DataPlaneCounters[];
+  /** Optional: the weights the data plane holds for these, when its scale is not lbguard's (a Zevenet appliance: 1..9). */
+  dataplaneWeights?(servers: readonly RealServerSpec[]): ReadonlyMap<string, number>;
 }

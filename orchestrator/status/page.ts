@@ -28,7 +28,7 @@ async function refresh() {
       (farm.dataplane.ok ? '' : ': <span class="state down">' + esc(farm.dataplane.error || 'not applied') + '</span>') + ')</small></h2>' +
       '<table><thead><tr><th>backend</th><th>address</th><th>state</th><th>weight</th><th>latency</th><th>last check</th></tr></thead><tbody>' +
       farm.backends.map((b) => '<tr data-backend="' + esc(farm.name + '/' + b.name) + '"><td>' + esc(b.name) + '</td><td>' + esc(b.address + ':' + b.port) +
-        '</td><td><span class="state ' + esc(b.state) + '">' + esc(b.state) + '</span></td><td>' + esc(b.weight) + '</td><td>' +
+        '</td><td><span class="state ' + esc(b.state) + '">' + esc(b.state) + '</span></td><td>' + esc(b.weight) + (b.dataplaneWeight === undefined ? '' : ' (' + esc(farm.dataplane.type) + ' ' + esc(b.dataplaneWeight) + ')') + '</td><td>' +
         (b.last ? esc(b.last.ms) + ' ms' : '') + '</td><td class="line">' + esc(b.last ? b.last.line : 'not checked yet') + '</td></tr>').join('') +
       '</tbody></table>').join('');
     document.getElementById('transitions').innerHTML = status.transitions.slice().reverse().map((t) =>

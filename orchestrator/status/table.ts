@@ -9,7 +9,7 @@ export function formatStatusTable(status: StatusSnapshot): string {
   const rows: string[][] = [['FARM', 'BACKEND', 'ADDRESS', 'STATE', 'WEIGHT', 'LATENCY', 'LAST CHECK']];
   for (const farm of status.farms) {
     for (const b of farm.backends) {
-      rows.push([farm.name, b.name, `${b.address}:${b.port}`, b.state, String(b.weight), b.last ? `${b.last.ms} ms` : '-', b.last?.line ?? 'not checked yet']);
+      rows.push([farm.name, b.name, `${b.address}:${b.port}`, b.state, b.dataplaneWeight === undefined ? String(b.weight) : `${b.weight} (${farm.dataplane.type} ${b.dataplaneWeight})`, b.last ? `${b.last.ms} ms` : '-', b.last?.line ?? 'not checked yet']);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));

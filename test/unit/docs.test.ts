@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { splitKeepalived, splitNanny } from '../../orchestrator/checks/command-line.ts';
 import { commandSpecFromCheck } from '../../orchestrator/checks/command-probe.ts';
 import { type CommandCheckSpec, fromKeepalived, fromNanny, runCommandCheck } from '../../orchestrator/checks/command.ts';
@@ -71,10 +71,16 @@ const withTestKeys = (line: string) =>
   line.replace(/SHA256:[A-Za-z0-9+/]+/, sshd.hostKeyFingerprint).replace('--user monitor', `--user ${sshd.user}`).replace('/etc/lbguard/monitor_ed25519', sshd.userKeyPath);
 const never = new AbortController().signal;
 
+/** A libexec directory as the guide has it: `lbguard install-plugins --libexec DIR` filled it. */
+async function installedLibexec(t: Test): Promise<string> {
+  const libexec = mkdtempSync(join(dir, 'libexec-'));
+  const install = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'install-plugins', '--libexec', libexec]);
+  t.equal(install.code, 0, install.stdout);
+  return libexec;
+}
+
 t.test('Farm Guardian: HOST/PORT substituted, run by a shell from libexec, exit 0 = up', async (t) => {
-  const libexec = join(dir, 'libexec');
-  mkdirSync(libexec);
-  for (const name of ['check_ftp', 'check_ssh', 'check_tftp']) symlinkSync(join(bin, name), join(libexec, `lbg_${name}`));
+  const libexec = await installedLibexec(t);
   const lines = docExample('farmguardian.md', 'farmguardian-commands.txt').split('\n').filter((l) => l.trim() !== '');
   t.equal(lines.length, 5);
   for (const line of lines) {
@@ -98,10 +104,7 @@ t.test('Farm Guardian: lbguard render farmguardian prints the documented objects
   t.equal(render.stdout, docExample('farmguardian.md', 'farmguardian-render.txt'), 'the output shown in the guide, byte for byte');
   const missing = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'render', 'farmguardian', '-c', farms, 'nosuchfarm']);
   t.equal(missing.code, 1, 'no such farm: exit 1');
-  // a libexec holding our plugins under their own names, as the guide suggests for rendered commands
-  const libexec = join(dir, 'libexec-plain');
-  mkdirSync(libexec);
-  for (const name of ['check_ftp', 'check_ssh', 'check_tftp']) symlinkSync(join(bin, name), join(libexec, name));
+  const libexec = await installedLibexec(t);
   const commands = [...render.stdout.matchAll(/^command: (.*)$/gm)].map((m) => m[1] as string);
   t.same(commands.map(serviceOf), ['ftp', 'tftp']);
   for (const line of commands) {

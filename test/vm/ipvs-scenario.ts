@@ -4,10 +4,13 @@
 // lists them in hash order); then sends real TCP traffic through IPVS-NAT between namespaces and
 // passive FTP and TFTP through fwmark services, runs keepalived and ldirectord with the configuration lbguard renders
 // (our check_ssh as its MISC_CHECK) and `lbguard run` itself (LBGUARD_DIST: the built bundles).
+// With LBGUARD_VM_PROBE set it only checks what the guest sees of the project (probeSteps).
 // Prints TAP-style lines (`ok N - …` / `not ok N - …`), `# …` notes; exits 1 if a step failed.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { IpvsadmAdapter } from '../../lvs-adapters/ipvsadm/adapter.ts';
 import { parseThresholds } from '../../lvs-adapters/ipvsadm/table.ts';
 import { renderKeepalived } from '../../lvs-adapters/keepalived/keepalived.ts';
@@ -477,15 +480,43 @@ async function tftpSteps(): Promise<void> {
   for (const d of daemons) d.kill('SIGTERM');
 }
 
+/**
+ * The guest sees the project from where it is checked out (ipvs-vm.test.ts runs this from under
+ * /tmp and /root): this bundle loaded with its npm dependencies and dist/ is there, while the
+ * guest's /tmp and /root stay its own. hostFile: a file the host made beside the checkout.
+ */
+function probeSteps(hostFile: string): void {
+  process.stdout.write(`# bundle: ${fileURLToPath(import.meta.url)}\n`);
+  report(existsSync(`${process.env.LBGUARD_DIST}/plugins/check_ssh.cjs`), `the built plugins are seen in ${process.env.LBGUARD_DIST}`);
+  // `lbguard run` (orchestratorSteps) loads its npm dependencies from the checkout's node_modules
+  let yaml = '';
+  try {
+    yaml = createRequire(`${process.env.LBGUARD_DIST}/lbguard.mjs`).resolve('yaml');
+  } catch (error) {
+    yaml = (error as Error).message;
+  }
+  report(yaml.endsWith('/yaml/dist/index.js'), `dist/lbguard.mjs finds its npm dependencies: yaml at ${yaml}`);
+  report(!existsSync(hostFile), `the host's ${hostFile} is not seen: the directory around the checkout is the guest's own`);
+  const written = ['/tmp', '/root'].map((dir) => {
+    writeFileSync(`${dir}/lbguard-guest-probe`, dir);
+    return readFileSync(`${dir}/lbguard-guest-probe`, 'utf8');
+  });
+  report(written.join(' ') === '/tmp /root', 'the guest writes in its own /tmp and /root');
+}
+
 try {
-  await tableSteps();
-  await trafficSteps();
-  await ftpSteps();
-  await tftpSteps();
-  await keepalivedSteps();
-  await vrrpSteps();
-  await ldirectordSteps();
-  await orchestratorSteps();
+  if (process.env.LBGUARD_VM_PROBE) {
+    probeSteps(process.env.LBGUARD_VM_PROBE);
+  } else {
+    await tableSteps();
+    await trafficSteps();
+    await ftpSteps();
+    await tftpSteps();
+    await keepalivedSteps();
+    await vrrpSteps();
+    await ldirectordSteps();
+    await orchestratorSteps();
+  }
 } catch (error) {
   report(false, `unexpected error: ${(error as Error).message}`, (error as Error).stack ?? '');
 }

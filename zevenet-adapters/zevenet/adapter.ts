@@ -2,14 +2,16 @@
 // backends of L4xNAT farms an appliance already has, through its API. The appliance owns the farms
 // (created, configured and deleted there); lbguard only takes backends out of service and back:
 // maintenance `drain` for a quiesced backend (weight 0: established sessions finish), maintenance
-// `cut` for a removed one, `up` (with lbguard's weight) for a serving one. Backends are matched by
-// address (and port when the appliance has one), since the appliance numbers them and lbguard names them.
+// `cut` for a removed one, `up` for a serving one, with lbguard's weight mapped onto the appliance's
+// 1..9 (weights.ts). Backends are matched by address (and port when the appliance has one), since the
+// appliance numbers them and lbguard names them.
 import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
 import { parsePorts } from '../nftlb/farm.ts';
 import { readApiKey } from '../key.ts';
 import { type ZevenetBackend, ZevenetClient, type ZevenetL4Farm } from './client.ts';
+import { applianceWeight, applianceWeights, largestWeight } from './weights.ts';
 
 export const ZEVENET_KEY_ENV = 'LBGUARD_ZEVENET_KEY';
 
@@ -41,6 +43,8 @@ export class ZevenetAdapter implements DataPlaneAdapter {
   private readonly specs = new Map<string, VirtualServiceSpec>();
   /** lbguard farm -> backend address -> the lbguard backend it is */
   private readonly names = new Map<string, Map<string, RealServerSpec>>();
+  /** lbguard farm -> backend name -> what lbguard wants for it now (every backend, for the weight scale) */
+  private readonly desired = new Map<string, Map<string, RealServerSpec>>();
   /** lbguard farm -> addresses we put in maintenance because they were removed */
   private readonly removed = new Map<string, Set<string>>();
   /** farms taken out of lbguard's config: no longer reported */
@@ -82,12 +86,17 @@ export class ZevenetAdapter implements DataPlaneAdapter {
     const known = this.names.get(farm);
     const removed = this.removed.get(farm) ?? new Set();
     const service = this.specs.get(farm) ?? serviceOf(farm, appliance);
+    const wanted = [...(this.desired.get(farm)?.values() ?? [])];
+    const largest = largestWeight(wanted.map((s) => s.weight));
     const servers: RealServerSpec[] = [];
     for (const backend of appliance.backends) {
       const ours = known?.get(backend.ip);
       if (removed.has(backend.ip) && backend.status === 'maintenance') continue;
       const port = typeof backend.port === 'number' ? backend.port : Number(backend.port) || ours?.port || service.ports?.[0]?.from || 0;
-      const weight = backend.status === 'maintenance' ? 0 : (backend.weight ?? 1);
+      // the appliance holds 1..9: a weight that is lbguard's weight mapped reads back as lbguard's
+      const want = wanted.find((s) => s.address === backend.ip && s.weight > 0);
+      const mapped = want && backend.weight === applianceWeight(want.weight, largest);
+      const weight = backend.status === 'maintenance' ? 0 : mapped ? want.weight : (backend.weight ?? 1);
       const limit = backend.max_conns ?? 0;
       servers.push({ name: ours?.name ?? `bck${backend.id}`, address: backend.ip, port, weight, ...(limit > 0 ? { maxConnections: limit } : {}) });
     }
@@ -108,6 +117,7 @@ export class ZevenetAdapter implements DataPlaneAdapter {
         case 'add-farm':
           this.forgotten.delete(change.farm.service.farm);
           this.specs.set(change.farm.service.farm, change.farm.service);
+          this.desired.set(change.farm.service.farm, new Map(change.farm.servers.map((s) => [s.name, s])));
           for (const server of change.farm.servers) want(change.farm.service.farm, { kind: 'serve', server });
           break;
         case 'update-farm':
@@ -115,17 +125,35 @@ export class ZevenetAdapter implements DataPlaneAdapter {
           break;
         case 'remove-farm':
           this.forgotten.add(change.farm); // never deleted on the appliance
+          this.desired.delete(change.farm);
           break;
         case 'add-server':
         case 'update-server':
+          this.desiredOf(change.farm).set(change.server.name, change.server);
           want(change.farm, { kind: 'serve', server: change.server });
           break;
         case 'remove-server':
+          this.desiredOf(change.farm).delete(change.server.name);
           want(change.farm, { kind: 'remove', server: change.server });
           break;
       }
     }
+    // a new largest weight rescales the farm's other backends too: every serving one is checked
+    for (const [farm, byAddress] of wanted) {
+      for (const server of this.desired.get(farm)?.values() ?? []) if (!byAddress.has(server.address)) byAddress.set(server.address, { kind: 'serve', server });
+    }
     for (const [farm, byAddress] of wanted) await this.applyFarm(farm, byAddress);
+  }
+
+  private desiredOf(farm: string): Map<string, RealServerSpec> {
+    const servers = this.desired.get(farm) ?? new Map<string, RealServerSpec>();
+    this.desired.set(farm, servers);
+    return servers;
+  }
+
+  /** The weights the appliance holds for these lbguard weights (shown in /status). */
+  dataplaneWeights(servers: readonly RealServerSpec[]): Map<string, number> {
+    return applianceWeights(servers);
   }
 
   private async applyFarm(farm: string, byAddress: ReadonlyMap<string, Wanted>): Promise<void> {
@@ -140,6 +168,7 @@ export class ZevenetAdapter implements DataPlaneAdapter {
     const removed = this.removed.get(farm) ?? new Set<string>();
     this.names.set(farm, names);
     this.removed.set(farm, removed);
+    const largest = largestWeight([...(this.desired.get(farm)?.values() ?? [])].map((s) => s.weight));
     for (const [address, w] of byAddress) {
       const backend = findBackend(appliance.backends, w.server);
       if (!backend) {
@@ -149,16 +178,18 @@ export class ZevenetAdapter implements DataPlaneAdapter {
       if (w.kind === 'serve' && !w.server.name.startsWith('bck')) names.set(address, w.server);
       const action = w.kind === 'remove' ? 'cut' : w.server.weight === 0 ? 'drain' : 'up';
       try {
-        const settings = {
-          ...(action === 'up' && backend.weight !== w.server.weight ? { weight: w.server.weight } : {}),
-          ...(w.kind === 'serve' && (backend.max_conns ?? 0) !== (w.server.maxConnections ?? 0) ? { max_conns: w.server.maxConnections ?? 0 } : {}),
-        };
-        if (Object.keys(settings).length > 0) await this.client.setBackend(name, backend.id, settings);
+        // in or out of service first: a setting the appliance refuses must not keep a live backend out
         if (action === 'up') {
           if (backend.status === 'maintenance') await this.client.up(name, backend.id);
         } else if (backend.status !== 'maintenance' || (action === 'cut' && !removed.has(address))) {
           await this.client.maintenance(name, backend.id, action);
         }
+        const weight = applianceWeight(w.server.weight, largest);
+        const settings = {
+          ...(action === 'up' && backend.weight !== weight ? { weight } : {}),
+          ...(w.kind === 'serve' && (backend.max_conns ?? 0) !== (w.server.maxConnections ?? 0) ? { max_conns: w.server.maxConnections ?? 0 } : {}),
+        };
+        if (Object.keys(settings).length > 0) await this.client.setBackend(name, backend.id, settings);
       } catch (error) {
         throw new Error(`zevenet: ${action === 'up' ? 'putting back' : `maintenance (${action}) of`} backend ${backend.id} (${address}) in farm ${name}: ${(error as Error).message}`);
       }
