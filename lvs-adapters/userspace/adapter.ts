@@ -171,6 +171,13 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     return sumCounters([here, this.workers.counters().filter((c) => this.running.has(c.farm))]);
   }
 
+  /** Passive ports reserved now, over every address (tests). */
+  async passiveReservations(): Promise<number> {
+    let count = 0;
+    for (const ports of this.passive.values()) count += (await ports.catch(() => undefined))?.reservations ?? 0;
+    return count;
+  }
+
   /** The pool of a farm: its servers and counters (tests, /metrics). */
   pool(farm: string): ServerPool | undefined {
     return this.running.get(farm)?.pool;

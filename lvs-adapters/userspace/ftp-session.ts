@@ -1,4 +1,4 @@
-import { connect, createServer, isIPv4, type Socket } from 'node:net';
+import { connect, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import { parseEpsv, parsePasv, portCommand } from '../../plugins/ftp/data-channel.ts';
 import { epsvReply, finalReplyCode, LineSplitter, parseClientCommand, pasvReply } from './ftp-control.ts';
 import { type DataTarget, type PassivePorts, plainAddress } from './passive-ports.ts';
@@ -17,6 +17,8 @@ export interface FtpOptions {
 const MAX_PENDING = 64 * 1024;
 /** an active-mode listener not connected to within this time is closed */
 const ACTIVE_WAIT_MS = 30_000;
+/** a refused client has this long to read its 421 before its connection is closed, half-open or not */
+const REFUSED_LINGER_MS = 500;
 
 /**
  * One FTP control session through the balancer. The client's commands and the server's replies are
@@ -40,7 +42,10 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
   const lease: Lease | undefined = pool.open(clientAddress, endAll);
   client.on('error', () => undefined);
   if (!lease) {
+    // allowHalfOpen: end() alone would keep the descriptor until the client closes its side
     client.end('421 No server available, closing control connection.\r\n');
+    const linger = setTimeout(() => client.destroy(), REFUSED_LINGER_MS);
+    client.once('close', () => clearTimeout(linger));
     return;
   }
   const backend = lease.server.spec;
@@ -62,47 +67,69 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
   const serverLines = new LineSplitter(options.maxLine);
   let fromClient = 0;
   let toClient = 0;
-
-  const send = (to: Socket, from: Socket, text: string) => {
-    if (to.destroyed) return;
-    if (!to.write(`${text}\r\n`, 'latin1') && to.writableLength > MAX_PENDING) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
+  /** PASV/EPSV sent and not yet answered: a 227/229 beyond them is unsolicited and refused */
+  let passiveAsked = 0;
+  /** this session's passive reservation: one at a time, a later PASV replaces it */
+  let reservation: { port: number; target: DataTarget } | undefined;
+  /** this session's active-mode listener: one at a time, a later PORT replaces it */
+  let activeListener: Server | undefined;
+  const releaseReservation = () => {
+    if (reservation) passive.release(reservation.port, reservation.target);
+    reservation = undefined;
   };
 
+  // the reader is resumed by the 'drain' listener readLines sets once per direction (no listener per write)
+  const send = (to: Socket, from: Socket, text: string) => {
+    if (to.destroyed) return;
+    if (!to.write(`${text}\r\n`, 'latin1') && to.writableLength > MAX_PENDING) from.pause();
+  };
+
+  /** Relays one data connection; its two sockets are charged to the descriptor budget (false: none left, closed). */
   const relayData = (clientSide: Socket, serverSide: Socket) => {
     data.add(clientSide).add(serverSide);
     relay(clientSide, serverSide, { idleMs: options.idleMs, countInto: lease }, () => {
       data.delete(clientSide);
       data.delete(serverSide);
+      lease.giveDescriptors(2);
     });
   };
 
   const passiveData = (socket: Socket, target: DataTarget) => {
+    if (!lease.takeDescriptors(2)) return socket.destroy();
     const toServer = connect({ host: target.host, port: target.port, localAddress: target.localAddress, allowHalfOpen: true });
     toServer.on('error', () => pool.countError('data-connect', lease.server));
     relayData(socket, toServer);
   };
 
-  /** Opens a port toward the server for an active-mode transfer; returns the command to send it. */
+  /**
+   * Opens a port toward the server for an active-mode transfer (closing the one a previous PORT
+   * opened, if unused); returns the command to send it, undefined when it cannot.
+   */
   const activeData = (clientHost: string, clientPort: number): Promise<string | undefined> =>
     new Promise((resolve) => {
+      activeListener?.close();
+      if (!lease.takeDescriptors(1)) return resolve(undefined);
       const local = upstream.localAddress ?? '0.0.0.0';
       const listener = createServer({ allowHalfOpen: true }, (socket) => {
         listener.close();
-        clearTimeout(timer);
         socket.on('error', () => undefined);
         if (plainAddress(socket.remoteAddress) !== plainAddress(backend.address) && plainAddress(socket.remoteAddress) !== plainAddress(local)) {
           pool.countError('data-stray', lease.server);
           return socket.destroy();
         }
+        if (!lease.takeDescriptors(2)) return socket.destroy();
         const toClient = connect({ host: clientHost, port: clientPort, localAddress: client.localAddress, allowHalfOpen: true });
         toClient.on('error', () => pool.countError('data-connect', lease.server));
         relayData(toClient, socket);
       });
+      activeListener = listener;
       const timer = setTimeout(() => listener.close(), ACTIVE_WAIT_MS);
       timer.unref();
+      listener.once('close', () => {
+        clearTimeout(timer);
+        lease.giveDescriptors(1);
+        if (activeListener === listener) activeListener = undefined;
+      });
       listener.once('error', () => resolve(undefined));
       listener.listen(0, local, () => {
         const address = listener.address();
@@ -113,7 +140,15 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
   const onClientLine = async (line: string) => {
     const command = parseClientCommand(line);
     if (command.kind === 'auth') authPending = true;
-    if (command.kind === 'bad-port') return send(client, upstream, '501 Syntax error in parameters or arguments.');
+    if (command.kind === 'passive') passiveAsked++;
+    if (command.kind === 'nul') {
+      pool.countError('bad-command', lease.server);
+      return send(client, upstream, '501 Syntax error: NUL byte in command.');
+    }
+    if (command.kind === 'bad-port') {
+      pool.countError('bad-port', lease.server);
+      return send(client, upstream, '501 Syntax error in parameters or arguments.');
+    }
     if (command.kind !== 'port') return send(upstream, client, line);
     if (plainAddress(command.host) !== clientAddress) {
       pool.countError('bounce', lease.server);
@@ -135,16 +170,31 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
   const onServerLine = (line: string) => {
     const code = finalReplyCode(line);
     if (code === 227 || code === 229) {
+      if (passiveAsked === 0) {
+        // never asked for: a backend must not make the balancer reserve ports on its own
+        pool.countError('unsolicited-passive', lease.server);
+        return;
+      }
+      passiveAsked--;
       const serverPort = code === 227 ? parsePasv(line)?.port : parseEpsv(line);
-      if (!serverPort) return send(client, upstream, line);
+      if (!serverPort) {
+        pool.countError('bad-passive-reply', lease.server);
+        return send(client, upstream, '425 Cannot open passive connection: the server\'s answer was not understood.');
+      }
       // 227 carries an IPv4 address only: a client that reached the balancer over IPv6 must use EPSV
       // (RFC 2428), whatever the backend's own family
       if (code === 227 && !isIPv4(plainAddress(client.localAddress))) return send(client, upstream, '425 Cannot open passive connection: PASV has no IPv6 address, use EPSV.');
-      const reserved = passive.reserve({ client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData });
-      if (reserved === undefined) {
-        pool.countError('passive-full', lease.server);
-        return send(client, upstream, '425 Cannot open passive connection: all passive ports are in use.');
+      // the address in the 227 is not used: data only ever goes to the configured backend
+      releaseReservation(); // a new PASV replaces the last one (RFC 959)
+      const target: DataTarget = { client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData };
+      const reserved = passive.reserve(target);
+      if (typeof reserved !== 'number') {
+        pool.countError(reserved, lease.server);
+        return send(client, upstream, reserved === 'passive-full'
+          ? '425 Cannot open passive connection: all passive ports are in use.'
+          : '425 Cannot open passive connection: this address holds its share of the passive ports.');
       }
+      reservation = { port: reserved, target };
       return send(client, upstream, code === 227 ? pasvReply(plainAddress(client.localAddress), reserved) : epsvReply(reserved));
     }
     if (code !== undefined && authPending) {
@@ -159,7 +209,7 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
 
   const tooLong = (offender: Socket) => {
     pool.countError('line-too-long', lease.server);
-    if (offender === client) client.end('500 Command line too long.\r\n');
+    client.end(offender === client ? '500 Command line too long.\r\n' : '421 The server sent a reply line too long; closing.\r\n');
     endAll();
   };
 
@@ -187,6 +237,8 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
     if (!socket.readableEnded) other.destroy();
     if (++closed < 2) return;
     if (tlsTarget) passive.dropAffinity(clientAddress, tlsTarget);
+    releaseReservation();
+    activeListener?.close();
     lease.addBytes(fromClient, toClient);
     lease.close();
   };
