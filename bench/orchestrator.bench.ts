@@ -1,15 +1,21 @@
 // 2,000 backends (local TCP listeners in a child process) checked every 2 s by the orchestrator
 // in-process, next to the keepalived MISC_CHECK way: spawning monitoring-plugins' check_tcp for every
 // check, on the same schedule and the same scheduler, in the same run. Then both at full speed
-// (interval far below what either can sustain) to compare capacity. Bounded: fixed durations.
+// (interval far below what either can sustain) to compare capacity. Then the built daemon as an
+// operator runs it (`node dist/lbguard.mjs run -c farms.json`, `npm run build` first) with 2,000 and
+// 10,000 backends every 2 s (BENCH_DAEMON_BACKENDS; BENCH_ORCHESTRATOR=daemon runs only those), read from its own /metrics (checks, start
+// lateness histogram) and /proc (RSS); BENCH_PROF=DIR: --cpu-prof into DIR. Bounded: fixed durations.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { validateConfig } from '../orchestrator/config/load.ts';
 import { Orchestrator } from '../orchestrator/daemon.ts';
 import { MemoryAdapter } from '../orchestrator/dataplane/memory.ts';
 import { Scheduler } from '../orchestrator/scheduler.ts';
-import { cPlugin } from '../test/helpers/processes.ts';
+import { cPlugin, ROOT } from '../test/helpers/processes.ts';
 import { heading } from './lib.ts';
 
 const BACKENDS = Number(process.env.BENCH_BACKENDS ?? 2000);
@@ -119,6 +125,85 @@ async function spawnPath(ports: number[], intervalMs: number, name: string): Pro
   return { name, checksPerSecond: done / elapsed, failed, p99LateMs: percentile(late, 99), maxRssMb: NaN };
 }
 
+/** CPU seconds (user + system) a process has used */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** the sum of a metric's samples whose labels match, from a Prometheus text page */
+function metricSum(page: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of page.split('\n')) if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+/** The start-lateness histogram's cumulative counts by bucket (upper bound in seconds). */
+function latenessBuckets(page: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const m of page.matchAll(/^lbguard_check_start_lateness_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) buckets.set(Number(m[1] === '+Inf' ? Infinity : m[1]), Number(m[2]));
+  return buckets;
+}
+
+/**
+ * `lbguard run` of the built bundle over `ports`, every `intervalMs`, from a farms file; measured
+ * between two scrapes of its /metrics SECONDS apart, once every backend had its first check. The
+ * p99 of start lateness is the histogram bucket it falls in ('<= 0.1' passes a 100 ms target).
+ */
+async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-bench-orchestrator-'));
+  const statusPort = 20000 + (process.pid % 20000);
+  const file = join(dir, 'farms.json');
+  writeFileSync(file, JSON.stringify({
+    status: { listen: `127.0.0.1:${statusPort}` },
+    farms: [{
+      name: 'bench', service: 'tcp', virtual: { address: '192.0.2.1', ports: [80] }, dataplane: { type: 'none' },
+      check: { probe: 'tcp', interval: `${intervalMs}ms`, timeout: '1000ms', rise: 1, fall: 1 },
+      backends: ports.map((port, i) => ({ name: `b${i}`, address: '127.0.0.1', port })),
+    }],
+  }));
+  const { GLIBC_TUNABLES: _unset, ...env } = process.env;
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
+  const child = spawn(process.execPath, [...prof, join(ROOT, 'dist', 'lbguard.mjs'), 'run', '-c', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const scrape = async () => (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+  const rssMb = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+  try {
+    // every backend checked once (first checks spread over one interval), then one interval more
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (Date.now() > deadline) throw new Error(`lbguard run did not check ${ports.length} backends within 60 s`);
+      const page = await scrape().catch(() => '');
+      if (metricSum(page, 'lbguard_checks_total') >= ports.length) break;
+      // a scrape of 10,000 backends' gauges costs the daemon too: not more than one a second
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+    const before = await scrape();
+    const cpuBefore = cpuSeconds(child.pid!);
+    const started = performance.now();
+    let maxRss = 0;
+    const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMb('VmRSS'))), 200);
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    clearInterval(sampler);
+    const cpuUsed = cpuSeconds(child.pid!) - cpuBefore;
+    const after = await scrape();
+    const elapsed = (performance.now() - started) / 1000;
+    const checks = metricSum(after, 'lbguard_checks_total') - metricSum(before, 'lbguard_checks_total');
+    const failed = metricSum(after, 'lbguard_checks_total', 'result="fail"') - metricSum(before, 'lbguard_checks_total', 'result="fail"');
+    const [b0, b1] = [latenessBuckets(before), latenessBuckets(after)];
+    const total = (b1.get(Infinity) ?? 0) - (b0.get(Infinity) ?? 0);
+    const p99 = [...b1.keys()].sort((a, b) => a - b).find((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0) >= 0.99 * total);
+    return { name: 'lbguard run (built daemon)', checksPerSecond: checks / elapsed, failed, p99LateMs: NaN, p99Bucket: p99 === undefined ? '-' : `<= ${p99 * 1000}`, maxRssMb: maxRss, peakRssMb: rssMb('VmHWM'), usPerCheck: (cpuUsed * 1e6) / checks };
+  } finally {
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function print(title: string, runs: Run[], reference: Run): void {
   heading(title);
   console.log('| path | checks/s | failed | start lateness p99 ms | max RSS MB | checks/s ratio to spawn |');
@@ -129,6 +214,12 @@ function print(title: string, runs: Run[], reference: Run): void {
 }
 
 export default async function orchestratorBench(): Promise<void> {
+  // BENCH_ORCHESTRATOR=daemon: the built daemon's table alone
+  if (process.env.BENCH_ORCHESTRATOR !== 'daemon') await inProcessAndSpawn();
+  await builtDaemon();
+}
+
+async function inProcessAndSpawn(): Promise<void> {
   const listeners = await startListeners(BACKENDS);
   try {
     const scheduled = [await inProcess(listeners.ports, 2000, 'lbguard in-process'), await spawnPath(listeners.ports, 2000, 'spawn check_tcp per check')];
@@ -138,4 +229,22 @@ export default async function orchestratorBench(): Promise<void> {
   } finally {
     listeners.stop();
   }
+}
+
+/** the built daemon alone in its process, as deployed */
+async function builtDaemon(): Promise<void> {
+  const sizes = (process.env.BENCH_DAEMON_BACKENDS ?? '2000,10000').split(',').map(Number);
+  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; backends: number })[] = [];
+  for (const size of sizes) {
+    const many = await startListeners(size);
+    try {
+      runs.push({ ...(await daemonRun(many.ports, 2000)), backends: size });
+    } finally {
+      many.stop();
+    }
+  }
+  heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000)`);
+  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | CPU us per check |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.usPerCheck.toFixed(0)} |`);
 }

@@ -9,6 +9,8 @@ import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
+import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } from './status/client.ts';
+import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
 import { startStatusServer } from './status/server.ts';
 import { printStatusTable } from './status/table.ts';
 import { importLvs, LVS_FORMATS, LVS_USAGE, renderLvs } from '../lvs-adapters/cli.ts';
@@ -19,8 +21,9 @@ Commands:
   run -c FILE          check every backend of every farm and drive the data planes
                        (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops)
   check -c FILE        validate FILE; print every problem with its place (farms[2].backends[0].port)
-  status [--url URL]   print farms, backends, states, last check line and latency
-  maintenance FARM BACKEND on|off [--url URL]
+  status [-c FILE | --url URL]
+                       print farms, backends, states, last check line and latency
+  maintenance FARM BACKEND on|off [-c FILE | --url URL]
                        take a backend out of (or back into) service by hand
   render farmguardian -c FILE [FARM]
                        print each farm's check as a Zevenet Farm Guardian command and object
@@ -33,7 +36,9 @@ ${LVS_USAGE}  demo                 run the embedded demo: local backends, the or
 
 Options:
   -c, --config FILE    the farms file (YAML)
-  --url URL            the status address of a running lbguard (default http://127.0.0.1:9100)
+  --url URL            the status address of a running lbguard (default: status.listen of -c FILE,
+                       else http://127.0.0.1:9100)
+  --token-file FILE    the token to send with --url (default: the one -c FILE names)
   --log-level LEVEL    error, warn, info (default) or debug
 `;
 
@@ -56,11 +61,17 @@ async function run(file: string, logLevel: string): Promise<number> {
   } catch (error) {
     return fail(error instanceof ConfigError ? `refusing to start: ${error.message}` : (error as Error).message);
   }
+  let secrets: StatusSecrets;
+  try {
+    secrets = loadStatusSecrets(config.status);
+  } catch (error) {
+    return fail(`refusing to start: ${(error as Error).message}`);
+  }
   const orchestrator = new Orchestrator(config, { logger });
   // the page first: an address that cannot be taken refuses the start before any check or data plane change
   let status;
   try {
-    status = await startStatusServer(orchestrator, config.status.listen);
+    status = await startStatusServer(orchestrator, config.status.listen, secrets);
   } catch (error) {
     return fail(`refusing to start: the status page cannot listen on ${config.status.listen}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
@@ -68,22 +79,33 @@ async function run(file: string, logLevel: string): Promise<number> {
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   const descriptors = descriptorBudget();
   logger.info({ event: 'descriptors', limit: descriptors.limit ?? null, reserve: descriptors.reserve }, descriptors.describe());
+  const warnExposure = (c: typeof config) => {
+    const warning = exposureWarning(c);
+    if (warning) logger.warn({ event: 'status-exposed', listen: c.status.listen }, warning);
+  };
+  warnExposure(config);
   let listen = config.status.listen;
+  let tls = secrets.tls !== undefined;
   let current = status;
   const reload = () => {
     try {
       const next = loadValidConfig(file);
+      const nextSecrets = loadStatusSecrets(next.status);
       orchestrator.reload(next);
-      if (next.status.listen !== listen) {
+      warnExposure(next);
+      if (next.status.listen === listen && (nextSecrets.tls !== undefined) === tls) {
+        current.update(nextSecrets);
+      } else {
         const [from, to] = [listen, next.status.listen];
         listen = to;
+        tls = nextSecrets.tls !== undefined;
         // the new address may be taken: then the page stays (or comes back) where it was
         void current.close()
-          .then(() => startStatusServer(orchestrator, to))
+          .then(() => startStatusServer(orchestrator, to, nextSecrets))
           .catch(async (error: Error) => {
             logger.error({ event: 'status-listen-failed', listen: to, error: error.message }, `status page cannot listen on ${to}: ${error.message}; staying on ${from}`);
             listen = from;
-            return startStatusServer(orchestrator, from);
+            return startStatusServer(orchestrator, from, nextSecrets);
           })
           .then((server) => { current = server; })
           .catch((error: Error) => logger.error({ event: 'status-listen-failed', listen: from, error: error.message }, `status page cannot listen on ${from} either: ${error.message}`));
@@ -99,8 +121,14 @@ async function run(file: string, logLevel: string): Promise<number> {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // the data planes stop listening at once and give open sessions their drain-timeout; a second
+  // SIGTERM (or SIGINT) cuts them at once
+  const cut = new AbortController();
+  process.once('SIGTERM', () => cut.abort());
+  process.once('SIGINT', () => cut.abort());
+  logger.info({ event: 'stopping' }, 'stopping: no new sessions; open ones get the drain-timeout (SIGTERM again cuts them)');
   await current.close();
-  await orchestrator.stop();
+  await orchestrator.stop({ signal: cut.signal });
   return 0;
 }
 
@@ -111,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'log-level': { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
@@ -122,7 +150,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const url = values.url ?? 'http://127.0.0.1:9100';
+  /** Where `status` and `maintenance` go: --url, else the farms file's status address, with its token. */
+  const statusTarget = (kind: 'read' | 'change'): StatusTarget => {
+    const fromFile = values.config ? targetFromConfig(loadConfig(values.config), kind) : undefined;
+    const token = values['token-file'] ? readToken(values['token-file']) : fromFile?.token;
+    if (values.url) return { url: values.url.replace(/\/+$/, ''), token, cert: fromFile?.cert };
+    return fromFile ? { ...fromFile, token } : { url: 'http://127.0.0.1:9100', token };
+  };
   switch (command) {
     case 'run':
       if (!values.config) return fail(`run needs -c FILE\n${USAGE}`);
@@ -133,24 +167,37 @@ async function main(argv: string[]): Promise<number> {
         const config = loadValidConfig(values.config);
         const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
         process.stdout.write(`${values.config}: OK (${config.farms.length} farm(s), ${backends} backend(s))\n`);
+        const warning = exposureWarning(config);
+        if (warning) process.stderr.write(`lbguard: warning: ${warning}\n`);
         return 0;
       } catch (error) {
         process.stdout.write(`${(error as Error).message}\n`);
         return 1;
       }
-    case 'status':
-      return printStatusTable(url);
+    case 'status': {
+      let target;
+      try {
+        target = statusTarget('read');
+      } catch (error) {
+        return fail((error as Error).message, 1);
+      }
+      return printStatusTable(target);
+    }
     case 'maintenance': {
       const [farm, backend, onOff] = positionals;
       if (!farm || !backend || (onOff !== 'on' && onOff !== 'off')) return fail(`maintenance needs FARM BACKEND on|off\n${USAGE}`);
+      let target;
+      try {
+        target = statusTarget('change');
+      } catch (error) {
+        return fail((error as Error).message, 1);
+      }
       // the answer too must come within the time: a daemon that accepts and never answers is not waited for
-      const signal = AbortSignal.timeout(5000);
-      const answer = await fetch(`${url}/maintenance?farm=${encodeURIComponent(farm)}&backend=${encodeURIComponent(backend)}&on=${onOff === 'on' ? 1 : 0}`, { method: 'POST', signal })
-        .then(async (response) => ({ ok: response.ok, text: await response.text() }))
-        .catch((e: Error) => (signal.aborted ? new Error('no answer within 5 s') : e));
-      if (answer instanceof Error) return fail(`cannot reach ${url}: ${answer.message}`, 1);
-      process.stdout.write(`${answer.text}\n`);
-      return answer.ok ? 0 : 1;
+      const answer = await statusRequest(target, 'POST', `/maintenance?farm=${encodeURIComponent(farm)}&backend=${encodeURIComponent(backend)}&on=${onOff === 'on' ? 1 : 0}`)
+        .catch((e: Error) => e);
+      if (answer instanceof Error) return fail(`cannot reach ${target.url}: ${answer.message}`, 1);
+      process.stdout.write(answer.text.endsWith('\n') ? answer.text : `${answer.text}\n`);
+      return answer.status === 200 ? 0 : 1;
     }
     case 'import': case 'render': {
       if (command === 'import' || LVS_FORMATS.includes(positionals[0] ?? '')) {

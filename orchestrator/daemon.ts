@@ -3,7 +3,8 @@ import type { Config, FarmConfig } from './config/schema.ts';
 import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
-import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
+import { CheckHistory } from './health/check-history.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
 import { Reconciler } from './reconciler.ts';
@@ -22,21 +23,38 @@ export interface BackendStatus {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
+  readonly maxConns?: number;
   /** the weight the data plane holds, when its scale differs (a Zevenet appliance takes 1..9) */
   readonly dataplaneWeight?: number;
   readonly state: HealthState;
   readonly since: string;
+  /** time spent down since lbguard started (ms), the current stretch included */
+  readonly downMs: number;
   readonly last?: { readonly line: string; readonly ms: number; readonly at: string };
+  /** the last checks, oldest first: [duration ms, 1 passed | 0 failed] */
+  readonly recent: readonly (readonly [number, 0 | 1])[];
+  /** what the data plane counts, when it carries the traffic itself (userspace) */
+  readonly traffic?: { readonly active: number; readonly sessions: number; readonly bytesIn: number; readonly bytesOut: number };
 }
 
 export interface FarmStatus {
   readonly name: string;
   readonly service: string;
-  readonly dataplane: { readonly type: string; readonly ok: boolean; readonly error?: string };
+  readonly dataplane: {
+    readonly type: string;
+    readonly ok: boolean;
+    /** why the data plane is failing now */
+    readonly error?: string;
+    readonly lastFailure?: { readonly message: string; readonly at: string };
+    readonly appliedAt?: string;
+    readonly changesApplied: number;
+  };
   readonly backends: BackendStatus[];
 }
 
 export interface StatusSnapshot {
+  /** the daemon's clock when the snapshot was taken (the page measures ages and rates with it) */
+  readonly at: string;
   readonly farms: FarmStatus[];
   readonly transitions: readonly TransitionEvent[];
 }
@@ -58,6 +76,14 @@ interface BackendRuntime {
 }
 
 const RECENT_TRANSITIONS = 50;
+/** check results kept per backend for the page's latency chart */
+const RECENT_CHECKS = 30;
+
+/** A backend's time down: the total of closed stretches and the start of the open one. */
+interface Downtime {
+  readonly closedMs: number;
+  readonly downSince?: number;
+}
 const PUBLISH_COALESCE_MS = 20;
 
 function describeChange(change: Change): string {
@@ -69,6 +95,16 @@ function describeChange(change: Change): string {
     case 'update-server': return `${change.farm}: ${change.server.name} weight ${change.server.weight}`;
     case 'remove-server': return `${change.farm}: removed ${change.server.name}`;
   }
+}
+
+/** Whether a farm is served: its data plane's last pass, and what the data plane says of that farm. */
+function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): Pick<FarmStatus['dataplane'], 'type' | 'ok' | 'error'> {
+  const problems = reconciler?.adapter.problems?.();
+  const problem = problems?.get(farm.name);
+  if (problem) return { type: farm.dataplane.type, ok: false, error: problem };
+  // a failed pass whose failures the data plane puts on other farms leaves this one served
+  if (problems?.size && !reconciler?.status.ok) return { type: farm.dataplane.type, ok: true };
+  return { type: farm.dataplane.type, ok: reconciler?.status.ok ?? false, error: reconciler?.status.lastError };
 }
 
 /** A backend keeps its health across a reload only if nothing about how it is checked changed. */
@@ -87,11 +123,17 @@ export class Orchestrator {
   private readonly backends = new Map<string, BackendRuntime>();
   private readonly reconcilers = new Map<string, Reconciler>();
   private readonly transitions: TransitionEvent[] = [];
+  private readonly downtime = new Map<string, Downtime>();
+  private readonly recentChecks = new Map<string, CheckHistory>();
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
   readonly metrics: Metrics;
   private saveTimer: NodeJS.Timeout | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
+  /** data planes replaced by a reload, finishing their open sessions */
+  private readonly retiring = new Set<Promise<void>>();
+  /** aborted at stop: retiring data planes cut what they still carry */
+  private readonly stopping = new AbortController();
 
   constructor(config: Config, private readonly options: OrchestratorOptions) {
     this.config = config;
@@ -141,7 +183,12 @@ export class Orchestrator {
         if (running && running.identity === identityOf(farm, i)) keep.add(key);
       });
     }
-    for (const key of [...this.health.keys()]) if (!keep.has(key)) this.health.delete(key);
+    for (const key of [...this.health.keys()]) {
+      if (keep.has(key)) continue;
+      this.health.delete(key);
+      this.downtime.delete(key);
+      this.recentChecks.delete(key);
+    }
     this.config = next;
     for (const farm of next.farms) {
       for (const backend of farm.backends) {
@@ -149,10 +196,11 @@ export class Orchestrator {
         if (!this.health.has(key)) this.health.set(key, initialHealth(now));
       }
     }
-    this.syncReconcilers(adapters);
+    const { started, replaced } = this.syncReconcilers(adapters);
     this.syncJobs(keep);
     this.publish();
     this.resetGauges();
+    this.retireAfter(started, replaced);
     this.log.info({ event: 'reloaded', farms: next.farms.length, backends: this.health.size, kept: keep.size }, 'configuration reloaded');
   }
 
@@ -167,10 +215,16 @@ export class Orchestrator {
     return true;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops checks and reconcilers, then the data planes: they stop listening at once and let open
+   * sessions finish for their drain time; `signal` (a second SIGTERM) cuts them at once.
+   */
+  async stop(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     await this.scheduler.stop();
     for (const reconciler of this.reconcilers.values()) await reconciler.stop();
-    for (const reconciler of this.reconcilers.values()) await reconciler.adapter.close();
+    await Promise.all([...this.reconcilers.values()].map((r) => r.adapter.close({ drain: 'stop', signal: options.signal }).catch(() => undefined)));
+    this.stopping.abort();
+    await Promise.all(this.retiring);
     clearTimeout(this.saveTimer);
     clearTimeout(this.publishTimer);
     this.saveState();
@@ -183,31 +237,47 @@ export class Orchestrator {
   }
 
   snapshot(): StatusSnapshot {
+    const now = Date.now();
     const desired = desiredByDataplane(this.config, this.health);
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
     const farms = this.config.farms.map((farm): FarmStatus => {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
+      const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
+      const status = reconciler?.status;
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
       return {
         name: farm.name,
         service: farm.service,
-        dataplane: { type: farm.dataplane.type, ok: reconciler?.status.ok ?? false, error: reconciler?.status.lastError },
-        backends: farm.backends.map((backend) => {
-          const record = this.health.get(healthKey(farm.name, backend.name))!;
+        dataplane: {
+          ...dataplaneStatus(farm, reconciler),
+          lastFailure: status?.lastFailure && { message: status.lastFailure.message, at: iso(status.lastFailure.at)! },
+          appliedAt: iso(status?.lastAppliedAt),
+          changesApplied: status?.changesApplied ?? 0,
+        },
+        backends: farm.backends.map((backend): BackendStatus => {
+          const key = healthKey(farm.name, backend.name);
+          const record = this.health.get(key)!;
+          const down = this.downtime.get(key);
+          const counted = counters?.find((c) => c.backend === backend.name);
           return {
             name: backend.name,
             address: backend.address,
             port: backendPort(farm, backend),
             weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            maxConns: backend['max-conns'],
             ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
             state: backend.maintenance ? 'maintenance' : visibleState(record),
             since: new Date(record.since).toISOString(),
+            downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
             last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
+            recent: this.recentChecks.get(key)?.entries() ?? [],
+            traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
           };
         }),
       };
     });
-    return { farms, transitions: [...this.transitions] };
+    return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions] };
   }
 
   /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */
@@ -225,18 +295,20 @@ export class Orchestrator {
     return made;
   }
 
-  private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): void {
+  /**
+   * Reconcilers for the data planes of the config: new ones started, those no farm uses any more
+   * stopped (their adapters are closed by retireAfter, once the new ones made their first pass).
+   */
+  private syncReconcilers(adapters: ReadonlyMap<string, DataPlaneAdapter>): { started: Reconciler[]; replaced: Reconciler[] } {
     const wanted = new Map(this.config.farms.map((farm) => [dataplaneKey(farm), farm]));
-    const retiring: Promise<void>[] = [];
+    const replaced: Reconciler[] = [];
+    const started: Reconciler[] = [];
     for (const [key, reconciler] of this.reconcilers) {
       if (!wanted.has(key)) {
         this.reconcilers.delete(key);
-        retiring.push(reconciler.stop().then(() => reconciler.adapter.close()));
+        replaced.push(reconciler);
       }
     }
-    // a data plane whose settings changed (userspace idle-timeout, workers) is a new adapter on the
-    // same ports: it starts once the old one has let them go, instead of failing on them first
-    const retired = Promise.allSettled(retiring);
     for (const key of wanted.keys()) {
       const adapter = adapters.get(key);
       if (this.reconcilers.has(key) || !adapter) continue;
@@ -251,8 +323,44 @@ export class Orchestrator {
         },
       });
       this.reconcilers.set(key, reconciler);
-      reconciler.start(retired);
+      adapter.watchServers?.((farm, backend, reason) => this.failedInDataplane(farm, backend, reason));
+      reconciler.start();
+      started.push(reconciler);
     }
+    return { started, replaced };
+  }
+
+  /**
+   * A data plane whose settings changed (userspace idle-timeout, workers) is a new adapter for the
+   * same farms: it takes their ports over in its first pass (the userspace balancer hands listening
+   * sockets over), and only then does the old one let go and finish its open sessions.
+   */
+  private retireAfter(started: readonly Reconciler[], replaced: readonly Reconciler[]): void {
+    if (!replaced.length) return;
+    const firstPasses = Promise.allSettled(started.map((r) => r.request()));
+    for (const reconciler of replaced) {
+      const retired: Promise<void> = reconciler
+        .stop()
+        .then(() => firstPasses)
+        .then(() => reconciler.adapter.close({ drain: 'retire', signal: this.stopping.signal }))
+        .catch((error: Error) => this.log.error({ event: 'dataplane-error', dataplane: reconciler.adapter.type, error: error.message }, `data plane ${reconciler.adapter.type}: closing the replaced one: ${error.message}`))
+        .finally(() => this.retiring.delete(retired));
+      this.retiring.add(retired);
+    }
+  }
+
+  /**
+   * The data plane took a backend out by itself (its connects failing): it is down now, as if its
+   * checks had failed `fall` times; its checks bring it back after `rise` passes.
+   */
+  private failedInDataplane(farm: string, backend: string, reason: string): void {
+    const key = healthKey(farm, backend);
+    const record = this.health.get(key);
+    if (!record) return; // the sorry server, or a backend a reload removed
+    const { record: updated, transition } = markDown(record, reason, Date.now());
+    this.health.set(key, updated);
+    if (transition) this.recordTransition(farm, backend, transition, reason);
+    this.publishSoon();
   }
 
   private syncJobs(keep: ReadonlySet<string> = new Set()): void {
@@ -295,6 +403,9 @@ export class Orchestrator {
     const { record: updated, transition } = applyVerdict(record, verdict, { rise: check.rise, fall: check.fall, reentryMs: check.reentry }, Date.now());
     this.health.set(key, updated);
     this.metrics.checks.inc({ farm: farmName, result: verdict.ok ? 'ok' : 'fail' });
+    let recent = this.recentChecks.get(key);
+    if (!recent) this.recentChecks.set(key, (recent = new CheckHistory(RECENT_CHECKS)));
+    recent.push(verdict.ms, verdict.ok);
     this.metrics.checkDuration.observe({ farm: farmName }, verdict.ms / 1000);
     if (transition) {
       this.recordTransition(farmName, backendName, transition, verdict.line);
@@ -306,12 +417,19 @@ export class Orchestrator {
 
   private recordTransition(farm: string, backend: string, transition: Transition, line: string): void {
     const event: TransitionEvent = { ...transition, at: Date.now(), farm, backend, line };
+    this.countDowntime(healthKey(farm, backend), transition, event.at);
     this.transitions.push(event);
     if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
     this.metrics.transitions.inc({ farm, to: transition.to });
     this.updateGauge(farm, backend);
     this.log.info({ event: 'transition', farm, backend, from: transition.from, to: transition.to, line }, `${farm}/${backend}: ${transition.from} -> ${transition.to}: ${line}`);
     this.scheduleSave();
+  }
+
+  private countDowntime(key: string, transition: Transition, at: number): void {
+    const down = this.downtime.get(key) ?? { closedMs: 0 };
+    if (transition.to === 'down' && down.downSince === undefined) this.downtime.set(key, { ...down, downSince: at });
+    else if (transition.to !== 'down' && down.downSince !== undefined) this.downtime.set(key, { closedMs: down.closedMs + at - down.downSince });
   }
 
   /** Pushes the desired state to every data plane. */

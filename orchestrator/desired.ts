@@ -43,7 +43,8 @@ export function desiredFarm(farm: FarmConfig, health: ReadonlyMap<string, Health
   if (farm.sorry && !servers.some((s) => s.weight > 0)) {
     servers.push({ name: 'sorry', address: farm.sorry.address, port: farm.sorry.port ?? backendPort(farm, farm.backends[0]!), weight: 1 });
   }
-  return { service: virtualService(farm), servers };
+  const members = [...farm.backends.map((b) => b.name), ...(farm.sorry ? ['sorry'] : [])];
+  return { service: virtualService(farm), servers, members };
 }
 
 /** Farms grouped by data plane: one adapter per distinct `dataplane` setting. */

@@ -10,6 +10,7 @@ export interface Metrics {
   readonly transitions: Counter<'farm' | 'to'>;
   readonly dataplaneChanges: Counter<'dataplane'>;
   readonly dataplaneErrors: Counter<'dataplane'>;
+  readonly statusRefused: Counter<'kind' | 'reason'>;
 }
 
 /** Counters an adapter keeps (sessions, bytes, errors), read when /metrics is scraped. */
@@ -49,5 +50,6 @@ export function createMetrics(traffic: () => DataPlaneCounters[] = () => []): Me
     transitions: new Counter({ name: 'lbguard_transitions_total', help: 'Backend state transitions', labelNames: ['farm', 'to'], registers }),
     dataplaneChanges: new Counter({ name: 'lbguard_dataplane_changes_total', help: 'Changes applied to data planes', labelNames: ['dataplane'], registers }),
     dataplaneErrors: new Counter({ name: 'lbguard_dataplane_errors_total', help: 'Failed data plane passes', labelNames: ['dataplane'], registers }),
+    statusRefused: new Counter({ name: 'lbguard_status_refused_requests_total', help: 'Requests the status server refused (kind: read or change; reason: no-token, bad-token, not-loopback, cross-site)', labelNames: ['kind', 'reason'], registers }),
   };
 }

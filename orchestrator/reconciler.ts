@@ -7,6 +7,8 @@ export interface ReconcileStatus {
   readonly consecutiveErrors: number;
   readonly lastAppliedAt?: number;
   readonly changesApplied: number;
+  /** the last failed pass, kept after the data plane recovers (the status page shows it) */
+  readonly lastFailure?: { readonly message: string; readonly at: number };
 }
 
 export interface ReconcilerEvents {
@@ -76,17 +78,18 @@ export class Reconciler {
       const observed = await this.adapter.observe();
       const changes = diffFarms(this.desired, observed, this.managed);
       if (changes.length) await this.adapter.apply(changes);
+      await this.adapter.prune?.(this.desired);
       const wanted = new Set(this.desired.map((f) => f.service.farm));
       // a farm removed from the config stays "ours" until the data plane no longer shows it
       const present = new Set(observed.map((f) => f.service.farm));
       for (const name of [...this.managed]) if (!wanted.has(name) && !present.has(name)) this.managed.delete(name);
-      this.state = { ok: true, consecutiveErrors: 0, lastAppliedAt: changes.length ? Date.now() : this.state.lastAppliedAt, changesApplied: this.state.changesApplied + changes.length };
+      this.state = { ok: true, consecutiveErrors: 0, lastAppliedAt: changes.length ? Date.now() : this.state.lastAppliedAt, changesApplied: this.state.changesApplied + changes.length, lastFailure: this.state.lastFailure };
       if (changes.length) this.events.onApplied?.(changes);
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       const attempt = this.state.consecutiveErrors + 1;
       const wait = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (attempt - 1));
-      this.state = { ...this.state, ok: false, lastError: err.message, consecutiveErrors: attempt };
+      this.state = { ...this.state, ok: false, lastError: err.message, consecutiveErrors: attempt, lastFailure: { message: err.message, at: Date.now() } };
       this.events.onError?.(err, attempt, wait);
       clearTimeout(this.retry);
       this.retry = setTimeout(() => void this.request(), wait);

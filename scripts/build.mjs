@@ -1,11 +1,13 @@
 // Bundles each plugin into one self-contained CommonJS file (CJS starts ~12 ms faster than ESM on
-// Node 20 and there is no compile cache). ssh2 stays external: it is loaded lazily, only by checks
-// that need a full SSH session, and it carries optional native parts. The lbguard daemon is an ESM
-// bundle of our code that loads its npm dependencies from node_modules (start-up time is no concern).
+// Node 20 and there is no compile cache API). ssh2 and basic-ftp are bundled apart
+// (dist/plugins/vendor/) and loaded lazily, only by the checks that need a full SSH or FTP session. The lbguard daemon is an
+// ESM bundle of our code that loads its npm dependencies from node_modules (start-up time is no concern).
 import { build } from 'esbuild';
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -13,6 +15,46 @@ const plugins = readdirSync(join(root, 'plugins')).filter((f) => /^check_\w+\.ts
 const entries = plugins.map((f) => ({ in: join(root, 'plugins', f), out: `plugins/${f.replace(/\.ts$/, '')}` }));
 const define = { __LBGUARD_VERSION__: JSON.stringify(version) };
 
+// The libraries only the deep checks use, each prebundled into one file beside the plugins
+// (plugins/runtime/library.ts loads them): one file instead of a package tree to resolve and read
+// (ssh2 is some 30 modules), and ssh2's client alone. Each file is one function expression, as Node
+// wraps a CommonJS module, so that the loader can compile it with the V8 code cache written here
+// for the Node that builds it. ssh2's optional native parts stay out, as modules that throw when
+// required: it falls back to its own JavaScript, as it does now that they are never built (see
+// allowScripts), without looking for them in node_modules at every start (~9 ms for cpu-features).
+const VENDORED = {
+  ssh2: "exports.Client = require('ssh2/lib/client.js');",
+  'basic-ftp': "module.exports = require('basic-ftp');",
+};
+const withoutNativeParts = {
+  name: 'without-native-parts',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^cpu-features$|\.node$/ }, (args) => ({ path: args.path, namespace: 'absent' }));
+    plugin.onLoad({ filter: /.*/, namespace: 'absent' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled`)});` }));
+  },
+};
+mkdirSync(join(root, 'dist', 'plugins', 'vendor'), { recursive: true });
+for (const [name, contents] of Object.entries(VENDORED)) {
+  const bundled = await build({
+    stdin: { contents, resolveDir: root, sourcefile: `vendor-${name}.cjs` },
+    write: false,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    plugins: [withoutNativeParts],
+    logLevel: 'error',
+  });
+  const file = join(root, 'dist', 'plugins', 'vendor', `${name}.js`);
+  const source = `(function (exports, require, module, __filename, __dirname) {${bundled.outputFiles[0].text}\n})`;
+  writeFileSync(file, source);
+  // compile and run it once, as the loader does, then keep what V8 compiled
+  const script = new Script(source, { filename: file });
+  const module = { exports: {} };
+  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  writeFileSync(`${file}.cache`, script.createCachedData());
+}
 await build({
   entryPoints: entries,
   outdir: join(root, 'dist'),
@@ -24,7 +66,10 @@ await build({
   minify: true,
   legalComments: 'none',
   external: ['ssh2', 'cpu-features', 'basic-ftp'],
-  define,
+  // a lazy import() of a dependency becomes require(): import() from CommonJS goes through the ESM
+  // loader, which first runs its CommonJS export lexer over every file of the package
+  supported: { 'dynamic-import': false },
+  define: { ...define, __LBGUARD_VENDORED__: 'true' },
   logLevel: 'warning',
 });
 // the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds

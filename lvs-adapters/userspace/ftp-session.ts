@@ -4,6 +4,7 @@ import { epsvReply, finalReplyCode, LineSplitter, parseClientCommand, pasvReply 
 import { type DataTarget, type PassivePorts, plainAddress } from './passive-ports.ts';
 import type { Lease, ServerPool } from './pool.ts';
 import { relay } from './tcp-relay.ts';
+import { dial, type DialPolicy } from './dial.ts';
 
 export interface FtpOptions {
   readonly pool: ServerPool;
@@ -11,17 +12,50 @@ export interface FtpOptions {
   readonly idleMs: number;
   /** longest control line kept; a longer one ends the session (a 1 MB line is refused, not buffered) */
   readonly maxLine: number;
+  readonly dial: DialPolicy;
 }
 
 /** control bytes waiting for a slow reader before the writer is paused */
 const MAX_PENDING = 64 * 1024;
 /** an active-mode listener not connected to within this time is closed */
 const ACTIVE_WAIT_MS = 30_000;
-/** a refused client has this long to read its 421 before its connection is closed, half-open or not */
-const REFUSED_LINGER_MS = 500;
+/** a refused client that does not close after the 421 is closed after this time */
+const REFUSED_LINGER_MS = 5000;
 
 /**
- * One FTP control session through the balancer. The client's commands and the server's replies are
+ * Answers 421 and closes. What the client still sends is read and dropped: unread, its FIN would
+ * never be seen and the half-closed socket would stay open for good.
+ */
+function refuse(client: Socket): void {
+  client.resume();
+  client.setTimeout(REFUSED_LINGER_MS, () => client.destroy());
+  client.end('421 No server available, closing control connection.\r\n');
+}
+
+/**
+ * A new FTP control connection: its server is connected to first (a refused or timed-out connect is
+ * retried on the next server, see dial.ts), then the session runs; no server, or every try failed,
+ * is answered 421.
+ */
+export function forwardFtp(client: Socket, options: FtpOptions): void {
+  client.on('error', () => undefined);
+  // what ends the session: the client alone while connecting, every socket once it runs
+  const ending: { end: () => void; cut(): void } = { end: () => void client.destroy(), cut: () => ending.end() };
+  let connecting: { abort(): void } | undefined;
+  const gone = () => connecting?.abort();
+  client.once('close', gone);
+  connecting = dial(options.pool, plainAddress(client.remoteAddress), ending, options.dial, {
+    dialed: (result) => {
+      client.off('close', gone);
+      if (result.lease) ending.end = runFtp(client, result.lease, result.socket, options);
+      else if (result.failure === 'aborted') client.destroy();
+      else refuse(client);
+    },
+  });
+}
+
+/**
+ * The session once its server is connected: returns what ends it at once. One FTP control session through the balancer. The client's commands and the server's replies are
  * read line by line: `227`/`229` answers are rewritten to the balancer's address and a port of its
  * passive range that leads to the server's data port; `PORT`/`EPRT` are rewritten to a port the
  * balancer opens toward the server, and it connects on to the client; a `PORT`/`EPRT` naming another
@@ -29,35 +63,22 @@ const REFUSED_LINGER_MS = 500;
  * is TLS and unreadable: bytes pass raw, and the client's data connections on any passive port go
  * to the same port of its server (the passive ranges must then be equal).
  */
-export function forwardFtp(client: Socket, options: FtpOptions): void {
+function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOptions): () => void {
   const { pool, passive } = options;
   const clientAddress = plainAddress(client.remoteAddress);
   const data = new Set<Socket>();
-  let server: Socket | undefined;
+  /** active-mode listeners waiting for the server's data connection */
+  const waiting = new Set<Server>();
   const endAll = () => {
     client.destroy();
-    server?.destroy();
+    upstream.destroy();
     for (const socket of data) socket.destroy();
+    for (const listener of waiting) listener.close();
+    waiting.clear();
   };
-  const lease: Lease | undefined = pool.open(clientAddress, endAll);
-  client.on('error', () => undefined);
-  if (!lease) {
-    // allowHalfOpen: end() alone would keep the descriptor until the client closes its side
-    client.end('421 No server available, closing control connection.\r\n');
-    const linger = setTimeout(() => client.destroy(), REFUSED_LINGER_MS);
-    client.once('close', () => clearTimeout(linger));
-    return;
-  }
   const backend = lease.server.spec;
-  const upstream = connect({ host: backend.address, port: backend.port, allowHalfOpen: true, noDelay: true });
-  server = upstream;
   client.setNoDelay(true);
-  let connected = false;
-  upstream.once('connect', () => (connected = true));
-  upstream.on('error', () => {
-    if (!connected) pool.countError('connect', lease.server);
-    endAll();
-  });
+  upstream.on('error', endAll);
 
   let raw = false;
   let authPending = false;
@@ -112,6 +133,8 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
       const local = upstream.localAddress ?? '0.0.0.0';
       const listener = createServer({ allowHalfOpen: true }, (socket) => {
         listener.close();
+        waiting.delete(listener);
+        clearTimeout(timer);
         socket.on('error', () => undefined);
         if (plainAddress(socket.remoteAddress) !== plainAddress(backend.address) && plainAddress(socket.remoteAddress) !== plainAddress(local)) {
           pool.countError('data-stray', lease.server);
@@ -123,8 +146,12 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
         relayData(toClient, socket);
       });
       activeListener = listener;
-      const timer = setTimeout(() => listener.close(), ACTIVE_WAIT_MS);
+      const timer = setTimeout(() => {
+        listener.close();
+        waiting.delete(listener);
+      }, ACTIVE_WAIT_MS);
       timer.unref();
+      waiting.add(listener);
       listener.once('close', () => {
         clearTimeout(timer);
         lease.giveDescriptors(1);
@@ -249,4 +276,5 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
     endAll();
   };
   client.setTimeout(options.idleMs, idle);
+  return endAll;
 }

@@ -12,6 +12,10 @@ export class RealServer {
   errors = 0;
   /** false once removed from the service: open sessions run on, no new ones */
   present = true;
+  /** connects that failed in a row (refused, reset, timed out) */
+  connectFailures = 0;
+  /** taken out of the rotation by `error-limit` until the control plane sets it again */
+  failedOut = false;
   /** closes this server's open sessions (Zevenet's cut_conns) */
   readonly cutters = new Set<Cutter>();
 
@@ -21,7 +25,7 @@ export class RealServer {
     return this.spec.name;
   }
   get weight(): number {
-    return this.present ? this.spec.weight : 0;
+    return this.present && !this.failedOut ? this.spec.weight : 0;
   }
   /** `max-conns`: at this many open sessions the server takes no new ones (absent or 0: no limit) */
   get maxConnections(): number | undefined {
@@ -38,6 +42,16 @@ function cutAll(cutters: Iterable<Cutter>): void {
     else cutter.cut();
   }
 }
+
+/** What a pool does about servers whose connects fail. */
+export interface FailurePolicy {
+  /** consecutive connect failures that take a server out of the rotation at once (0: never) */
+  readonly errorLimit: number;
+  /** told when that happens (the orchestrator marks the backend down: checks bring it back) */
+  readonly onServerFailed?: (farm: string, server: string, reason: string) => void;
+}
+
+export const DEFAULT_ERROR_LIMIT = 3;
 
 /**
  * Shared by every service of one adapter: `max-sessions` bounds them together, and each farm is
@@ -119,7 +133,12 @@ export class ServerPool {
   private readonly sessionShare: ShareHolder;
   private readonly descriptorShare: ShareHolder | undefined;
 
-  constructor(public spec: VirtualServiceSpec, private readonly budget: SessionBudget, private readonly limits: PoolLimits = {}) {
+  constructor(
+    public spec: VirtualServiceSpec,
+    private readonly budget: SessionBudget,
+    private readonly failures: FailurePolicy = { errorLimit: DEFAULT_ERROR_LIMIT },
+    private readonly limits: PoolLimits = {},
+  ) {
     this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
     this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
     this.sessionShare = budget.join();
@@ -164,8 +183,12 @@ export class ServerPool {
 
   setServer(spec: RealServerSpec): void {
     const server = this.servers.get(spec.name);
-    if (server && server.present) server.spec = spec;
-    else this.servers.set(spec.name, new RealServer(spec));
+    if (server && server.present) {
+      server.spec = spec;
+      // the control plane's word (a check that passed again) brings a failed-out server back
+      server.failedOut = false;
+      server.connectFailures = 0;
+    } else this.servers.set(spec.name, new RealServer(spec));
     this.listPresent();
   }
 
@@ -213,6 +236,25 @@ export class ServerPool {
     if (server) server.errors++;
   }
 
+  /** A connect to `server` succeeded: its run of failures ends. */
+  connected(server: RealServer): void {
+    server.connectFailures = 0;
+  }
+
+  /**
+   * A connect to `server` failed (refused, reset, timed out): counted, and at `error-limit` in a row
+   * the server leaves the rotation at once, before its next check (HAProxy's `observe layer4`).
+   */
+  connectFailed(server: RealServer, reason: string): void {
+    this.countError('connect', server);
+    server.connectFailures++;
+    const limit = this.failures.errorLimit;
+    if (limit <= 0 || server.connectFailures < limit || server.failedOut || !server.present) return;
+    server.failedOut = true;
+    this.countError('error-limit', server);
+    this.failures.onServerFailed?.(this.spec.farm, server.name, `${server.connectFailures} connects in a row failed through the balancer (last: ${reason})`);
+  }
+
   /**
    * The server for a new session from `client` that holds `descriptors` sockets, or undefined: the
    * client at its client-sessions (`client-limit`), the farm past its share of max-sessions while
@@ -220,7 +262,7 @@ export class ServerPool {
    * reserve (`descriptors`), every server that takes sessions at its `max-conns` (`over-limit`), or
    * none at all (`no-server`).
    */
-  open(client: string, onCut?: Cutter, descriptors = 2): Lease | undefined {
+  open(client: string, onCut?: Cutter, exclude?: ReadonlySet<RealServer>, descriptors = 2): Lease | undefined {
     const limit = this.limits.clientSessions;
     const held = limit === undefined ? 0 : (this.clients.get(client) ?? 0);
     if (limit !== undefined && held >= limit) {
@@ -236,11 +278,12 @@ export class ServerPool {
       this.budget.give(this.sessionShare, 1);
       return undefined;
     }
-    const server = this.choose(client);
+    const server = this.choose(client, exclude);
     if (!server) {
       this.budget.give(this.sessionShare, 1);
       this.giveDescriptors(descriptors);
-      this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
+      // a retry that finds no other server is the dial's to count (a failed connect, counted already)
+      if (!exclude) this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
       return undefined;
     }
     if (limit !== undefined) this.clients.set(client, held + 1);
@@ -266,10 +309,12 @@ export class ServerPool {
     if (!server.present && server.active === 0 && this.servers.get(server.name) === server) this.servers.delete(server.name);
   }
 
-  private choose(client: string): RealServer | undefined {
+  /** `exclude`: servers a retry must not choose again (their connect just failed) */
+  private choose(client: string, exclude?: ReadonlySet<RealServer>): RealServer | undefined {
     const remembered = this.persistence?.lookup(client);
     const sticky = remembered === undefined ? undefined : this.servers.get(remembered);
-    const server = sticky?.present && takesSessions(sticky) ? sticky : this.scheduler.pick(this.present, client);
+    const candidates = exclude ? this.present.filter((s) => !exclude.has(s)) : this.present;
+    const server = sticky?.present && takesSessions(sticky) && !exclude?.has(sticky) ? sticky : this.scheduler.pick(candidates, client);
     if (server) this.persistence?.opened(client, server.name);
     return server;
   }

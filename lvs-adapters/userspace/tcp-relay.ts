@@ -1,4 +1,5 @@
-import { type Socket, connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { dial, type DialCaller, type Dialed, type DialPolicy } from './dial.ts';
 import type { Lease, ServerPool } from './pool.ts';
 
 export interface RelayOptions {
@@ -24,9 +25,9 @@ class Relay {
   lease: Lease | undefined;
   /** whose byte counters this relay's traffic goes to (its own lease, or an FTP control session's) */
   counts: Lease | undefined;
-  /** counts the backend's refused connect */
-  pool: ServerPool | undefined;
   onDone: (() => void) | undefined;
+  /** aborts the connect to a server while it runs (the client left first) */
+  dialing: { abort(): void } | undefined;
 
   constructor(readonly a: Socket, private readonly sweep: IdleSweep) {}
 
@@ -89,10 +90,8 @@ function resumePeer(this: RelaySocket): void {
 function onEnd(this: RelaySocket): void {
   this[RELAY].peer(this).end();
 }
-function onError(this: RelaySocket, error: NodeJS.ErrnoException): void {
-  const relay = this[RELAY];
-  if (this === relay.b && error.syscall === 'connect' && relay.lease) relay.pool?.countError('connect', relay.lease.server);
-  relay.cut();
+function onError(this: RelaySocket): void {
+  this[RELAY].cut();
 }
 function onClose(this: RelaySocket): void {
   const relay = this[RELAY];
@@ -165,24 +164,41 @@ export function relay(a: Socket, b: Socket, options: RelayOptions & { readonly c
   return () => relay.cut();
 }
 
-/**
- * A new client connection on a TCP virtual service: choose a server, connect to it, relay. No
- * usable server, max-sessions reached or a failed connect closes the client's connection. The
- * listening server sets TCP_NODELAY on the client's socket; its address is read (a getpeername)
- * only when persistence or source hashing needs it.
- */
-export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptions): void {
-  const address = pool.needsClientAddress ? (client.remoteAddress ?? '') : '';
-  const relay = new Relay(client, idleSweep(options.idleMs));
-  const lease = pool.open(address, relay);
-  if (!lease) {
-    client.destroy();
-    return;
+/** A TCP session while its server is being connected to: the client's bytes wait in its socket. */
+class PendingRelay extends Relay implements DialCaller {
+  dialed(result: Dialed): void {
+    const client = this.a as RelaySocket;
+    client.off('close', onClientGone);
+    client.off('error', onClientGone);
+    this.dialing = undefined;
+    if (!result.lease) {
+      client.destroy();
+      return;
+    }
+    this.lease = result.lease;
+    this.counts = result.lease;
+    this.start(result.socket);
   }
-  relay.lease = lease;
-  relay.counts = lease;
-  const { address: host, port } = lease.server.spec;
-  const backend = connect({ host, port, allowHalfOpen: true, noDelay: true });
-  relay.pool = pool;
-  relay.start(backend);
+}
+
+/** the client closed or failed while its server was being connected to */
+function onClientGone(this: RelaySocket): void {
+  this[RELAY].dialing?.abort();
+}
+
+/**
+ * A new client connection on a TCP virtual service: choose a server, connect to it (a refused or
+ * timed-out connect is retried on the next server, see dial.ts), relay. No usable server,
+ * max-sessions reached or every try failed closes the client's connection. The listening server
+ * sets TCP_NODELAY on the client's socket; its address is read (a getpeername) only when
+ * persistence or source hashing needs it.
+ */
+export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptions & { readonly dial: DialPolicy }): void {
+  const address = pool.needsClientAddress ? (client.remoteAddress ?? '') : '';
+  const relay = new PendingRelay(client, idleSweep(options.idleMs));
+  const socket = client as RelaySocket;
+  socket[RELAY] = relay;
+  socket.on('close', onClientGone);
+  socket.on('error', onClientGone);
+  relay.dialing = dial(pool, address, relay, options.dial, relay);
 }

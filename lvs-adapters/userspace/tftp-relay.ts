@@ -3,12 +3,20 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
+import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { bindUdp, closeUdp, sweeper } from './udp.ts';
+import { closeUdp, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
 const UNKNOWN_TID = encodeError(5, 'Unknown transfer ID');
+/**
+ * Sweeps (one a second) a server may leave unanswered what the balancer sent it (a request, an ACK, a
+ * client's DATA) before it is taken for dead: within the clients' own retransmission time (tftp-hpa
+ * and atftp wait 5 s), so they never see it.
+ */
+const SERVER_SILENT_SWEEPS = 2;
+const WRITE_LOST = encodeError(0, 'The server stopped answering; a write cannot be resumed elsewhere');
 /** RFC 1350's block size: what a client that asks for no options gets */
 const PLAIN_BLOCK = 512;
 /** RFC 2348's block size for Ethernet: 1500 less the IP, UDP and TFTP headers */
@@ -46,18 +54,20 @@ const literalAddress = (address: string, _options: unknown, callback: (error: Er
 
 interface Session {
   readonly key: string;
-  readonly lease: Lease;
+  lease: Lease;
+  /** RRQ or WRQ */
+  readonly op: 'RRQ' | 'WRQ';
   /** the request as the client sent it, and as it went to the server (with blksize when wide) */
   readonly clientRequest: Buffer;
   request: Buffer;
   readonly client: { readonly address: string; readonly port: number };
-  readonly backend: { readonly address: string; readonly port: number };
+  backend: { readonly address: string; readonly port: number };
   /** the server's transfer ID (its session port), learned from its first answer */
   tid: number | undefined;
   /** faces the client: a fresh port, the client's ACKs and DATA come back to it */
   readonly toClient: Socket;
   /** faces the server: a fresh port, its DATA and ACKs come back to it; connected to its TID once known */
-  readonly toServer: Socket;
+  toServer: Socket;
   /** client datagrams waiting for toServer's connect (a tick) */
   waiting: Buffer[] | undefined;
   blksize: number;
@@ -77,6 +87,17 @@ interface Session {
   wide: Wide | undefined;
   /** sweeps (one a second) since the last datagram: cheaper than reading the clock per datagram */
   quiet: number;
+  /** sweeps since the balancer sent the server something it has not answered (undefined: nothing owed) */
+  owed: number | undefined;
+  /** blocks taken from the server (ACKed to it) since the start, whatever server sent them */
+  taken: number;
+  /**
+   * Resuming a read on another server: its blocks up to `skipTo` (counted in `seen`) were delivered
+   * already and are ACKed and dropped; its OACK is answered here, not passed to the client.
+   */
+  resume: { readonly skipTo: number; seen: number } | undefined;
+  /** servers this session tried (a switch does not go back to one) */
+  readonly tried: Set<Lease['server']>;
   finishing: boolean;
   /** bytes from and to the client not yet added to the counters (once a sweep, and at the end) */
   fromClient: number;
@@ -121,18 +142,32 @@ export class TftpService {
   /** wide reads' block size toward IPv4 and IPv6 servers (from the interfaces' MTU at start) */
   private readonly wideBlock = { 4: wideBlockSize(false), 6: wideBlockSize(true) };
 
-  private constructor(private readonly socket: Socket, private readonly address: string, private readonly pool: ServerPool) {}
+  private socket!: Socket;
+  private listener!: Listener;
+
+  private constructor(private readonly address: string, private readonly pool: ServerPool) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<TftpService> {
-    const service = new TftpService(await bindUdp(address, port), address, pool);
-    service.socket.on('message', (message, from) => service.onRequest(message, from));
+    const service = new TftpService(address, pool);
+    const listener = await listenUdp(address, port, (message, from) => service.onRequest(message, from));
+    service.listener = listener;
+    service.socket = listener.socket;
     service.stopSweep = sweeper(() => {
       for (const session of service.sessions.values()) {
         countBytes(session);
         if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
       }
+      // no longer listening and no session left: nothing to sweep for
+      if (!listener.listening && service.sessions.size === 0) service.stopSweep();
+      for (const session of service.sessions.values()) {
+        if (session.owed !== undefined && !session.finishing && ++session.owed >= SERVER_SILENT_SWEEPS) service.serverSilent(session);
+      }
     });
     return service;
+  }
+
+  get listening(): boolean {
+    return this.listener.listening;
   }
 
   get activeSessions(): number {
@@ -172,6 +207,11 @@ export class TftpService {
     session = {
       key,
       lease,
+      op: packet.op,
+      owed: 0,
+      taken: 0,
+      resume: undefined,
+      tried: new Set([lease.server]),
       clientRequest: message,
       request: wide ? Buffer.concat([message, option]) : message,
       wide: wide ? { asked, blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
@@ -202,8 +242,87 @@ export class TftpService {
     s.toServer.send(s.request, backend.port, backend.address);
   }
 
+  /**
+   * The server left unanswered what it was sent. A request goes to the next server; a read under
+   * way is resumed there (the same request again, the blocks already delivered read and dropped);
+   * a write cannot be (the client's bytes are gone): the client gets an ERROR at once.
+   */
+  private serverSilent(s: Session): void {
+    const failed = s.lease.server;
+    this.pool.connectFailed(failed, 'no TFTP answer');
+    const resumable = s.tid === undefined || (s.op === 'RRQ' && (s.readAhead || s.wide !== undefined));
+    const lease = resumable ? this.pool.open(s.client.address, () => this.end(s), s.tried) : undefined;
+    if (!lease) {
+      const error = s.tid === undefined ? encodeError(0, 'No server available') : s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
+      s.toClientBytes += error.length;
+      s.toClient.send(error, s.client.port, s.client.address);
+      s.owed = undefined;
+      s.finishing = true; // lingers so the ERROR leaves before the sockets close
+      return;
+    }
+    this.pool.countError('tftp-resume');
+    s.tried.add(lease.server);
+    s.lease.close();
+    s.lease = lease;
+    s.backend = { address: lease.server.spec.address, port: lease.server.spec.port };
+    // a fresh socket toward the new server: the old one is connected to the dead server's TID
+    const old = s.toServer;
+    old.removeAllListeners('message');
+    closeUdp(old);
+    s.toServer = createSocket({ type: isIPv6(s.backend.address) ? 'udp6' : 'udp4', lookup: literalAddress });
+    s.toServer.on('error', () => this.pool.countError('socket', lease.server));
+    s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
+    if (s.tid !== undefined) {
+      s.tid = undefined;
+      s.waiting = [];
+      s.next = undefined; // taken from the dead server but not ACKed: the new one sends it again
+      if (s.wide) s.wide.ackOwed = false;
+      s.resume = { skipTo: s.taken, seen: 0 };
+    }
+    s.owed = 0;
+    s.toServer.send(s.request, s.backend.port, s.backend.address);
+  }
+
+  /**
+   * Resuming: the new server's OACK (answered here) and its blocks already delivered (ACKed and
+   * dropped). True when the packet was handled so; false once the transfer has caught up.
+   */
+  private resuming(s: Session, resume: NonNullable<Session['resume']>, op: number, message: Buffer): boolean {
+    if (op === OPCODE.OACK) {
+      let size = NaN;
+      try {
+        const oack = decodePacket(message);
+        size = Number(oack.op === 'OACK' ? (oack.options.get('blksize') ?? 512) : NaN);
+      } catch {
+        // judged below
+      }
+      const agreed = s.wide ? s.wide.blksize : s.blksize;
+      if (size !== agreed) {
+        // the new server will not cut the file the same way: the client cannot be given the rest
+        s.toClient.send(encodeError(0, 'The server stopped answering; another one cannot resume the transfer'), s.client.port, s.client.address);
+        s.finishing = true;
+        return true;
+      }
+      this.toServer(s, encodeAck(0));
+      if (resume.skipTo === 0) s.resume = undefined;
+      return true;
+    }
+    if (op !== OPCODE.DATA) return false;
+    if (resume.seen >= resume.skipTo) {
+      s.resume = undefined;
+      return false;
+    }
+    const block = message.readUInt16BE(2);
+    if (block === ((resume.seen + 1) & 0xffff)) resume.seen++;
+    else if (block !== (resume.seen & 0xffff)) return true;
+    this.toServer(s, encodeAck(block));
+    if (resume.seen >= resume.skipTo) s.resume = undefined;
+    return true;
+  }
+
   private onServerPacket(s: Session, message: Buffer, from: RemoteInfo): void {
     if (from.address !== s.backend.address) return this.pool.countError('stray', s.lease.server);
+    s.owed = undefined;
     if (s.tid === undefined && s.wide && message.length >= 2 && message.readUInt16BE(0) === OPCODE.ERROR) {
       // the server refused the blksize option (RFC 2347 ERROR 8, or older servers): ask as the client did
       s.wide = undefined;
@@ -227,6 +346,7 @@ export class TftpService {
     }
     if (message.length < 4) return this.pool.countError('malformed', s.lease.server);
     const op = message.readUInt16BE(0);
+    if (s.resume && this.resuming(s, s.resume, op, message)) return;
     if (s.wide && (op === OPCODE.DATA || op === OPCODE.OACK)) return this.wideFromServer(s, s.wide, op, message);
     if (op === OPCODE.DATA) {
       if (message.length - 4 < s.blksize) s.finishing = true;
@@ -265,6 +385,7 @@ export class TftpService {
 
   private deliver(s: Session, message: Buffer, block: number): void {
     s.next = undefined;
+    s.taken++;
     this.sendData(s, message, block);
     this.toServer(s, encodeAck(block));
   }
@@ -315,6 +436,7 @@ export class TftpService {
     }
     if (block !== ((wide.block + 1) & 0xffff) || wide.done) return;
     wide.block = block;
+    s.taken++;
     const data = message.subarray(4);
     wide.bytes = wide.offset === wide.bytes.length ? data : Buffer.concat([wide.bytes.subarray(wide.offset), data]);
     wide.offset = 0;
@@ -351,6 +473,8 @@ export class TftpService {
   }
 
   private toServer(s: Session, message: Buffer): void {
+    // an answer is owed, but not to the ACK of a server's last block
+    if (!s.finishing && !s.wide?.done) s.owed ??= 0;
     if (s.waiting) s.waiting.push(message);
     else s.toServer.send(message);
   }
@@ -394,9 +518,13 @@ export class TftpService {
     s.lease.close();
   }
 
-  async close(): Promise<void> {
-    this.stopSweep();
+  /** Stops taking requests (a successor may take the port over); open transfers run on. */
+  close(): Promise<void> {
+    return this.listener.close();
+  }
+
+  /** Ends every open transfer at once. */
+  cut(): void {
     for (const session of [...this.sessions.values()]) this.end(session);
-    closeUdp(this.socket);
   }
 }

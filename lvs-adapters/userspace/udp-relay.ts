@@ -1,7 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { bindUdp, closeUdp, sweeper } from './udp.ts';
+import { closeUdp, sweeper } from './udp.ts';
 
 interface Flow {
   readonly lease: Lease;
@@ -21,11 +22,16 @@ export class UdpService {
   private readonly flows = new Map<string, Flow>();
   private stopSweep: () => void = () => undefined;
 
-  private constructor(private readonly socket: Socket, private readonly pool: ServerPool) {}
+  private socket!: Socket;
+  private listener!: Listener;
+
+  private constructor(private readonly pool: ServerPool) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<UdpService> {
-    const service = new UdpService(await bindUdp(address, port), pool);
-    service.socket.on('message', (message, from) => service.fromClient(message, from));
+    const service = new UdpService(pool);
+    const listener = await listenUdp(address, port, (message, from) => service.fromClient(message, from));
+    service.listener = listener;
+    service.socket = listener.socket;
     service.stopSweep = sweeper((now) => {
       for (const [key, flow] of service.flows) if (now - flow.last > idleMs) service.end(key, flow);
     });
@@ -67,9 +73,18 @@ export class UdpService {
     return this.flows.size;
   }
 
-  async close(): Promise<void> {
+  get listening(): boolean {
+    return this.listener.listening;
+  }
+
+  /** Lets go of the port (a successor may take it over); flows answer through it, so they end too. */
+  close(): Promise<void> {
+    this.cut();
+    return this.listener.close();
+  }
+
+  cut(): void {
     this.stopSweep();
     for (const [key, flow] of this.flows) this.end(key, flow);
-    closeUdp(this.socket);
   }
 }

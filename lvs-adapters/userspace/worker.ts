@@ -32,8 +32,12 @@ function send(message: FromWorker): void {
 function sync(state: FarmState): void {
   if (!settings || !budget) throw new Error('sync before init');
   let farm = farms.get(state.service.farm);
-  if (!farm) farms.set(state.service.farm, (farm = { pool: new ServerPool(state.service, budget, { clientSessions: settings.clientSessions, descriptors: descriptorBudget().sessions }), listeners: [] }));
-  else farm.pool.setSpec(state.service);
+  if (!farm) {
+    const onServerFailed = (farm: string, server: string, reason: string) => send({ kind: 'server-failed', farm, server, reason });
+    const limits = { clientSessions: settings.clientSessions, descriptors: descriptorBudget().sessions };
+    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }, limits), listeners: [] };
+    farms.set(state.service.farm, farm);
+  } else farm.pool.setSpec(state.service);
   const wanted = new Set(state.servers.map((s) => s.name));
   for (const server of farm.pool.specs()) if (!wanted.has(server.name)) farm.pool.removeServer(server.name, settings.cutConnections);
   for (const server of state.servers) farm.pool.setServer(server);
@@ -45,13 +49,13 @@ function listen(name: string, server: Server): void {
     server.close();
     return;
   }
-  const idleMs = settings.idleMs;
+  const { idleMs, dial } = settings;
   farm.listeners.push(server);
   server.on('connection', (socket: Socket) => {
     // the server object was made for us by Node from the shared handle, without our options
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    forwardTcp(socket, farm.pool, { idleMs });
+    forwardTcp(socket, farm.pool, { idleMs, dial });
   });
   // a failing accept (EMFILE) must not end the process: the main process and other workers go on
   server.on('error', () => farm.pool.countError('accept'));

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import type { Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/types.ts';
+import type { DialPolicy } from './dial.ts';
 
 export interface WorkerSettings {
   /** this process's share of `max-sessions` */
@@ -10,6 +11,8 @@ export interface WorkerSettings {
   readonly clientSessions: number;
   readonly idleMs: number;
   readonly cutConnections: boolean;
+  readonly dial: DialPolicy;
+  readonly errorLimit: number;
 }
 
 /** What the main process tells a worker (worker.ts); each is answered `done` with its `seq`. */
@@ -21,7 +24,12 @@ export type ToWorker = { readonly seq: number } & (
   | { readonly kind: 'forget'; readonly farm: string }
 );
 
-export type FromWorker = { readonly kind: 'hello' } | { readonly kind: 'done'; readonly seq: number } | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] };
+export type FromWorker =
+  | { readonly kind: 'hello' }
+  | { readonly kind: 'done'; readonly seq: number }
+  | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] }
+  /** a server reached `error-limit` in the worker: the main process takes it out too */
+  | { readonly kind: 'server-failed'; readonly farm: string; readonly server: string; readonly reason: string };
 
 /** Distributes Omit over the union of messages, so that each keeps its own fields. */
 type Unsent<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -131,6 +139,7 @@ export class WorkerProcesses {
   constructor(
     readonly count: number,
     private readonly settings: WorkerSettings,
+    private readonly onServerFailed: (farm: string, server: string, reason: string) => void = () => undefined,
   ) {
     this.slots = Array.from({ length: count }, () => undefined);
   }
@@ -214,6 +223,7 @@ export class WorkerProcesses {
       if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
       else if (message.kind === 'done') worker.pending.get(message.seq)?.();
       else if (message.kind === 'hello') hello();
+      else if (message.kind === 'server-failed') this.onServerFailed(String(message.farm), String(message.server), String(message.reason));
     });
     // a send to a worker that is exiting fails; its exit below starts another one
     child.on('error', () => {});

@@ -106,6 +106,14 @@ const dataplane = z.discriminatedUnion('type', [
     'cut-connections': z.boolean().optional(),
     /** processes that accept for the plain TCP farms (the main one and workers-1 more); auto: one per CPU */
     workers: z.union([intIn(1, 64), z.literal('auto')], { error: (issue) => `expected a number of processes 1..64 or "auto", got ${JSON.stringify(issue.input)}` }).optional(),
+    /** a connect to a backend not answered within this time fails (and is retried on another); default 1s */
+    'connect-timeout': duration(10, 60_000).optional(),
+    /** other backends tried after a failed connect, hidden from the client; default 2 */
+    retries: intIn(0, 16).optional(),
+    /** connects failing in a row that take a backend out at once, before its next check; 0: never; default 3 */
+    'error-limit': intIn(0, 1000).optional(),
+    /** at SIGTERM, how long open sessions may go on before they are cut; default 10s */
+    'drain-timeout': duration(0, 3_600_000).optional(),
   }),
   z.strictObject({
     type: z.literal('ipvsadm'),
@@ -185,6 +193,12 @@ export const configSchema = z
       listen: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port')
         .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: (issue) => `expected host:port with a port up to 65535, got ${JSON.stringify(issue.input)}` })
         .default('127.0.0.1:9100'),
+      /** a state-changing request (maintenance) needs `Authorization: Bearer` this file's token; absent: loopback only */
+      'admin-token-file': z.string().min(1).optional(),
+      /** reads (/status, /metrics) need this file's token or the admin one; absent: open */
+      'read-token-file': z.string().min(1).optional(),
+      /** HTTPS instead of HTTP (PEM files; the key readable by its owner only) */
+      tls: z.strictObject({ 'cert-file': z.string().min(1), 'key-file': z.string().min(1) }).optional(),
     }).default({ listen: '127.0.0.1:9100' }),
     state: z.strictObject({ file: z.string().min(1).optional() }).default({}),
     concurrency: intIn(1, 10_000).default(256),

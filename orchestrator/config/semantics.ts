@@ -1,17 +1,19 @@
 import { UsageError } from '../../plugins/runtime/errors.ts';
 import { availableAdapters } from '../dataplane/registry.ts';
 import { buildProbe } from '../probes.ts';
+import { statusSecretProblems } from '../status/secrets.ts';
 import { ConfigError, type ConfigProblem, loadConfig } from './load.ts';
 import type { Config } from './schema.ts';
 import { zevenetNameProblems } from '../../zevenet-adapters/zevenet/names.ts';
 
 /**
  * What the schema cannot know: whether each check's options are ones its plugin accepts (parsed by
- * the plugin's own parser), whether the data plane named is in this build, and whether a Zevenet
- * appliance takes the farm's names.
+ * the plugin's own parser), whether the data plane named is in this build, whether a Zevenet
+ * appliance takes the farm's names, and whether the status server's token and TLS files are
+ * usable (and kept private).
  */
 export function semanticProblems(config: Config): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+  const problems: ConfigProblem[] = statusSecretProblems(config.status);
   const adapters = availableAdapters();
   config.farms.forEach((farm, i) => {
     if (!adapters.includes(farm.dataplane.type)) {

@@ -29,6 +29,11 @@ export interface RealServerSpec {
 export interface FarmState {
   readonly service: VirtualServiceSpec;
   readonly servers: readonly RealServerSpec[];
+  /**
+   * Desired side only: the name of every backend the farms file gives the farm, serving or not. A
+   * data plane that keeps failed backends declared (nftlb's `down`) deletes the ones not named here.
+   */
+  readonly members?: readonly string[];
 }
 
 export type Change =
@@ -59,6 +64,20 @@ export interface DataPlaneCounters {
   readonly errors: number;
 }
 
+/** How a data plane closes. */
+export interface CloseOptions {
+  /**
+   * Let open sessions finish: `stop` for at most the data plane's drain time (SIGTERM), `retire`
+   * until they end by themselves (a successor took over after a reload). Absent: cut at once.
+   */
+  readonly drain?: 'stop' | 'retire';
+  /** aborted: whatever is still open is cut at once (a second SIGTERM) */
+  readonly signal?: AbortSignal;
+}
+
+/** A data plane took a real server out by itself (connects failing): `reason` says why. */
+export type ServerFailureReport = (farm: string, backend: string, reason: string) => void;
+
 export interface DataPlaneAdapter {
   /** `userspace`, `ipvsadm`, `nftlb`, `zevenet`, `none` */
   readonly type: string;
@@ -66,9 +85,15 @@ export interface DataPlaneAdapter {
   observe(): Promise<FarmState[]>;
   /** Applies changes in order; throws (with a message an operator can act on) when one fails. */
   apply(changes: readonly Change[]): Promise<void>;
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
+  /** Optional: farms the data plane cannot serve now (a port it cannot listen on), with the reason. */
+  problems?(): ReadonlyMap<string, string>;
+  /** Optional: data planes that carry sessions and see servers fail report it here. */
+  watchServers?(report: ServerFailureReport): void;
   /** Optional: per-service and per-server counters, for adapters that carry the traffic themselves. */
   counters?(): DataPlaneCounters[];
+  /** Optional: deletes what the data plane still holds of backends no longer in `members` (after apply). */
+  prune?(desired: readonly FarmState[]): Promise<void>;
   /** Optional: the weights the data plane holds for these, when its scale is not lbguard's (a Zevenet appliance: 1..9). */
   dataplaneWeights?(servers: readonly RealServerSpec[]): ReadonlyMap<string, number>;
 }

@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Socket } from 'node:net';
-import { loadSsh2 } from '../../plugins/ssh/load-ssh2.ts';
 import { decodePacket, encodeData, encodeError } from '../../plugins/tftp/codec.ts';
 
 /** A backend of the demo: a real server on a loopback port that can be stopped and started again. */
@@ -107,7 +106,8 @@ function demoHostKey(): string {
 
 /** A real SSH server (ssh2) that lets user `demo` in and serves SFTP stat requests. */
 export async function demoSsh(name: string): Promise<DemoBackend> {
-  const ssh2 = await loadSsh2();
+  // the daemon's own ssh2 from node_modules (the plugins' loader has the client only)
+  const { default: ssh2 } = await import('ssh2');
   return restartable(name, (port) => {
     const clients = new Set<import('ssh2').Connection>();
     const server = new ssh2.Server({ hostKeys: [demoHostKey()], ident: `lbguard_demo_${name}` }, (client) => {

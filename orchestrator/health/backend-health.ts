@@ -86,6 +86,16 @@ export function applyVerdict(record: HealthRecord, verdict: Verdict, policy: Hea
   return { record: updated, transition: { from: record.fresh ? 'unchecked' : record.state, to: next.state } };
 }
 
+/**
+ * The data plane saw the backend fail (connects refused or timed out in a row): down at once, as
+ * after `fall` failed checks; `rise` passing checks bring it back. Counts as a failure with `line`.
+ */
+export function markDown(record: HealthRecord, line: string, now: number): { record: HealthRecord; transition?: Transition } {
+  const updated: HealthRecord = { ...record, state: 'down', successes: 0, failures: record.failures + 1, streakStartedAt: undefined, fresh: false, since: record.state === 'down' ? record.since : now, last: { ok: false, line, ms: 0, at: now } };
+  if (!isServing(record)) return { record: updated };
+  return { record: updated, transition: { from: record.state, to: 'down' } };
+}
+
 export function setMaintenance(record: HealthRecord, on: boolean, now: number): { record: HealthRecord; transition?: Transition } {
   if (record.maintenance === on) return { record };
   const updated = { ...record, maintenance: on, since: now };

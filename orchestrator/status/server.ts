@@ -1,9 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Orchestrator } from '../daemon.ts';
+import { type AccessKind, decideAccess } from './access.ts';
 import { STATUS_PAGE } from './page.ts';
+import type { StatusSecrets } from './secrets.ts';
 
 export interface StatusServer {
   readonly url: string;
+  /** Takes the tokens (and certificate) of a reloaded farms file, on the same address. */
+  update(secrets: StatusSecrets): void;
   close(): Promise<void>;
 }
 
@@ -13,37 +18,100 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: match[1] as string, port: Number(match[2]) };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
   res.end(body);
+}
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  /** who may: nobody is asked for `/`, the page's code, which holds no data */
+  readonly access?: AccessKind;
+}
+
+const ROUTES: Record<string, Route> = {
+  '/': { method: 'GET' },
+  '/status': { method: 'GET', access: 'read' },
+  '/metrics': { method: 'GET', access: 'read' },
+  '/maintenance': { method: 'POST', access: 'change' },
+};
+
+/** `::ffff:10.0.0.2` as an operator writes it. */
+function peerOf(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 /**
  * `GET /status` (JSON), `GET /metrics` (Prometheus), `GET /` (the live page), and
- * `POST /maintenance?farm=F&backend=B&on=1|0` for operators. Meant for a local address only.
+ * `POST /maintenance?farm=F&backend=B&on=1|0` for operators, over HTTP or HTTPS (`status.tls`).
+ * Who may read and who may change is decided in access.ts; every change asked for is logged
+ * with its peer and result, and every refusal counted in /metrics.
  */
-export async function startStatusServer(orchestrator: Orchestrator, listen: string): Promise<StatusServer> {
+export async function startStatusServer(orchestrator: Orchestrator, listen: string, initialSecrets: StatusSecrets = {}): Promise<StatusServer> {
   const { host, port } = parseListen(listen);
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://status.invalid');
-    if (req.method === 'GET' && url.pathname === '/status') return send(res, 200, 'application/json', JSON.stringify(orchestrator.snapshot()));
-    if (req.method === 'GET' && url.pathname === '/metrics') return send(res, 200, orchestrator.metrics.registry.contentType, await orchestrator.metrics.registry.metrics());
-    if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
-    if (req.method === 'POST' && url.pathname === '/maintenance') {
-      // a browser marks what any web page makes it send (a form POST needs no CORS preflight) with
-      // Origin; lbguard maintenance and curl send none, and the page itself never POSTs
-      if (req.headers.origin !== undefined) return send(res, 403, 'text/plain', 'cross-site request refused: use lbguard maintenance\n');
-      const farm = url.searchParams.get('farm') ?? '';
-      const backend = url.searchParams.get('backend') ?? '';
-      const on = url.searchParams.get('on') === '1';
-      const done = orchestrator.setMaintenance(farm, backend, on);
-      return send(res, done ? 200 : 404, 'application/json', JSON.stringify(done ? { farm, backend, maintenance: on } : { error: `no backend ${farm}/${backend}` }));
+  let secrets = initialSecrets;
+  const scheme = secrets.tls ? 'https' : 'http';
+  let actualPort = port;
+  const { log, metrics } = orchestrator;
+
+  const maintenance = (req: IncomingMessage, res: ServerResponse, url: URL, refused?: { status: number; reason: string; message: string }) => {
+    const farm = url.searchParams.get('farm') ?? '';
+    const backend = url.searchParams.get('backend') ?? '';
+    const on = url.searchParams.get('on');
+    const peer = peerOf(req);
+    const asked = `maintenance ${farm}/${backend} ${on === '1' ? 'on' : on === '0' ? 'off' : `on=${on ?? ''}`} from ${peer}`;
+    const answer = (status: number, body: object, result: string) => {
+      log[status === 200 ? 'info' : 'warn']({ event: 'control-request', peer, request: 'maintenance', farm, backend, on, status, result }, `${asked}: ${result}`);
+      send(res, status, 'application/json', `${JSON.stringify(body)}\n`);
+    };
+    if (refused) {
+      log.warn({ event: 'control-request', peer, request: 'maintenance', farm, backend, on, status: refused.status, result: `refused (${refused.reason})` }, `${asked}: refused (${refused.reason})`);
+      return send(res, refused.status, 'text/plain', refused.message, refused.status === 401 ? { 'www-authenticate': 'Bearer realm="lbguard"' } : {});
     }
-    send(res, 404, 'text/plain', 'not found\n');
+    if (on !== '1' && on !== '0') return answer(400, { error: 'on must be 1 or 0' }, 'refused (bad on=)');
+    const done = orchestrator.setMaintenance(farm, backend, on === '1');
+    if (!done) return answer(404, { error: `no backend ${farm}/${backend}` }, 'no such backend');
+    return answer(200, { farm, backend, maintenance: on === '1' }, 'done');
   };
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((error: Error) => send(res, 500, 'text/plain', `${error.message}\n`));
-  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const target = req.url ?? '';
+    // origin-form only: `*`, `http://host/...` (a proxy's form) and the like are not ours
+    if (!target.startsWith('/')) return send(res, 400, 'text/plain', 'bad request target\n');
+    let url: URL;
+    try {
+      url = new URL(`http://status.invalid${target}`);
+    } catch {
+      return send(res, 400, 'text/plain', 'bad request target\n');
+    }
+    const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
+    if (!route) return send(res, 404, 'text/plain', 'not found\n');
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (method !== route.method) return send(res, 405, 'text/plain', `use ${route.method}\n`, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method });
+    if (route.access) {
+      const decision = decideAccess(route.access, { peer: req.socket.remoteAddress, authorization: req.headers.authorization, origin: req.headers.origin }, secrets, { port: actualPort, scheme });
+      if (!decision.allowed) {
+        metrics.statusRefused.inc({ kind: route.access, reason: decision.reason });
+        if (route.access === 'change') return maintenance(req, res, url, decision);
+        return send(res, decision.status, 'text/plain', decision.message, decision.status === 401 ? { 'www-authenticate': 'Bearer realm="lbguard"' } : {});
+      }
+    }
+    switch (url.pathname) {
+      case '/': return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE, { 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'" });
+      case '/status': return send(res, 200, 'application/json', JSON.stringify(orchestrator.snapshot()));
+      case '/metrics': return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+      default: return maintenance(req, res, url);
+    }
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((error: Error) => {
+      log.error({ event: 'status-error', error: error.message }, `status server: ${error.message}`);
+      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      else res.destroy();
+    });
+  };
+  const server: Server | HttpsServer = secrets.tls ? createHttpsServer({ cert: secrets.tls.cert, key: secrets.tls.key }, onRequest) : createHttpServer(onRequest);
   server.headersTimeout = 5000;
   server.requestTimeout = 10000;
   // a client that connects and never speaks, or asks and never reads, is dropped after 10 s idle
@@ -54,9 +122,13 @@ export async function startStatusServer(orchestrator: Orchestrator, listen: stri
     server.listen(port, host, () => resolve());
   });
   const address = server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
+  actualPort = typeof address === 'object' && address ? address.port : port;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+    url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+    update(next) {
+      secrets = next;
+      if (next.tls && 'setSecureContext' in server) server.setSecureContext({ cert: next.tls.cert, key: next.tls.key });
+    },
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

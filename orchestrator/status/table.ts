@@ -1,4 +1,5 @@
 import type { StatusSnapshot } from '../daemon.ts';
+import { type StatusTarget, statusRequest } from './client.ts';
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
@@ -18,14 +19,14 @@ export function formatStatusTable(status: StatusSnapshot): string {
   return [...lines, ...broken].join('\n') + '\n';
 }
 
-export async function printStatusTable(url: string): Promise<number> {
+export async function printStatusTable(target: StatusTarget): Promise<number> {
   try {
-    const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(5000) });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    process.stdout.write(formatStatusTable((await response.json()) as StatusSnapshot));
+    const answer = await statusRequest(target, 'GET', '/status');
+    if (answer.status !== 200) throw new Error(`HTTP ${answer.status}${answer.status === 401 ? ' (a token is needed: -c FILE with status.read-token-file, or --token-file)' : ''}`);
+    process.stdout.write(formatStatusTable(JSON.parse(answer.text) as StatusSnapshot));
     return 0;
   } catch (error) {
-    process.stderr.write(`lbguard: cannot read ${url}/status: ${(error as Error).message}\n`);
+    process.stderr.write(`lbguard: cannot read ${target.url}/status: ${(error as Error).message}\n`);
     return 1;
   }
 }

@@ -1,7 +1,7 @@
 import type { PeerCertificate } from 'node:tls';
 import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
 import { isSocketPath } from '../runtime/host.ts';
-import { type Outcome, printable } from '../runtime/outcome.ts';
+import { type Outcome, printable, type Subcheck } from '../runtime/outcome.ts';
 import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
 import { CRITICAL, OK, type State, WARNING } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
@@ -100,6 +100,28 @@ function sessionPhases(result: FtpProbeResult, options: FtpCheckOptions): Pick<O
   return { details, longPerfdata };
 }
 
+/**
+ * monitoring-plugins 3's subchecks of check_tcp as FTP, newest first as it lists them: the expect
+ * verdict, the connection time against -w/-c (with the time perfdata), the connection itself; a
+ * deep check's session verdict comes before them.
+ */
+function greetingChecks(options: FtpCheckOptions, expect: Subcheck, time: { state: State; perfdata: PerfDatum }, elapsed: number, session?: Subcheck): Subcheck[] {
+  const seconds = `${elapsed.toFixed(6)}s`;
+  const { warning, critical } = options.thresholds;
+  const timeText =
+    time.state === CRITICAL ? `Connection time ${seconds} exceeded critical threshold (${critical?.text})`
+    : time.state === WARNING ? `Connection time ${seconds} exceeded warning threshold (${warning?.text})`
+    : `Connection time ${seconds} is within thresholds`;
+  return [
+    ...(session ? [session] : []),
+    expect,
+    { state: time.state, output: timeText, perfdata: [time.perfdata] },
+    { state: OK, output: `Connection to ${options.host} on port ${options.port} was a SUCCESS` },
+  ];
+}
+
+const MATCHED: Subcheck = { state: OK, output: 'The answer of the server matched the expectation' };
+
 /** Probe, judge, summarise: the check_ftp verdict, shared by the CLI and the orchestrator. */
 export async function checkFtp(options: FtpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
   const result = await probeFtp(options, signal, trace);
@@ -115,7 +137,8 @@ export async function checkFtp(options: FtpCheckOptions, signal: AbortSignal, tr
     const zero = (range: Thresholds['warning']) => (range ? { ...range, text: (0).toFixed(6) } : undefined);
     const perf = evaluateScalar(metric, { warning: zero(options.thresholds.warning), critical: zero(options.thresholds.critical) }).perfdata;
     const text = options.hideOutput ? `Unexpected response from host/socket on ${where(options)}` : `Unexpected response from host/socket: ${greeting}`;
-    return { state: time.state === CRITICAL ? CRITICAL : options.mismatchState, text, perfdata: [perf], details: [] };
+    const checks = greetingChecks(options, { state: options.mismatchState, output: 'Answer failed to match expectation' }, time, elapsed);
+    return { state: time.state === CRITICAL ? CRITICAL : options.mismatchState, text, perfdata: [perf], details: [], checks };
   }
   const time = evaluateScalar(metric, options.thresholds);
   let text = `${elapsed.toFixed(3)} second response time on ${where(options)}${options.hideOutput ? '' : ` [${greeting}]`}`;
@@ -128,9 +151,12 @@ export async function checkFtp(options: FtpCheckOptions, signal: AbortSignal, tr
     if (ops.length) facts.push(`${options.session?.mode ?? 'passive'} ${ops.map(describeOperation).join(', ')}`);
     const problem = ops.map((op) => contentProblem(op, options)).find((p) => p !== undefined);
     if (problem) {
-      return { state: CRITICAL, text: problem, perfdata: [time.perfdata], ...sessionPhases(result, options) };
+      const checks = greetingChecks(options, MATCHED, time, elapsed, { state: CRITICAL, output: problem });
+      return { state: CRITICAL, text: problem, perfdata: [time.perfdata], ...sessionPhases(result, options), checks };
     }
   }
   if (facts.length) text += `, ${facts.join(', ')}`;
-  return { state: time.state, text, perfdata: [time.perfdata], ...sessionPhases(result, options) };
+  const phases = sessionPhases(result, options);
+  const sessionCheck = session ? { state: OK, output: facts.join(', '), perfdata: phases.longPerfdata } : undefined;
+  return { state: time.state, text, perfdata: [time.perfdata], ...phases, checks: greetingChecks(options, MATCHED, time, elapsed, sessionCheck) };
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
 import { CheckFailure } from '../runtime/errors.ts';
+import { loadLibrary } from '../runtime/library.ts';
 import { printable } from '../runtime/outcome.ts';
 import { trimEnd } from './expect.ts';
 
@@ -34,8 +35,7 @@ export class ControlChannel {
   private constructor(private readonly client: Client) {}
 
   static async adopt(socket: Socket, leftover: Buffer, signal: AbortSignal): Promise<ControlChannel> {
-    const loaded = await import('basic-ftp');
-    const ftp = (loaded as { default?: BasicFtp }).default ?? loaded;
+    const ftp = await loadLibrary<BasicFtp>('basic-ftp', () => import('basic-ftp'));
     // No basic-ftp timeout: the check's deadline (an abort) ends every phase, with its name.
     const client = new ftp.Client(0);
     if (leftover.length) socket.unshift(leftover);

@@ -1,5 +1,5 @@
-import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { CheckFailure } from '../runtime/errors.ts';
 import { printable } from '../runtime/outcome.ts';
 import { strerror } from '../runtime/tcp.ts';
@@ -25,6 +25,11 @@ export interface DataChannel {
 }
 
 const withoutMappedPrefix = (address: string) => address.replace(/^::ffff:/i, '');
+/**
+ * For the addresses of our own sockets and of PASV/EPSV replies, always plain literals: node:net's
+ * isIPv6 compiles a regular expression so large that its first call costs several ms of a start-up.
+ */
+const isIPv6 = (address: string) => address.includes(':');
 const endpoint = (host: string, port: number) => (isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
 
 /** `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)`, RFC 959 */
@@ -158,6 +163,8 @@ export async function openDataChannel(control: ControlChannel, options: DataChan
 /** With PROT P the data connection is a TLS client too, resuming the control session. */
 export async function protect(socket: Socket, control: ControlChannel, tls: ConnectionOptions, signal: AbortSignal): Promise<Socket> {
   if (!control.secure) return socket;
+  // node:tls only for the checks that use it: loading it is a good part of a start-up
+  const { connect: tlsConnect } = await import('node:tls');
   const secured = tlsConnect({ ...tls, socket, session: control.tlsSession });
   signal.addEventListener('abort', () => secured.destroy(), { once: true });
   await new Promise<void>((resolve, reject) => {

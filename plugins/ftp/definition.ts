@@ -1,4 +1,5 @@
 import type { PluginDefinition } from '../runtime/plugin.ts';
+import { CRITICAL } from '../runtime/state.ts';
 import { checkFtp, type FtpCheckOptions } from './check.ts';
 import { FTP_OPTIONS, ftpOptionsFromArgs } from './options.ts';
 
@@ -25,6 +26,10 @@ export const checkFtpPlugin: PluginDefinition<FtpCheckOptions> = {
   defaultPort: 21,
   perfSeparator: '|',
   positionalHost: true,
+  // check_tcp's rewriting (2.3.3 and 3.0): `check_ftp HOST -wt 300 -ct 600 -to 1`
+  oldSpellings: new Map([['-to', '-t'], ['-wt', '-w'], ['-ct', '-c']]),
+  hostError: (host) => ({ state: CRITICAL, text: `Invalid hostname, address or socket: ${host}`, perfdata: [], details: [] }),
+  okSummary: 'Connection succeeded',
   toOptions: (args) => ftpOptionsFromArgs(args),
   check: checkFtp,
 };

@@ -82,6 +82,7 @@ function oneLine(value: string | undefined, what: string, secret = false): strin
 
 export function ftpOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.env): FtpCheckOptions {
   const { common } = args;
+  if (args.parsed.values.size === 0 && args.positionals().length === 0) throw new UsageError('No arguments found');
   const extra = args.positionals().slice(args.last('hostname') === undefined && common.host !== undefined ? 1 : 0);
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}' (an option value that is optional needs '=', e.g. --list=/pub)`);
   const escape = args.has('escape');
@@ -106,7 +107,8 @@ export function ftpOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.
   const implicitTls = args.has('ssl') || (certificateText !== undefined && !authTls);
   return {
     host: common.host ?? (common.family === 6 ? '::1' : '127.0.0.1'),
-    hostGiven: common.host !== undefined,
+    // check_tcp names the host in its line only when -H gave it
+    hostGiven: args.has('hostname'),
     port: common.port,
     family: common.family,
     refusedState: args.has('refuse') ? parseState(args.last('refuse') as string, 'Refuse') : CRITICAL,

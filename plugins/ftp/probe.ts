@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
 import { CheckFailure } from '../runtime/errors.ts';
 import type { AddressFamily } from '../runtime/host.ts';
 import { SocketReader } from '../runtime/socket-reader.ts';
@@ -55,6 +55,8 @@ export function tlsOptions(options: FtpProbeOptions): ConnectionOptions {
 
 async function implicitTls(socket: Socket, options: FtpProbeOptions, signal: AbortSignal, trace: Trace): Promise<TLSSocket> {
   trace.enter('negotiating TLS');
+  // node:tls only for the checks that use it: loading it is a good part of a start-up
+  const { connect: tlsConnect } = await import('node:tls');
   const secured = tlsConnect({ ...tlsOptions(options), socket });
   signal.addEventListener('abort', () => secured.destroy(), { once: true });
   await new Promise<void>((resolve, reject) => {
@@ -66,24 +68,12 @@ async function implicitTls(socket: Socket, options: FtpProbeOptions, signal: Abo
   return secured;
 }
 
-async function connectControl(options: FtpProbeOptions, signal: AbortSignal, trace: Trace): Promise<Socket> {
-  try {
-    return await connectTcp({ ...options, unresolvedState: undefined }, signal, trace);
-  } catch (error) {
-    // check_tcp's words for a name that does not resolve
-    if (error instanceof CheckFailure && trace.phase === 'resolving the host name') {
-      throw new CheckFailure(`Invalid hostname, address or socket: ${options.host}`, error.state);
-    }
-    throw error;
-  }
-}
-
 /**
  * Connects, reads the greeting as check_tcp does and, for a deep check, goes on over the same
  * connection: login, listing, download, upload, each over its own data connection.
  */
 export async function probeFtp(options: FtpProbeOptions, signal: AbortSignal, trace: Trace): Promise<FtpProbeResult> {
-  const tcp = await connectControl(options, signal, trace);
+  const tcp = await connectTcp(options, signal, trace);
   let socket: Socket = tcp;
   try {
     if (options.implicitTls) socket = await implicitTls(tcp, options, signal, trace);

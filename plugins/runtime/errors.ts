@@ -21,3 +21,19 @@ export class CheckFailure extends Error {
     super(message);
   }
 }
+
+/** A host name the resolver does not know (found while checking). Each plugin words it as its C peer does. */
+export class HostNotFound extends CheckFailure {
+  override name = 'HostNotFound';
+  constructor(readonly host: string, state: State = CRITICAL) {
+    super(`Invalid hostname/address - ${host}`, state);
+  }
+}
+
+/** A -H value that is no host name, address or socket path, found before anything runs. */
+export class InvalidHost extends UsageError {
+  override name = 'InvalidHost';
+  constructor(readonly host: string) {
+    super(`Invalid hostname/address - ${host}`);
+  }
+}

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { CheckFailure, UsageError } from './errors.ts';
+import { CheckFailure, HostNotFound, InvalidHost } from './errors.ts';
 import { CRITICAL, type State } from './state.ts';
 
 export type AddressFamily = 0 | 4 | 6;
@@ -15,7 +15,7 @@ const SOCKET_PATH = /^\/[A-Za-z0-9._\/@+-]{1,106}$/;
 export function validateHost(text: string): string {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
   if (isIP(bare) || HOSTNAME.test(bare) || SOCKET_PATH.test(bare)) return bare;
-  throw new UsageError(`Invalid hostname/address - ${JSON.stringify(text).slice(1, -1)}`);
+  throw new InvalidHost(JSON.stringify(text).slice(1, -1));
 }
 
 export function isSocketPath(host: string): boolean {
@@ -43,6 +43,6 @@ export async function resolveHost(host: string, family: AddressFamily, signal: A
     return { address: found.address, family: found.family as 4 | 6 };
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new CheckFailure(`Invalid hostname/address - ${host}`, failState);
+    throw new HostNotFound(host, failState);
   }
 }

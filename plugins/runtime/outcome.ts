@@ -10,6 +10,20 @@ export interface Outcome {
   readonly details: readonly string[];
   /** perfdata continued after a `|` on the last long-output line (per-phase timings) */
   readonly longPerfdata?: readonly PerfDatum[];
+  /**
+   * What was checked, one entry each, as monitoring-plugins 3 lists its subchecks (its output
+   * formats print them, output-format.ts); without them the line above stands for the only one.
+   */
+  readonly checks?: readonly Subcheck[];
+  /** the C plugin answers this as a bad argument: `NAME: text`, then the usage, exit 3 */
+  readonly usage?: boolean;
+}
+
+/** One thing a check looked at, with its own state (monitoring-plugins 3's mp_subcheck). */
+export interface Subcheck {
+  readonly state: State;
+  readonly output: string;
+  readonly perfdata?: readonly PerfDatum[];
 }
 
 export interface RenderStyle {

@@ -1,12 +1,15 @@
-import { UsageError } from './errors.ts';
+import { HostNotFound, InvalidHost, UsageError } from './errors.ts';
 import { expandExtraOpts } from './extra-opts.ts';
 import { INTEGRATION_HELP, integrationFor } from './integration.ts';
 import { type OptionSpec, type ParsedCommandLine, parseCommandLine } from './getopt.ts';
 import { type AddressFamily, validateHost } from './host.ts';
 import { type CheckFunction, type Deadline, runCheck } from './deadline.ts';
-import { renderOutcome } from './outcome.ts';
+import { type Outcome, renderOutcome } from './outcome.ts';
+import { type OutputFormat, parseOutputFormat, renderMultiLine, renderTestJson } from './output-format.ts';
+import { portFromList } from './port-list.ts';
+export { parsePort } from './port-list.ts';
 import { parseRange, type Range } from './range.ts';
-import { CRITICAL, parseStateName, UNKNOWN } from './state.ts';
+import { CRITICAL, OK, parseStateName, UNKNOWN } from './state.ts';
 
 declare const __LBGUARD_VERSION__: string | undefined;
 export const VERSION = typeof __LBGUARD_VERSION__ === 'string' ? __LBGUARD_VERSION__ : '0.0.0-dev';
@@ -24,6 +27,7 @@ export const STANDARD_OPTIONS: readonly OptionSpec[] = [
   { long: 'use-ipv4', short: '4', arg: 'none', help: 'Use IPv4 only' },
   { long: 'use-ipv6', short: '6', arg: 'none', help: 'Use IPv6 only' },
   { long: 'extra-opts', arg: 'optional', argName: '[section][@file]', help: 'Read options from an ini file (default section: the plugin name)' },
+  { long: 'output-format', arg: 'required', argName: 'FORMAT', help: "monitoring-plugins 3's forms: multi-line or mp-test-json (default: the SERVICE STATE - text line)" },
 ];
 
 export interface CommonOptions {
@@ -34,6 +38,8 @@ export interface CommonOptions {
   readonly deadline: Deadline;
   readonly verbosity: number;
   readonly family: AddressFamily;
+  /** `--output-format`; undefined: our own form */
+  readonly outputFormat: OutputFormat | undefined;
 }
 
 /** Parsed argv with typed accessors; `common` holds the standard options, already validated. */
@@ -68,15 +74,18 @@ export interface PluginDefinition<O> {
   readonly perfSeparator?: string;
   /** take the host from the first positional argument when -H is absent (`check_ssh HOST`) */
   readonly positionalHost?: boolean;
+  /** old spellings the C plugin rewrites before parsing, wherever they stand (`-wt` is `-w`) */
+  readonly oldSpellings?: ReadonlyMap<string, string>;
+  /**
+   * The C plugin's answer to a host that is malformed or does not resolve, one case for it
+   * (is_host): check_tcp prints a CRITICAL line, check_ssh a usage error. Without it a malformed
+   * host is a usage error and an unknown one the probe's failure.
+   */
+  readonly hostError?: (host: string) => Outcome;
+  /** the summary of an OK result in monitoring-plugins 3's output formats */
+  readonly okSummary: string;
   readonly toOptions: (args: Args) => O;
   readonly check: CheckFunction<O>;
-}
-
-export function parsePort(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new UsageError(`Port number must be an integer from 1 to 65535 - ${text}`);
-  }
-  return Number(text);
 }
 
 /** `-t 10`, `-t 2.5`, `-t 10:UNKNOWN` (monitoring-plugins' timeout-state form) */
@@ -102,14 +111,16 @@ function commonOptions(parsed: ParsedCommandLine, definition: PluginDefinition<u
   const criticalText = last('critical');
   const timeoutText = last('timeout');
   const portText = last('port');
+  const formatText = last('output-format');
   return {
     host: hostText === undefined ? undefined : validateHost(hostText),
-    port: portText === undefined ? definition.defaultPort : parsePort(portText),
+    port: portText === undefined ? definition.defaultPort : portFromList(portText, definition.defaultPort),
     warning: warningText === undefined ? undefined : parseRange(warningText),
     critical: criticalText === undefined ? undefined : parseRange(criticalText),
     deadline: timeoutText === undefined ? { seconds: 10, state: CRITICAL } : parseTimeout(timeoutText),
     verbosity: parsed.values.get('verbose')?.length ?? 0,
     family: v4 ? 4 : v6 ? 6 : 0,
+    outputFormat: formatText === undefined ? undefined : parseOutputFormat(formatText),
   };
 }
 
@@ -148,7 +159,10 @@ export function helpText<O>(definition: PluginDefinition<O>): string {
 /** Parses a plugin's argv into its options; throws UsageError, or returns 'help' / 'version'. */
 export function parsePluginArgs<O>(definition: PluginDefinition<O>, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): { options: O; common: CommonOptions } | 'help' | 'version' {
   const specs = [...STANDARD_OPTIONS, ...definition.options];
-  const { fileArgs, cliArgs } = expandExtraOpts(argv, definition.name, env);
+  const expanded = expandExtraOpts(argv, definition.name, env);
+  // after --extra-opts, as check_tcp does it: every argument that is an old spelling, nothing else
+  const modern = (args: readonly string[]) => args.map((arg) => definition.oldSpellings?.get(arg) ?? arg);
+  const [fileArgs, cliArgs] = [modern(expanded.fileArgs), modern(expanded.cliArgs)];
   const typed = parseCommandLine(cliArgs, specs);
   for (const spec of definition.options) {
     if (spec.secret && typed.values.has(spec.long)) {
@@ -186,6 +200,34 @@ function usageOutput<O>(definition: PluginDefinition<O>, message: string): strin
   return `${text}Usage:\n${definition.synopsis}\n`;
 }
 
+/** A bad argument the way the C plugins print it (usage2): `check_ssh: message`, then the usage. */
+function cUsageOutput<O>(definition: PluginDefinition<O>, message: string): string {
+  return `${definition.name}: ${message}\nUsage:\n${definition.synopsis}\n`;
+}
+
+/** The check, with a host that does not resolve answered as the plugin's C peer answers it. */
+function answeringHostErrors<O>(definition: PluginDefinition<O>): CheckFunction<O> {
+  const { check, hostError } = definition;
+  if (!hostError) return check;
+  return async (options, signal, trace) => {
+    try {
+      return await check(options, signal, trace);
+    } catch (error) {
+      if (error instanceof HostNotFound) return hostError(error.host);
+      throw error;
+    }
+  };
+}
+
+/** The output and exit status of a finished check in the chosen format. */
+function present<O>(definition: PluginDefinition<O>, outcome: Outcome, format: OutputFormat | undefined): { output: string; state: number } {
+  if (outcome.usage) return { output: cUsageOutput(definition, outcome.text), state: UNKNOWN };
+  // monitoring-plugins 3 exits 0 after mp-test-json: the state is in the JSON
+  if (format === 'mp-test-json') return { output: renderTestJson(outcome, definition.okSummary), state: OK };
+  if (format === 'multi-line') return { output: renderMultiLine(outcome, definition.okSummary), state: outcome.state };
+  return { output: renderOutcome(definition.service, outcome, { perfSeparator: definition.perfSeparator }), state: outcome.state };
+}
+
 /** The whole life of a plugin process: parse, check within the deadline, print, exit. */
 export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine: readonly string[] = process.argv.slice(2)): Promise<never> {
   // nanny, keepalived's misc_dynamic and ldirectord read the result their own way (integration.ts)
@@ -208,6 +250,10 @@ export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine:
     if (integration.problem) throw new UsageError(integration.problem);
     parsed = parsePluginArgs(definition, argv);
   } catch (error) {
+    if (error instanceof InvalidHost && definition.hostError) {
+      const answer = present(definition, definition.hostError(error.host), undefined);
+      return end(answer.output, answer.state);
+    }
     const message = error instanceof Error ? error.message : String(error);
     return end(usageOutput(definition, message), UNKNOWN);
   }
@@ -220,7 +266,8 @@ export async function runPlugin<O>(definition: PluginDefinition<O>, commandLine:
     process.exit(UNKNOWN);
   }
   const { options, common } = parsed;
-  const outcome = await runCheck(definition.check, options, common.deadline, { verbosity: common.verbosity });
+  const outcome = await runCheck(answeringHostErrors(definition), options, common.deadline, { verbosity: common.verbosity });
+  const answer = present(definition, outcome, common.outputFormat);
   // Exit at once: a probe aborted by the deadline may still hold a handle that would keep Node alive.
-  return end(renderOutcome(definition.service, outcome, { perfSeparator: definition.perfSeparator }), outcome.state);
+  return end(answer.output, answer.state);
 }

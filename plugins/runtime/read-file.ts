@@ -17,13 +17,16 @@ function kindOf(stat: Stats): string {
  * Reads a small file that lbguard owns or an operator named (farms file, state file, key, identity,
  * CA, ini file): a regular file of at most maxBytes. A FIFO, /dev/zero, a directory or a file that
  * grows while read is refused with the reason (UnreadableFile); a missing file throws the usual
- * ENOENT error. Never blocks on a FIFO without a writer.
+ * ENOENT error. Never blocks on a FIFO without a writer. `accept` may refuse the file on its
+ * stat (owner, mode) by throwing an UnreadableFile.
  */
-export function readSmallFile(file: string, maxBytes: number): Buffer {
+export function readSmallFile(file: string, maxBytes: number, accept?: (stat: Stats) => void): Buffer {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new UnreadableFile(`${kindOf(stat)}, not a regular file`);
+    // judged on the descriptor that is read, not on a path that could be swapped in between
+    accept?.(stat);
     if (stat.size > maxBytes) throw new UnreadableFile(`${stat.size} bytes, more than the ${maxBytes} allowed`);
     // one byte more than announced: a file still growing is refused, not read without end
     const buffer = Buffer.alloc(stat.size + 1);
@@ -37,8 +40,8 @@ export function readSmallFile(file: string, maxBytes: number): Buffer {
 }
 
 /** readSmallFile, then UTF-8 text: binary content is refused too. */
-export function readTextFile(file: string, maxBytes: number): string {
-  const bytes = readSmallFile(file, maxBytes);
+export function readTextFile(file: string, maxBytes: number, accept?: (stat: Stats) => void): string {
+  const bytes = readSmallFile(file, maxBytes, accept);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

@@ -1,8 +1,8 @@
 import { evaluateScalar, responseTime, type Thresholds } from '../runtime/context.ts';
-import type { Outcome } from '../runtime/outcome.ts';
+import type { Outcome, Subcheck } from '../runtime/outcome.ts';
 import { printable } from '../runtime/outcome.ts';
 import { type PerfDatum, phaseSeconds } from '../runtime/perfdata.ts';
-import { CRITICAL } from '../runtime/state.ts';
+import { CRITICAL, OK } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { describeIdentification } from './identification.ts';
 import { probeSsh, type SshProbeOptions, type SshProbeResult } from './probe.ts';
@@ -41,6 +41,20 @@ function sessionPhases(result: SshProbeResult, options: SshCheckOptions): Pick<O
   return { details, longPerfdata };
 }
 
+/**
+ * monitoring-plugins 3's subchecks of a check_ssh that read an identification, newest first as it
+ * lists them: the verdict on the version (`SSH server version: X (protocol version: 2.0)`, with the
+ * time and the timings of a deep check's phases), then the identification line and the connection,
+ * both fine by then.
+ */
+function versionChecks(result: SshProbeResult, verdict: Subcheck): Subcheck[] {
+  return [
+    verdict,
+    { state: OK, output: `Valid protocol version control string ${printable(result.identification.line)}` },
+    { state: OK, output: 'Initial connection succeeded' },
+  ];
+}
+
 /** The versions -r accepts: the software part alone, or with its comment as 2.3.3 compares it. */
 function versionMatches(result: SshProbeResult, wanted: string): boolean {
   const { software, comments } = result.identification;
@@ -52,11 +66,12 @@ export async function checkSsh(options: SshCheckOptions, signal: AbortSignal, tr
   const result = await probeSsh(options, signal, trace);
   const elapsed = trace.elapsed();
   const described = describeIdentification(result.identification);
+  const failed = (text: string): Outcome => ({ state: CRITICAL, text, perfdata: [], details: [], checks: versionChecks(result, { state: CRITICAL, output: text }) });
   if (options.remoteVersion !== undefined && !versionMatches(result, options.remoteVersion)) {
-    return { state: CRITICAL, text: `${described} version mismatch, expected '${printable(options.remoteVersion)}'`, perfdata: [], details: [] };
+    return failed(`${described} version mismatch, expected '${printable(options.remoteVersion)}'`);
   }
   if (options.remoteProtocol !== undefined && result.identification.protocol !== options.remoteProtocol) {
-    return { state: CRITICAL, text: `${described} protocol version mismatch, expected '${printable(options.remoteProtocol)}'`, perfdata: [], details: [] };
+    return failed(`${described} protocol version mismatch, expected '${printable(options.remoteProtocol)}'`);
   }
   const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
   const facts = [described];
@@ -68,11 +83,14 @@ export async function checkSsh(options: SshCheckOptions, signal: AbortSignal, tr
   }
   const slow = time.state === CRITICAL ? ' (response time over the critical threshold)' : time.state ? ' (response time over the warning threshold)' : '';
   const phases = sessionPhases(result, options);
+  const { protocol, software } = result.identification;
+  const verdict = { state: time.state, output: `SSH server version: ${printable(software)} (protocol version: ${printable(protocol)})${slow}`, perfdata: [time.perfdata, ...(phases.longPerfdata ?? [])] };
   return {
     state: time.state,
     text: facts.join(', ') + slow,
     perfdata: [time.perfdata],
     details: [...(result.prelude.length ? [`${result.prelude.length} line(s) before the identification`] : []), ...phases.details],
     longPerfdata: phases.longPerfdata,
+    checks: versionChecks(result, verdict),
   };
 }

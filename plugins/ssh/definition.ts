@@ -1,4 +1,5 @@
 import type { PluginDefinition } from '../runtime/plugin.ts';
+import { UNKNOWN } from '../runtime/state.ts';
 import { checkSsh, type SshCheckOptions } from './check.ts';
 import { SSH_OPTIONS, sshOptionsFromArgs } from './options.ts';
 
@@ -16,6 +17,10 @@ export const checkSshPlugin: PluginDefinition<SshCheckOptions> = {
   defaultPort: 22,
   perfSeparator: ' | ',
   positionalHost: true,
+  oldSpellings: new Map([['-to', '-t']]),
+  // check_ssh: `check_ssh: Invalid hostname/address - NAME`, then the usage, exit 3
+  hostError: (host) => ({ state: UNKNOWN, text: `Invalid hostname/address - ${host}`, perfdata: [], details: [], usage: true }),
+  okSummary: 'SSH check was successful',
   toOptions: (args) => sshOptionsFromArgs(args),
   check: checkSsh,
 };

@@ -1,8 +1,8 @@
-/** ssh2, loaded only by the code paths that need a full SSH session (it costs ~40 ms to load). */
-export type Ssh2 = typeof import('ssh2');
+import { loadLibrary } from '../runtime/library.ts';
+
+/** ssh2, loaded only by the code paths that need a full SSH session (its client alone in a bundle). */
+export type Ssh2 = Pick<typeof import('ssh2'), 'Client'>;
 
 export async function loadSsh2(): Promise<Ssh2> {
-  const loaded: unknown = await import('ssh2');
-  // from the CJS bundle the module arrives as its exports; from ESM, under `default`
-  return ((loaded as { default?: Ssh2 }).default ?? loaded) as Ssh2;
+  return loadLibrary<Ssh2>('ssh2', () => import('ssh2'));
 }

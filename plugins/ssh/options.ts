@@ -1,7 +1,7 @@
 import { UsageError } from '../runtime/errors.ts';
 import { readSmallFile, unreadableReason } from '../runtime/read-file.ts';
 import type { OptionSpec } from '../runtime/getopt.ts';
-import { type Args, VERSION } from '../runtime/plugin.ts';
+import { type Args, parsePort, VERSION } from '../runtime/plugin.ts';
 import { UNKNOWN } from '../runtime/state.ts';
 import type { SshCheckOptions } from './check.ts';
 
@@ -33,6 +33,8 @@ export function sshOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.
   const { common } = args;
   if (common.host === undefined) throw new UsageError('Could not parse arguments: no host given (-H)');
   const extra = args.positionals().slice(args.last('hostname') === undefined ? 1 : 0);
+  // check_ssh HOST PORT, as the C plugin takes them
+  const port = extra.length && !args.has('port') ? parsePort(extra.shift() as string) : common.port;
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}' (an option value that is optional needs '=', e.g. --sftp=/upload)`);
   const hostKey = args.last('hostkey');
   if (hostKey !== undefined && !FINGERPRINT.test(hostKey)) throw new UsageError(`--hostkey must look like SHA256:<43 base64 characters> - ${hostKey}`);
@@ -43,7 +45,7 @@ export function sshOptionsFromArgs(args: Args, env: NodeJS.ProcessEnv = process.
   if (identity !== undefined && user === undefined) throw new UsageError('--identity needs --user');
   return {
     host: common.host,
-    port: common.port,
+    port,
     family: common.family,
     // monitoring-plugins' check_ssh answers an unresolvable name with UNKNOWN; so do we, to be a drop-in
     unresolvedState: UNKNOWN,

@@ -10,6 +10,7 @@ export const tcpProbe: PluginDefinition<TcpCheckOptions> = {
   description: ['Connects to a TCP port and reports the response time.'],
   options: [],
   defaultPort: 0,
+  okSummary: 'Connection succeeded',
   toOptions: ({ common }) => {
     if (common.host === undefined) throw new UsageError('no host given (-H)');
     if (common.port === 0) throw new UsageError('no port given (-p)');

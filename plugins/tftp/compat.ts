@@ -3,7 +3,8 @@ import { CheckFailure, UsageError } from '../runtime/errors.ts';
 import { type OptionSpec, parseCommandLine } from '../runtime/getopt.ts';
 import { validateHost } from '../runtime/host.ts';
 import { type Outcome, printable } from '../runtime/outcome.ts';
-import { parsePort, parseTimeout } from '../runtime/plugin.ts';
+import { parseTimeout } from '../runtime/plugin.ts';
+import { portFromList } from '../runtime/port-list.ts';
 import { CRITICAL, OK, type State, UNKNOWN } from '../runtime/state.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { TftpFailure } from './client.ts';
@@ -68,7 +69,7 @@ export function parseCompatArgs(argv: readonly string[]): CompatRequest {
   return {
     form,
     host: validateHost(args[0] as string),
-    port: portText === undefined ? 69 : parsePort(portText),
+    port: portText === undefined ? 69 : portFromList(portText, 69),
     filename: form === 'connect' ? BOGUS_FILE : (args[1] as string),
     size: form === 'get' ? parseCount(args[2] as string, 'SIZE', 0, Number.MAX_SAFE_INTEGER) : undefined,
     deadline: timeoutText === undefined ? { seconds: 10, state: CRITICAL } : parseTimeout(timeoutText),

@@ -27,6 +27,7 @@ export const checkTftpPlugin: PluginDefinition<TftpCheckOptions> = {
   ],
   options: TFTP_OPTIONS,
   defaultPort: 69,
+  okSummary: 'TFTP check was successful',
   perfSeparator: '|',
   toOptions: (args) => tftpOptionsFromArgs(args),
   check: checkTftp,

@@ -70,19 +70,25 @@ export interface Daemon {
   readonly pid: number;
   readonly output: () => string;
   readonly running: () => boolean;
+  /** its exit code once it exited (null when a signal ended it) */
+  readonly exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
-/** Starts a daemon in the foreground, keeping its PID; stop() kills that PID only (TERM, then KILL). */
-export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Daemon {
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+/**
+ * Starts a daemon in the foreground, keeping its PID; stop() kills that PID only (TERM, then KILL).
+ * `processGroup`: in a process group of its own, which a test may kill whole (`kill -KILL -PID`).
+ */
+export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; processGroup?: boolean } = {}): Daemon {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, detached: options.processGroup ?? false });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     pid: child.pid,
+    exited,
     output: () => output,
     running: () => child.exitCode === null && child.signalCode === null,
     async stop() {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inNamespace, waitForListenerIn } from './netns.ts';
 import { type Daemon, freePort, requireBinary, startDaemon, waitForTcp } from './processes.ts';
 
 export interface Sshd {
@@ -23,7 +24,7 @@ export interface Sshd {
  * A real OpenSSH server on 127.0.0.1 with its own host key, config and authorized key, in a
  * temporary directory; stop() kills that sshd only and removes the directory.
  */
-export async function startSshd(): Promise<Sshd> {
+export async function startSshd(options: { port?: number; netns?: string } = {}): Promise<Sshd> {
   const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
   const keygen = requireBinary('/usr/bin/ssh-keygen', 'openssh-client');
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-sshd-'));
@@ -33,7 +34,7 @@ export async function startSshd(): Promise<Sshd> {
   execFileSync('cp', [join(dir, 'user_key.pub'), join(dir, 'authorized_keys')]);
   const hostKeyFingerprint = execFileSync(keygen, ['-lf', join(dir, 'host_key.pub')], { encoding: 'utf8' }).split(' ')[1] as string;
   const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   writeFileSync(
     join(dir, 'sshd_config'),
     [
@@ -53,9 +54,9 @@ export async function startSshd(): Promise<Sshd> {
     ].join('\n'),
   );
   const launch = async () => {
-    const started = startDaemon(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
+    const started = startDaemon(...inNamespace(options.netns, [sshd, '-D', '-e', '-f', join(dir, 'sshd_config')]));
     try {
-      await waitForTcp(port);
+      await (options.netns ? waitForListenerIn(options.netns, port) : waitForTcp(port));
       await new Promise((r) => setTimeout(r, 50));
       if (!started.running()) throw new Error('sshd exited (is the port taken?)');
     } catch (error) {

@@ -62,10 +62,10 @@ function serveDir(files: Readonly<Record<string, Buffer | string>>): string {
   return dir;
 }
 
-async function start(binary: string, args: (port: number, dir: string) => string[], files: Readonly<Record<string, Buffer | string>>, host = '127.0.0.1'): Promise<TftpServerDir> {
+async function start(binary: string, args: (port: number, dir: string) => string[], files: Readonly<Record<string, Buffer | string>>, host = '127.0.0.1', processGroup = false): Promise<TftpServerDir> {
   const dir = serveDir(files);
   const port = await freeUdpPort(host);
-  const daemon = startDaemon(binary, args(port, dir));
+  const daemon = startDaemon(binary, args(port, dir), { processGroup });
   const stop = async () => {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -79,11 +79,14 @@ async function start(binary: string, args: (port: number, dir: string) => string
   return { dir, port, daemon, stop };
 }
 
-/** tftpd-hpa in the foreground on 127.0.0.1 (or ::1), serving a temporary directory (chrooted with --secure). */
-export function startTftpdHpa(files: Readonly<Record<string, Buffer | string>>, extra: readonly string[] = [], host = '127.0.0.1'): Promise<TftpServerDir> {
+/**
+ * tftpd-hpa in the foreground on 127.0.0.1 (or ::1), serving a temporary directory (chrooted with
+ * --secure); it forks a child per transfer. `processGroup`: in a group of its own, to be killed whole.
+ */
+export function startTftpdHpa(files: Readonly<Record<string, Buffer | string>>, extra: readonly string[] = [], host = '127.0.0.1', processGroup = false): Promise<TftpServerDir> {
   const binary = requireBinary(TFTPD_HPA, 'tftpd-hpa');
   const address = (port: number) => (isV6(host) ? `[${host}]:${port}` : `${host}:${port}`);
-  return start(binary, (port, dir) => ['--foreground', '--listen', '--address', address(port), '--secure', ...extra, dir], files, host);
+  return start(binary, (port, dir) => ['--foreground', '--listen', '--address', address(port), '--secure', ...extra, dir], files, host, processGroup);
 }
 
 /** atftpd 0.8 (RFC 7440 windowsize) in the foreground on 127.0.0.1, logging to its stdout. */

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inNamespace, waitForListenerIn } from './netns.ts';
 import { type Daemon, freePort, requireBinary, startDaemon, waitForTcp } from './processes.ts';
 
 export interface VsftpdOptions {
@@ -13,6 +14,12 @@ export interface VsftpdOptions {
   readonly implicitTls?: boolean;
   /** offer AUTH TLS with a self-signed certificate; default true */
   readonly tls?: boolean;
+  /** the control port; default: a free one */
+  readonly port?: number;
+  /** run inside this network namespace (on its 127.0.0.1) */
+  readonly netns?: string;
+  /** in a process group of its own, to be killed whole as in production */
+  readonly processGroup?: boolean;
 }
 
 /** The local account the test logs in with, and the files both it and anonymous can read. */
@@ -96,7 +103,7 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<Vsftpd> 
   chownSync(home, uid, -1);
   chownSync(join(home, 'hello.txt'), uid, -1);
   execFileSync(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const pasvPorts = await freePortRange();
   const tls = options.tls ?? true;
   const config = [
@@ -146,14 +153,14 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<Vsftpd> 
     '',
   ].join('\n');
   writeFileSync(join(dir, 'vsftpd.conf'), config, { mode: 0o600 });
-  const daemon = startDaemon(vsftpd, [join(dir, 'vsftpd.conf')]);
+  const daemon = startDaemon(...inNamespace(options.netns, [vsftpd, join(dir, 'vsftpd.conf')]), { processGroup: options.processGroup });
   const cleanup = async () => {
     await daemon.stop();
     user.remove();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForTcp(port);
+    await (options.netns ? waitForListenerIn(options.netns, port) : waitForTcp(port));
   } catch (error) {
     const output = daemon.output();
     await cleanup();

@@ -71,8 +71,8 @@ t.test('HOST and PORT lines against daemons on their own ports: up, then down wh
 t.test('lbguard render farmguardian prints the command and the object for a farm of the file', async (t) => {
   const run = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'render', 'farmguardian', '-c', join(ROOT, 'docs', 'farms.example.yaml'), 'pxe']);
   t.equal(run.code, 0, run.stderr);
-  t.match(run.stdout, /^command: lbguard_check_tftp -H HOST -p PORT -t 2 --file=tftp_check.txt --expect-content=OK$/m);
-  t.match(run.stdout, /^\{"description":"[^"]+","command":"lbguard_check_tftp -H HOST -p PORT -t 2 [^"]*","interval":5,"timeout":3,"cut_conns":"false","log":"true"\}$/m);
+  t.match(run.stdout, /^command: lbguard_check_tftp -H HOST -p 'PORT' -t 2 --file=tftp_check.txt --expect-content=OK$/m);
+  t.match(run.stdout, /^\{"description":"[^"]+","command":"lbguard_check_tftp -H HOST -p 'PORT' -t 2 [^"]*","interval":5,"timeout":3,"cut_conns":"false","log":"true"\}$/m);
   t.match(run.stdout, /^# PUT \/zapi\/v4.0\/zapi.cgi\/monitoring\/fg\/lbguard-pxe$/m);
   t.notMatch(run.stdout, /farm ftp:/, 'only the farm asked for');
   const missing = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'render', 'farmguardian', '-c', join(ROOT, 'docs', 'farms.example.yaml'), 'nosuch']);

@@ -46,7 +46,7 @@ function startLbguard(file: string) {
 }
 
 
-interface Status { farms: { name: string; backends: { name: string; address: string; port: number; weight: number; state: string; last?: { line: string; ms: number } }[] }[] }
+interface Status { farms: { name: string; backends: { name: string; address: string; port: number; weight: number; state: string; last?: { line: string; ms: number }; recent: [number, number][] }[] }[] }
 const status = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
 
 t.test('help: lbguard --help, lbguard help, lbguard run --help', async (t) => {
@@ -91,7 +91,8 @@ t.test('run, status, metrics, reload, stop, restart without flapping', async (t)
     return checked && states?.join() === 'up,down' ? s : undefined;
   });
   const live = settled.farms[0]!.backends[0]!;
-  t.same({ ...live, last: undefined, since: undefined }, { name: 'live', address: '127.0.0.1', port: sshd.port, weight: 1, state: 'up', last: undefined, since: undefined });
+  t.same({ ...live, last: undefined, since: undefined, recent: undefined }, { name: 'live', address: '127.0.0.1', port: sshd.port, weight: 1, state: 'up', downMs: 0, last: undefined, since: undefined, recent: undefined });
+  t.match(live.recent, [[Number, 1]], 'the last checks for the page\'s chart: [ms, passed]');
   t.match(live.last?.line, /^SSH OK - OpenSSH_/);
   t.type(live.last?.ms, 'number');
   t.match(settled.farms[0]!.backends[1]!.last?.line, /Connection refused/);

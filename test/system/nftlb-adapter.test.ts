@@ -133,6 +133,32 @@ t.test('nftlb adapter against a real nftlb', async (t) => {
     t.ok(await farm('ftpfarm'));
   });
 
+  t.test('a backend taken out of the farms file is deleted from nftlb; a failed one stays down', async (t) => {
+    const adapter = new NftlbAdapter({ url: lb.url, keyFile: lb.keyFile });
+    const reconciler = new Reconciler(adapter, 60_000);
+    t.teardown(() => reconciler.stop());
+    const members = ['be1', 'be2'];
+    reconciler.setDesired([{ ...ftp, members }]);
+    await reconciler.request();
+    t.ok(reconciler.status.ok, reconciler.status.lastError ?? 'converged');
+    reconciler.setDesired([{ ...ftp, servers: [ftp.servers[0]!], members }]);
+    await reconciler.request();
+    t.match(await backend('ftpfarm', 'be2'), { state: 'down', 'ip-addr': '10.98.2.12' }, 'failed (still in the file): kept, down');
+    reconciler.setDesired([{ ...ftp, servers: [ftp.servers[0]!], members: ['be1'] }]);
+    await reconciler.request();
+    t.ok(reconciler.status.ok, reconciler.status.lastError ?? 'converged');
+    t.same((await farm('ftpfarm')).backends?.map((b) => b.name), ['be1'], 'taken out of the file while down: deleted');
+    reconciler.setDesired([{ ...ftp, members }]);
+    await reconciler.request();
+    t.match(await backend('ftpfarm', 'be2'), { state: 'up' }, 'put back in the file: declared again');
+    reconciler.setDesired([{ ...ftp, servers: [ftp.servers[0]!], members: ['be1'] }]);
+    await reconciler.request();
+    t.same((await farm('ftpfarm')).backends?.map((b) => b.name), ['be1'], 'taken out while serving: deleted too');
+    const applied = reconciler.status.changesApplied;
+    await reconciler.request();
+    t.equal(reconciler.status.changesApplied, applied, 'converged: nothing more to do');
+  });
+
   t.test('a wrong key and an nftlb that is not there are errors that say what to do', async (t) => {
     const wrong = new NftlbAdapter({ url: lb.url, env: { LBGUARD_NFTLB_KEY: 'not-the-key' } });
     await t.rejects(wrong.observe(), /refused the API key .*HTTP 401.*key-file or LBGUARD_NFTLB_KEY/);

@@ -1,7 +1,8 @@
 // The package as an operator gets it: `npm pack` (from the dist/ that `npm test` built), then
 // `npm install -g` into a scratch prefix, offline from npm's cache (no traffic beyond loopback). The
 // installed bins are called by name through PATH: help and version, and real checks that load the
-// dependencies from the installed package (ssh2, basic-ftp, yaml, zod). The systemd unit in
+// libraries from the installed package (the plugins' prebundled ssh2 and basic-ftp, the daemon's
+// yaml and zod). The systemd unit in
 // packaging/ is verified with `systemd-analyze verify` against that installation, and its sandbox
 // scored with `systemd-analyze security --offline`; there is no systemd to start it here, so what it
 // asks of the daemon (another user, no new privileges, no capability) is applied with setpriv.
@@ -44,7 +45,20 @@ let installMs = 0;
 
 t.test('npm pack: the bundles, the README and package.json, nothing else', async (t) => {
   t.equal(tarball, join(dir, `lbguard-${version}.tgz`));
-  t.same(packedFiles, ['README.md', 'dist/lbguard.mjs', 'dist/plugins/check_ftp.cjs', 'dist/plugins/check_ssh.cjs', 'dist/plugins/check_tftp.cjs', 'dist/userspace-worker.mjs', 'package.json']);
+  t.same(packedFiles, [
+    'README.md',
+    'dist/lbguard.mjs',
+    'dist/plugins/check_ftp.cjs',
+    'dist/plugins/check_ssh.cjs',
+    'dist/plugins/check_tftp.cjs',
+    // the deep checks' libraries, prebundled, each with its V8 code cache (plugins/runtime/library.ts)
+    'dist/plugins/vendor/basic-ftp.js',
+    'dist/plugins/vendor/basic-ftp.js.cache',
+    'dist/plugins/vendor/ssh2.js',
+    'dist/plugins/vendor/ssh2.js.cache',
+    'dist/userspace-worker.mjs',
+    'package.json',
+  ]);
   t.comment(`npm install -g --offline of the tarball: ${Math.round(installMs)} ms`);
 });
 
@@ -84,10 +98,10 @@ t.test('real checks from the installed bins load their dependencies from the pac
   t.teardown(() => Promise.all([sshd.stop(), vsftpd.stop(), tftpd.stop()]).then(() => undefined));
   const sftp = await installed('check_ssh', ['-H', '127.0.0.1', '-p', String(sshd.port), '--hostkey', sshd.hostKeyFingerprint, '--user', sshd.user, '--identity', sshd.userKeyPath, '--sftp']);
   t.equal(sftp.code, 0, sftp.stdout + sftp.stderr);
-  t.match(sftp.firstLine, /^SSH OK - .*as pinned, user \S+ authenticated, SFTP/, 'ssh2 loaded from the installed package');
+  t.match(sftp.firstLine, /^SSH OK - .*as pinned, user \S+ authenticated, SFTP/, 'ssh2 loaded from the installed package (its vendor/ file)');
   const get = await installed('check_ftp', ['-H', '127.0.0.1', '-p', String(vsftpd.port), '--get', 'hello.txt', '--expect-content', 'hello']);
   t.equal(get.code, 0, get.stdout + get.stderr);
-  t.match(get.firstLine, /^FTP OK - .*passive RETR hello\.txt 18 bytes\|/, 'basic-ftp loaded from the installed package');
+  t.match(get.firstLine, /^FTP OK - .*passive RETR hello\.txt 18 bytes\|/, 'basic-ftp loaded from the installed package (its vendor/ file)');
   const tftp = await installed('check_tftp', ['-H', '127.0.0.1', '-p', String(tftpd.port)]);
   t.equal(tftp.code, 0);
   t.match(tftp.firstLine, /^TFTP OK - 3 bytes in /);

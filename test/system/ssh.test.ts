@@ -203,8 +203,9 @@ t.test('bad arguments: UNKNOWN, a usage line, exit 3, no stack trace, nothing ru
     [['--bogus'], /^SSH UNKNOWN - unrecognized option '--bogus'/],
     [['-H', '127.0.0.1', '-p', 'abc'], /^SSH UNKNOWN - Port number must be an integer from 1 to 65535 - abc/],
     [['-H', '127.0.0.1', '-t', 'abc'], /^SSH UNKNOWN - Timeout interval must be a positive number of seconds - abc/],
-    [['-H', `127.0.0.1;touch ${marker}`], /^SSH UNKNOWN - Invalid hostname\/address - 127\.0\.0\.1;touch /],
-    [['-H', '$(touch x)'], /^SSH UNKNOWN - Invalid hostname\/address/],
+    // the C plugin's own line for a host it cannot use (usage2): `check_ssh: ...`
+    [['-H', `127.0.0.1;touch ${marker}`], /^check_ssh: Invalid hostname\/address - 127\.0\.0\.1;touch /],
+    [['-H', '$(touch x)'], /^check_ssh: Invalid hostname\/address/],
     [['-H', '127.0.0.1', '--sftp=/x'], /^SSH UNKNOWN - --sftp needs --user/],
     [['-H', '127.0.0.1', '--sftp', '/x', '--user', 'a'], /^SSH UNKNOWN - unexpected argument '\/x'/],
   ];
@@ -218,12 +219,15 @@ t.test('bad arguments: UNKNOWN, a usage line, exit 3, no stack trace, nothing ru
   t.notOk(existsSync(marker), 'the host name was never given to a shell');
 });
 
-t.test('unresolvable host: UNKNOWN, as the C plugin (look-up inside a namespace: no DNS leaves the machine)', async (t) => {
+t.test('unresolvable host: the C line and the usage, exit 3 (look-up inside a namespace: no DNS leaves the machine)', async (t) => {
   const ns = isolatedNamespace('resolve');
   t.teardown(() => ns.remove());
-  const run = await ns.run([process.execPath, pluginPath('check_ssh'), '-H', 'no.such.host.invalid']);
-  t.equal(run.code, 3);
-  t.equal(run.firstLine, 'SSH UNKNOWN - Invalid hostname/address - no.such.host.invalid');
+  for (const args of [['-H', 'no.such.host.invalid'], ['no.such.host.invalid'], ['-H', 'no.such.host.invalid', '--output-format', 'mp-test-json']]) {
+    const run = await ns.run([process.execPath, pluginPath('check_ssh'), ...args]);
+    t.equal(run.code, 3, args.join(' '));
+    t.equal(run.firstLine, 'check_ssh: Invalid hostname/address - no.such.host.invalid', args.join(' '));
+    t.match(run.stdout, /\nUsage:\ncheck_ssh /);
+  }
 });
 
 t.test('-V and -h exit 3 (UNKNOWN) as monitoring-plugins does', async (t) => {

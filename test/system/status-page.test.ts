@@ -7,12 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import t from 'tap';
-import { freePort, requireBinary, ROOT } from '../helpers/processes.ts';
+import { launchChromium, waitInPage } from '../helpers/browser.ts';
+import { freePort, ROOT } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
-const CHROMIUM = requireBinary('/usr/bin/chromium', 'chromium');
 const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
 const ARTEFACTS = join(ROOT, 'test-artefacts');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-page-'));
@@ -51,14 +50,8 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
     }
   });
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    timeout: 30000,
-  });
-  t.teardown(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1100, height: 600 } });
+  const { context, page } = await launchChromium(dir, { width: 1100, height: 600 });
+  t.teardown(() => context.close());
   const requests: string[] = [];
   page.on('request', (r) => requests.push(new URL(r.url()).host));
   let navigations = 0;
@@ -79,7 +72,7 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
   t.equal(await page.title(), 'lbguard status');
   const row = (name: string) => page.locator(`tr[data-backend="sftp/${name}"]`);
   const state = (name: string) => row(name).locator('.state');
-  await page.waitForFunction(`document.querySelectorAll('tr[data-backend] .state.up').length === 2`, undefined, { timeout: 10000 });
+  await waitInPage(page, `document.querySelectorAll('tr[data-backend] .state.up').length === 2`, 10000);
   t.equal(await state('sftp-1').textContent(), 'up');
   t.match(await row('sftp-1').locator('td.line').textContent(), /^SSH OK - OpenSSH_/);
   t.match(await row('sftp-1').locator('td').nth(4).textContent(), /^\d+(\.\d+)? ms$/, 'latency shown');
@@ -90,13 +83,13 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
 
   const stoppedAt = Date.now();
   await first.kill();
-  await page.waitForFunction(`document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'down'`, undefined, { timeout: 10000, polling: 50 });
+  await waitInPage(page, `document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'down'`, 10000);
   const seenAfter = Date.now() - stoppedAt;
   t.comment(`the page showed sftp-1 down ${seenAfter} ms after its sshd stopped (interval 300 ms, fall 2, page polls every second)`);
   t.equal(await state('sftp-1').getAttribute('class'), 'state down', 'styled as down');
   t.match(await row('sftp-1').locator('td.line').textContent(), /Connection refused/, 'the failing check line');
   t.equal(await state('sftp-2').textContent(), 'up', 'the other backend stays up');
-  await page.waitForFunction(`[...document.querySelectorAll('#transitions tr')].some((tr) => tr.textContent.includes('sftp/sftp-1') && tr.textContent.includes('→ down'))`, undefined, { timeout: 5000 });
+  await waitInPage(page, `[...document.querySelectorAll('#transitions tr')].some((tr) => tr.textContent.includes('sftp/sftp-1') && tr.textContent.includes('→ down'))`, 5000);
   const transitions = await page.locator('#transitions tr').allTextContents();
   t.ok(transitions.some((row) => row.includes('sftp/sftp-1') && /→ down.*Connection refused/.test(row)), 'the transition to down, with its check line');
   t.equal(await page.evaluate(`window.lbguardMark`), 'same page', 'not reloaded');
@@ -110,7 +103,7 @@ t.test('a backend stopped goes down on the open page, without a reload', async (
 
   // and back: the same sshd started again comes back up on the same page (rise 1)
   await first.start();
-  await page.waitForFunction(`document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'up'`, undefined, { timeout: 10000, polling: 50 });
+  await waitInPage(page, `document.querySelector('tr[data-backend="sftp/sftp-1"] .state')?.textContent === 'up'`, 10000);
   t.match(await row('sftp-1').locator('td.line').textContent(), /^SSH OK - /, 'back up, with its passing check line');
   t.equal(navigations, navigationsBefore, 'still the same page');
 });

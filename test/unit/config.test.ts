@@ -69,6 +69,14 @@ t.test('more shapes of wrong', async (t) => {
   t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 'many' } })] }), ['farms[0].dataplane.workers: expected a number of processes 1..64 or "auto", got "many"']);
   t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 'auto' } })] }), [], 'workers: auto');
   t.same(problems({ farms: [farm({ dataplane: { type: 'userspace', workers: 4 } })] }), [], 'workers: 4');
+  const faults = { type: 'userspace', 'connect-timeout': '500ms', retries: 0, 'error-limit': 0, 'drain-timeout': '0s' };
+  t.same(problems({ farms: [farm({ dataplane: faults })] }), [], 'connect-timeout, retries, error-limit, drain-timeout');
+  t.match(problems({ farms: [farm({ dataplane: { type: 'userspace', 'connect-timeout': '2m', retries: 17, 'error-limit': -1, 'drain-timeout': 'soon' } })] }), [
+    /^farms\[0\]\.dataplane\.connect-timeout: /,
+    /^farms\[0\]\.dataplane\.retries: /,
+    /^farms\[0\]\.dataplane\.error-limit: /,
+    /^farms\[0\]\.dataplane\.drain-timeout: /,
+  ], 'out of range: each named');
 });
 
 t.test('YAML errors and check options the plugin refuses', async (t) => {

@@ -24,7 +24,7 @@ function onAppliance(command: string, address: string, port: number): string[] {
 t.test('a built-in FTP check becomes lbguard_check_ftp with HOST, PORT, its timeout and its options', async (t) => {
   const f = farm({ probe: 'ftp', options: { user: 'anonymous', get: 'pub/check me.txt', 'expect-content': "it's OK" }, interval: '5s', timeout: '3s' });
   const command = farmGuardianCommand(f);
-  t.equal(command, `lbguard_check_ftp -H HOST -p PORT -t 3 --user=anonymous '--get=pub/check me.txt' '--expect-content=it'\\''s OK'`);
+  t.equal(command, `lbguard_check_ftp -H HOST -p 'PORT' -t 3 --user=anonymous '--get=pub/check me.txt' '--expect-content=it'\\''s OK'`);
   const parsed = parsePluginArgs(checkFtpPlugin, onAppliance(command, '10.0.0.7', 2121));
   t.not(parsed, 'help');
   const { options, common } = parsed as Exclude<typeof parsed, 'help' | 'version'>;
@@ -44,27 +44,27 @@ t.test('the Farm Guardian object: a timeout above the command\'s -t, sessions ke
   t.same(farmGuardianObject(farm({ probe: 'ftp', interval: '10s', timeout: '3s' })), {
     name: 'lbguard-f1',
     description: 'lbguard ftp check of farm f1 (ftp)',
-    command: 'lbguard_check_ftp -H HOST -p PORT -t 3',
+    command: "lbguard_check_ftp -H HOST -p 'PORT' -t 3",
     interval: 10,
     timeout: 4,
     cut_conns: 'false',
     log: 'true',
   });
   t.match(farmGuardianObject(farm({ probe: 'ftp', interval: '500ms', timeout: '400ms' })), { interval: 1, timeout: 2, command: /-t 1$/ });
-  t.match(farmGuardianObject(farm({ probe: 'ssh', interval: '30s', timeout: '2500ms' }, 'sftp')), { interval: 30, timeout: 4, command: 'lbguard_check_ssh -H HOST -p PORT -t 3' });
+  t.match(farmGuardianObject(farm({ probe: 'ssh', interval: '30s', timeout: '2500ms' }, 'sftp')), { interval: 30, timeout: 4, command: "lbguard_check_ssh -H HOST -p 'PORT' -t 3" });
 });
 
 t.test('judging modes are dropped: Farm Guardian reads the exit code only', async (t) => {
   const f = farm({ probe: 'ftp', options: { nanny: true, 'misc-dynamic': '10,3', user: 'x' } });
-  t.equal(farmGuardianCommand(f), 'lbguard_check_ftp -H HOST -p PORT -t 3 --user=x');
+  t.equal(farmGuardianCommand(f), "lbguard_check_ftp -H HOST -p 'PORT' -t 3 --user=x");
   t.match(renderFarmGuardian(f), /^# --nanny, --misc-dynamic dropped: Farm Guardian reads the exit code only \(0 = up\)$/m);
 });
 
 t.test('external commands: bare names, HOST/PORT for nanny and keepalived tokens, a -t where the plugin takes one', async (t) => {
-  t.equal(farmGuardianCommand(farm({ probe: 'command', command: 'check_ftp -H HOST -p PORT -w 2' })), 'check_ftp -H HOST -p PORT -w 2 -t 3', 'the C check_ftp gets its -t');
+  t.equal(farmGuardianCommand(farm({ probe: 'command', command: 'check_ftp -H HOST -p PORT -w 2' })), "check_ftp -H HOST -p 'PORT' -w 2 -t 3", 'the C check_ftp gets its -t');
   t.equal(farmGuardianCommand(farm({ probe: 'command', command: 'check_ftp -H HOST -t 9' })), 'check_ftp -H HOST -t 9', 'a -t given is kept');
   const nanny = farm({ probe: 'command', style: 'nanny', command: '/usr/local/bin/ftp_check %h %p' });
-  t.equal(farmGuardianCommand(nanny), 'ftp_check HOST PORT', 'a path becomes its bare name');
+  t.equal(farmGuardianCommand(nanny), "ftp_check HOST 'PORT'", 'a path becomes its bare name');
   const text = renderFarmGuardian(nanny);
   t.match(text, /^# \/usr\/local\/bin\/ftp_check became ftp_check: Farm Guardian runs every command from \/usr\/lib\/nagios\/plugins/m);
   t.match(text, /^# ftp_check gets no -t: give it a deadline of its own/m);
@@ -79,7 +79,7 @@ t.test('a farm whose Farm Guardian name the appliance refuses is not rendered', 
 t.test('an option value holding HOST or PORT is pointed out: Farm Guardian would rewrite it', async (t) => {
   const text = renderFarmGuardian(farm({ probe: 'ftp', options: { get: 'PORTAL/check.txt' } }));
   t.match(text, /WARNING: Farm Guardian will also replace HOST\/PORT inside --get=PORTAL\/check.txt/);
-  t.match(text, /^command: lbguard_check_ftp -H HOST -p PORT -t 3 --get=PORTAL\/check.txt$/m);
+  t.match(text, /^command: lbguard_check_ftp -H HOST -p 'PORT' -t 3 --get=PORTAL\/check.txt$/m);
   t.match(text, /^# POST \/zapi\/v4.0\/zapi.cgi\/monitoring\/fg \{"name":"lbguard-f1"\}$/m, 'created by name');
   t.match(text, /^\{"description":"lbguard ftp check of farm f1 \(ftp\)","command":"lbguard_check_ftp [^"]*","interval":5,"timeout":4,"cut_conns":"false","log":"true"\}$/m, 'then set (PUT body)');
 });

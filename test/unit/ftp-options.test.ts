@@ -24,7 +24,8 @@ function options(argv: string[], env: Record<string, string> = {}): FtpCheckOpti
 }
 
 t.test('defaults: the check_tcp banner check on port 21 of 127.0.0.1', async (t) => {
-  const o = options([]);
+  const o = options(['-p', '21']);
+  t.throws(() => options([]), /^No arguments found$/, 'nothing at all is a usage error, as check_tcp has it');
   t.match(o, { host: '127.0.0.1', hostGiven: false, port: 21, quit: 'QUIT\r\n', mismatchState: WARNING, refusedState: CRITICAL, implicitTls: false, session: undefined });
   t.same(o.expect, { strings: ['220'], atStart: true, all: false });
   t.equal(options(['backend-1']).host, 'backend-1', 'the host may come as the first argument, as check_tcp allows');

@@ -44,8 +44,8 @@ t.test('fair share: one member alone may use everything; taking more than is fre
 t.test('pool: client-sessions bounds one address; another address and another farm still open', async (t) => {
   const budget = new SessionBudget(100);
   const descriptors = new FairShare(1000);
-  const pool = new ServerPool(service('f'), budget, { clientSessions: 3, descriptors });
-  const other = new ServerPool(service('g'), budget, { clientSessions: 3, descriptors });
+  const pool = new ServerPool(service('f'), budget, undefined, { clientSessions: 3, descriptors });
+  const other = new ServerPool(service('g'), budget, undefined, { clientSessions: 3, descriptors });
   for (const p of [pool, other]) p.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1 });
   const leases = [1, 2, 3].map(() => pool.open('192.0.2.1'));
   t.ok(leases.every(Boolean));
@@ -72,11 +72,11 @@ t.test('pool: max-sessions is shared fairly between farms; descriptors likewise;
   t.equal(quiet.open('10.1.0.2'), undefined);
   t.equal(quiet.errors.get('max-sessions'), 1, 'all of max-sessions used: counted as max-sessions');
   const descriptors = new FairShare(9);
-  const pool = new ServerPool(service('d'), new SessionBudget(100), { descriptors });
+  const pool = new ServerPool(service('d'), new SessionBudget(100), undefined, { descriptors });
   pool.setServer({ name: 'a', address: '127.0.0.1', port: 1, weight: 1 });
-  const lease = pool.open('10.2.0.1', undefined, 2)!;
+  const lease = pool.open('10.2.0.1', undefined, undefined, 2)!;
   t.ok(lease.takeDescriptors(6), 'a session may take more (an FTP data connection)');
-  t.equal(pool.open('10.2.0.2', undefined, 2), undefined, 'then the next session finds none');
+  t.equal(pool.open('10.2.0.2', undefined, undefined, 2), undefined, 'then the next session finds none');
   t.equal(pool.errors.get('descriptors'), 1);
   lease.close();
   t.equal(descriptors.used, 0, 'its close gives all of them back');

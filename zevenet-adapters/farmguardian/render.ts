@@ -45,6 +45,9 @@ const OWN = new Set(['hostname', 'H', 'port', 'p', 'timeout', 't']);
 /** Modes that answer another daemon's way (nanny: always exit 0; keepalived: weights as exit codes). */
 const JUDGING = new Set(['nanny', 'misc-dynamic']);
 
+/** PORT as the rendered commands have it: quoted, since Farm Guardian may put `*` there. */
+const PORT_WORD = "'PORT'";
+
 /** The -t of the rendered command, in whole seconds. */
 function checkSeconds(farm: FarmConfig): number {
   return Math.max(1, Math.ceil(farm.check.timeout / 1000));
@@ -93,7 +96,8 @@ export function renderCommand(farm: FarmConfig): RenderedCommand {
     if (dropped.length) notes.push(`--${dropped.join(', --')} dropped: Farm Guardian reads the exit code only (0 = up)`);
     const program = PLUGIN[check.probe];
     notes.push(check.probe === 'tcp' ? `${program} is monitoring-plugins' C plugin, already on the appliance` : `${program} is lbguard's plugin: run \`lbguard install-plugins\` on the appliance (it installs into ${DEFAULT_LIBEXEC})`);
-    return { command: [program, '-H', 'HOST', '-p', 'PORT', '-t', seconds, ...optionWords(check.options)].map(shellWord).join(' '), notes };
+    // PORT quoted: a farm of every port passes `*`, which sh would expand to file names
+    return { command: [program, '-H', 'HOST', '-p', PORT_WORD, '-t', seconds, ...optionWords(check.options).map(shellWord)].join(' '), notes };
   }
   const words = externalWords(check);
   const program = words[0]!;
@@ -105,7 +109,7 @@ export function renderCommand(farm: FarmConfig): RenderedCommand {
     if (takesDeadline(words[0]!)) words.push('-t', seconds);
     else notes.push(`${words[0]} gets no -t: give it a deadline of its own below the guardian's timeout, or a hung check stalls every backend after it`);
   }
-  return { command: words.map((w) => (w === 'HOST' || w === 'PORT' ? w : shellWord(w))).join(' '), notes };
+  return { command: words.map((w) => (w === 'HOST' ? w : w === 'PORT' ? PORT_WORD : shellWord(w))).join(' '), notes };
 }
 
 export function farmGuardianObject(farm: FarmConfig): FarmGuardianObject {
@@ -136,7 +140,7 @@ export function renderFarmGuardian(farm: FarmConfig): string {
     ...notes.map((n) => `# ${n}`),
   ];
   // Farm Guardian substitutes as plain text: an option value holding HOST or PORT would change too
-  const caught = fg.command.split(' ').filter((word) => word !== 'HOST' && word !== 'PORT' && /HOST|PORT/.test(word));
+  const caught = fg.command.split(' ').filter((word) => word !== 'HOST' && word !== PORT_WORD && /HOST|PORT/.test(word));
   if (caught.length) lines.push(`# WARNING: Farm Guardian will also replace HOST/PORT inside ${caught.join(' ')}: rename what holds them.`);
   return [
     ...lines,

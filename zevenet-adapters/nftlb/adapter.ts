@@ -35,6 +35,8 @@ export class NftlbAdapter implements DataPlaneAdapter {
   private readonly specs = new Map<string, VirtualServiceSpec>();
   /** backend ports we sent as "keep the client's port" (nftlb's empty port), per farm/backend */
   private readonly ports = new Map<string, number>();
+  /** the backend names of each farm as the last observe read them (down ones included) */
+  private readonly held = new Map<string, string[]>();
 
   constructor(private readonly options: NftlbAdapterOptions) {
     this.mode = options.mode ?? 'snat';
@@ -94,6 +96,8 @@ export class NftlbAdapter implements DataPlaneAdapter {
       if (!this.options.start) this.key = undefined; // re-read a rotated key file next time
       throw error;
     }
+    this.held.clear();
+    for (const farm of farms) this.held.set(farm.name, (farm.backends ?? []).map((b) => b.name));
     return farms.map((farm) => {
       const known = this.specs.get(farm.name);
       const service = known && farmHolds(farm, farmFields(known, this.mode)) ? known : serviceFromFarm(farm);
@@ -154,6 +158,27 @@ export class NftlbAdapter implements DataPlaneAdapter {
         this.specOf(change.farm);
         await this.client.post([{ name: change.farm, backends: [downFields(change.server)] }]);
         return;
+    }
+  }
+
+  /**
+   * A backend taken out of the farms file is deleted from nftlb; a failed one stays declared `down`
+   * (its address kept, so that no request can make it an empty backend).
+   */
+  async prune(desired: readonly FarmState[]): Promise<void> {
+    for (const farm of desired) {
+      if (!farm.members) continue;
+      const members = new Set(farm.members);
+      const held = this.held.get(farm.service.farm) ?? [];
+      for (const name of held.filter((n) => !members.has(n))) {
+        try {
+          await this.client.deleteBackend(farm.service.farm, name);
+        } catch (error) {
+          throw new Error(`nftlb: deleting ${name} (no longer in the farms file) from ${farm.service.farm}: ${(error as Error).message}`);
+        }
+        this.ports.delete(`${farm.service.farm}/${name}`);
+      }
+      this.held.set(farm.service.farm, held.filter((n) => members.has(n)));
     }
   }
 
