@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
+import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
@@ -96,6 +97,8 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
     return fail(`refusing to start: vrrp: ${(error as Error).message}`);
   }
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
+  const descriptors = descriptorBudget();
+  logger.info({ event: 'descriptors', limit: descriptors.limit ?? null, reserve: descriptors.reserve }, descriptors.describe());
   const warnExposure = (c: typeof config) => {
     const warning = exposureWarning(c);
     if (warning) logger.warn({ event: 'status-exposed', listen: c.status.listen }, warning);

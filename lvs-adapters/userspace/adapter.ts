@@ -4,10 +4,11 @@ import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
 import { type Change, changedFarm, type CloseOptions, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type ServerFailureReport, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { DEFAULT_DIAL, type DialPolicy } from './dial.ts';
 import { forwardFtp } from './ftp-session.ts';
+import { descriptorBudget } from './descriptors.ts';
 import { listenTcp } from './listeners.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
-import { DEFAULT_ERROR_LIMIT, ServerPool, SessionBudget } from './pool.ts';
+import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
@@ -16,6 +17,8 @@ import { sumCounters, WorkerProcesses } from './workers.ts';
 export type UserspaceSettings = Extract<DataplaneConfig, { type: 'userspace' }>;
 
 const DEFAULT_MAX_SESSIONS = 10_000;
+/** sessions one client address may hold on one farm: a single source cannot take a farm's share alone */
+export const DEFAULT_CLIENT_SESSIONS = 256;
 const DEFAULT_IDLE_MS = 300_000;
 const DEFAULT_DRAIN_MS = 10_000;
 /** TFTP is lock-step with retransmission within seconds: a silent session is a dead one */
@@ -86,6 +89,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   private readonly failing = new Map<string, string>();
   private readonly passive = new Map<string, Promise<PassivePorts>>();
   private readonly budget: SessionBudget;
+  private readonly limits: PoolLimits;
   private readonly idleMs: number;
   private readonly dial: DialPolicy;
   private readonly errorLimit: number;
@@ -100,11 +104,13 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     // max-sessions bounds all processes together: each holds its share
     const maxSessions = Math.ceil((settings['max-sessions'] ?? DEFAULT_MAX_SESSIONS) / processes);
     this.budget = new SessionBudget(maxSessions);
+    const clientSessions = settings['client-sessions'] ?? DEFAULT_CLIENT_SESSIONS;
+    this.limits = { clientSessions, descriptors: descriptorBudget().sessions };
     this.idleMs = settings['idle-timeout'] ?? DEFAULT_IDLE_MS;
     this.dial = { connectTimeoutMs: settings['connect-timeout'] ?? DEFAULT_DIAL.connectTimeoutMs, retries: settings.retries ?? DEFAULT_DIAL.retries };
     this.errorLimit = settings['error-limit'] ?? DEFAULT_ERROR_LIMIT;
     if (processes > 1) {
-      const workerSettings = { maxSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false, dial: this.dial, errorLimit: this.errorLimit };
+      const workerSettings = { maxSessions, clientSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false, dial: this.dial, errorLimit: this.errorLimit };
       this.workers = new WorkerProcesses(processes - 1, workerSettings, (farm, server, reason) => this.serverFailed(farm, server, reason));
     }
   }
@@ -177,7 +183,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
   private async applyOne(change: Change): Promise<void> {
     switch (change.kind) {
       case 'add-farm': {
-        const pool = new ServerPool(change.farm.service, this.budget, { errorLimit: this.errorLimit, onServerFailed: (farm, server, reason) => this.serverFailed(farm, server, reason) });
+        const failures = { errorLimit: this.errorLimit, onServerFailed: (farm: string, server: string, reason: string) => this.serverFailed(farm, server, reason) };
+        const pool = new ServerPool(change.farm.service, this.budget, failures, this.limits);
         for (const server of change.farm.servers) pool.setServer(server);
         await this.listen(pool);
         break;
@@ -190,7 +197,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         break;
       }
       case 'remove-farm':
-        await this.stop(change.farm);
+        await this.stop(change.farm, true);
         await this.workers?.forget(change.farm);
         this.failing.delete(change.farm);
         break;
@@ -214,6 +221,13 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     return sumCounters([here, this.workers.counters().filter((c) => this.running.has(c.farm))]);
   }
 
+  /** Passive ports reserved now, over every address (tests). */
+  async passiveReservations(): Promise<number> {
+    let count = 0;
+    for (const ports of this.passive.values()) count += (await ports.catch(() => undefined))?.reservations ?? 0;
+    return count;
+  }
+
   /** The pool of a farm: its servers and counters (tests, /metrics). */
   pool(farm: string): ServerPool | undefined {
     return this.running.get(farm)?.pool;
@@ -232,7 +246,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
    */
   async close(options: CloseOptions = {}): Promise<void> {
     const started = Date.now();
-    await Promise.all([...this.running.keys()].map((farm) => this.stop(farm)));
+    await Promise.all([...this.running.keys()].map((farm) => this.stop(farm, true)));
     const drainMs = options.drain === 'stop' ? (this.settings['drain-timeout'] ?? DEFAULT_DRAIN_MS) : options.drain === 'retire' ? Infinity : 0;
     // the drain counts from the stop, not from the end of the listeners' hand-over grace
     await this.drained(drainMs - (Date.now() - started), options.signal);
@@ -325,13 +339,16 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     const before = this.running.get(spec.farm);
     this.running.set(spec.farm, { pool, listeners });
     this.failing.delete(spec.farm);
+    if (before && before.pool !== pool) before.pool.retire(); // a new pool for the farm: the old one's share goes
     if (before) await this.letGo(before);
   }
 
-  private async stop(farm: string): Promise<void> {
+  /** Closes a farm's listeners; `retire`: the farm is gone, the others share the budgets without it. */
+  private async stop(farm: string, retire = false): Promise<void> {
     const running = this.running.get(farm);
     if (!running) return;
     this.running.delete(farm);
+    if (retire) running.pool.retire();
     await this.letGo(running);
   }
 

@@ -5,6 +5,8 @@ export type ClientCommand =
   | { readonly kind: 'port'; readonly host: string; readonly port: number }
   | { readonly kind: 'bad-port' }
   | { readonly kind: 'auth' }
+  | { readonly kind: 'passive' }
+  | { readonly kind: 'nul' }
   | { readonly kind: 'other' };
 
 /** `PORT h1,h2,h3,h4,p1,p2` (RFC 959) and `EPRT |1|10.0.0.1|2000|` / `EPRT |2|::1|2000|` (RFC 2428). */
@@ -12,7 +14,9 @@ export function parseClientCommand(line: string): ClientCommand {
   const space = line.indexOf(' ');
   const verb = (space === -1 ? line : line.slice(0, space)).trim().toUpperCase();
   const arg = space === -1 ? '' : line.slice(space + 1).trim();
+  if (line.includes('\0')) return { kind: 'nul' }; // a C server would read another command than the balancer
   if (verb === 'AUTH') return { kind: 'auth' };
+  if (verb === 'PASV' || verb === 'EPSV') return { kind: 'passive' };
   if (verb === 'PORT') {
     const n = arg.split(',').map((p) => (/^\d{1,3}$/.test(p.trim()) ? Number(p) : NaN));
     if (n.length !== 6 || n.some((v) => !(v >= 0 && v <= 255))) return { kind: 'bad-port' };

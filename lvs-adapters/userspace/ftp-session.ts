@@ -88,32 +88,48 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
   const serverLines = new LineSplitter(options.maxLine);
   let fromClient = 0;
   let toClient = 0;
-
-  const send = (to: Socket, from: Socket, text: string) => {
-    if (to.destroyed) return;
-    if (!to.write(`${text}\r\n`, 'latin1') && to.writableLength > MAX_PENDING) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
+  /** PASV/EPSV sent and not yet answered: a 227/229 beyond them is unsolicited and refused */
+  let passiveAsked = 0;
+  /** this session's passive reservation: one at a time, a later PASV replaces it */
+  let reservation: { port: number; target: DataTarget } | undefined;
+  /** this session's active-mode listener: one at a time, a later PORT replaces it */
+  let activeListener: Server | undefined;
+  const releaseReservation = () => {
+    if (reservation) passive.release(reservation.port, reservation.target);
+    reservation = undefined;
   };
 
+  // the reader is resumed by the 'drain' listener readLines sets once per direction (no listener per write)
+  const send = (to: Socket, from: Socket, text: string) => {
+    if (to.destroyed) return;
+    if (!to.write(`${text}\r\n`, 'latin1') && to.writableLength > MAX_PENDING) from.pause();
+  };
+
+  /** Relays one data connection; its two sockets are charged to the descriptor budget (false: none left, closed). */
   const relayData = (clientSide: Socket, serverSide: Socket) => {
     data.add(clientSide).add(serverSide);
     relay(clientSide, serverSide, { idleMs: options.idleMs, countInto: lease }, () => {
       data.delete(clientSide);
       data.delete(serverSide);
+      lease.giveDescriptors(2);
     });
   };
 
   const passiveData = (socket: Socket, target: DataTarget) => {
+    if (!lease.takeDescriptors(2)) return socket.destroy();
     const toServer = connect({ host: target.host, port: target.port, localAddress: target.localAddress, allowHalfOpen: true });
     toServer.on('error', () => pool.countError('data-connect', lease.server));
     relayData(socket, toServer);
   };
 
-  /** Opens a port toward the server for an active-mode transfer; returns the command to send it. */
+  /**
+   * Opens a port toward the server for an active-mode transfer (closing the one a previous PORT
+   * opened, if unused); returns the command to send it, undefined when it cannot.
+   */
   const activeData = (clientHost: string, clientPort: number): Promise<string | undefined> =>
     new Promise((resolve) => {
+      activeListener?.close();
+      if (!lease.takeDescriptors(1)) return resolve(undefined);
       const local = upstream.localAddress ?? '0.0.0.0';
       const listener = createServer({ allowHalfOpen: true }, (socket) => {
         listener.close();
@@ -124,17 +140,23 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
           pool.countError('data-stray', lease.server);
           return socket.destroy();
         }
+        if (!lease.takeDescriptors(2)) return socket.destroy();
         const toClient = connect({ host: clientHost, port: clientPort, localAddress: client.localAddress, allowHalfOpen: true });
         toClient.on('error', () => pool.countError('data-connect', lease.server));
         relayData(toClient, socket);
       });
+      activeListener = listener;
       const timer = setTimeout(() => {
         listener.close();
         waiting.delete(listener);
       }, ACTIVE_WAIT_MS);
       timer.unref();
       waiting.add(listener);
-      listener.once('close', () => clearTimeout(timer));
+      listener.once('close', () => {
+        clearTimeout(timer);
+        lease.giveDescriptors(1);
+        if (activeListener === listener) activeListener = undefined;
+      });
       listener.once('error', () => resolve(undefined));
       listener.listen(0, local, () => {
         const address = listener.address();
@@ -145,7 +167,15 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
   const onClientLine = async (line: string) => {
     const command = parseClientCommand(line);
     if (command.kind === 'auth') authPending = true;
-    if (command.kind === 'bad-port') return send(client, upstream, '501 Syntax error in parameters or arguments.');
+    if (command.kind === 'passive') passiveAsked++;
+    if (command.kind === 'nul') {
+      pool.countError('bad-command', lease.server);
+      return send(client, upstream, '501 Syntax error: NUL byte in command.');
+    }
+    if (command.kind === 'bad-port') {
+      pool.countError('bad-port', lease.server);
+      return send(client, upstream, '501 Syntax error in parameters or arguments.');
+    }
     if (command.kind !== 'port') return send(upstream, client, line);
     if (plainAddress(command.host) !== clientAddress) {
       pool.countError('bounce', lease.server);
@@ -167,16 +197,31 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
   const onServerLine = (line: string) => {
     const code = finalReplyCode(line);
     if (code === 227 || code === 229) {
+      if (passiveAsked === 0) {
+        // never asked for: a backend must not make the balancer reserve ports on its own
+        pool.countError('unsolicited-passive', lease.server);
+        return;
+      }
+      passiveAsked--;
       const serverPort = code === 227 ? parsePasv(line)?.port : parseEpsv(line);
-      if (!serverPort) return send(client, upstream, line);
+      if (!serverPort) {
+        pool.countError('bad-passive-reply', lease.server);
+        return send(client, upstream, '425 Cannot open passive connection: the server\'s answer was not understood.');
+      }
       // 227 carries an IPv4 address only: a client that reached the balancer over IPv6 must use EPSV
       // (RFC 2428), whatever the backend's own family
       if (code === 227 && !isIPv4(plainAddress(client.localAddress))) return send(client, upstream, '425 Cannot open passive connection: PASV has no IPv6 address, use EPSV.');
-      const reserved = passive.reserve({ client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData });
-      if (reserved === undefined) {
-        pool.countError('passive-full', lease.server);
-        return send(client, upstream, '425 Cannot open passive connection: all passive ports are in use.');
+      // the address in the 227 is not used: data only ever goes to the configured backend
+      releaseReservation(); // a new PASV replaces the last one (RFC 959)
+      const target: DataTarget = { client: clientAddress, host: backend.address, port: serverPort, localAddress: upstream.localAddress, onSocket: passiveData };
+      const reserved = passive.reserve(target);
+      if (typeof reserved !== 'number') {
+        pool.countError(reserved, lease.server);
+        return send(client, upstream, reserved === 'passive-full'
+          ? '425 Cannot open passive connection: all passive ports are in use.'
+          : '425 Cannot open passive connection: this address holds its share of the passive ports.');
       }
+      reservation = { port: reserved, target };
       return send(client, upstream, code === 227 ? pasvReply(plainAddress(client.localAddress), reserved) : epsvReply(reserved));
     }
     if (code !== undefined && authPending) {
@@ -191,7 +236,7 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
 
   const tooLong = (offender: Socket) => {
     pool.countError('line-too-long', lease.server);
-    if (offender === client) client.end('500 Command line too long.\r\n');
+    client.end(offender === client ? '500 Command line too long.\r\n' : '421 The server sent a reply line too long; closing.\r\n');
     endAll();
   };
 
@@ -219,6 +264,8 @@ function runFtp(client: Socket, lease: Lease, upstream: Socket, options: FtpOpti
     if (!socket.readableEnded) other.destroy();
     if (++closed < 2) return;
     if (tlsTarget) passive.dropAffinity(clientAddress, tlsTarget);
+    releaseReservation();
+    activeListener?.close();
     lease.addBytes(fromClient, toClient);
     lease.close();
   };

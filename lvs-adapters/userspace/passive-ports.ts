@@ -16,6 +16,9 @@ export interface DataTarget {
 const RESERVATION_MS = 30_000;
 const MAX_PORTS = 4096;
 
+/** Why no port was reserved: every port taken, or this client holds its part of the range already. */
+export type NoPort = 'passive-full' | 'passive-client-limit';
+
 export const plainAddress = (address: string | undefined) => (address ?? '').replace(/^::ffff:/i, '');
 
 /**
@@ -27,11 +30,17 @@ export const plainAddress = (address: string | undefined) => (address ?? '').rep
 export class PassivePorts {
   private readonly servers: Server[] = [];
   private readonly reserved = new Map<number, { target: DataTarget; expires: number }>();
+  /** live reservations per client address: one client may hold a quarter of the range at most */
+  private readonly perClient = new Map<string, number>();
   private readonly affinity = new Map<string, Omit<DataTarget, 'port'>>();
   private cursor = 0;
   refused = 0;
+  /** reservations one client address may hold at once */
+  readonly clientLimit: number;
 
-  private constructor(readonly address: string, readonly range: PortRange) {}
+  private constructor(readonly address: string, readonly range: PortRange) {
+    this.clientLimit = Math.max(1, Math.floor((range.to - range.from + 1) / 4));
+  }
 
   static async open(address: string, range: PortRange): Promise<PassivePorts> {
     const count = range.to - range.from + 1;
@@ -56,18 +65,50 @@ export class PassivePorts {
     });
   }
 
-  /** A free port of the range for one data connection of `target.client`, or undefined when all are taken. */
-  reserve(target: Omit<DataTarget, 'port'> & { port: number }, now = Date.now()): number | undefined {
+  /**
+   * A free port of the range for one data connection of `target.client`; the reason instead when all
+   * are taken or the client holds `clientLimit` already. The session gives it back with release()
+   * as soon as a later PASV replaces it or its control connection ends.
+   */
+  reserve(target: DataTarget, now = Date.now()): number | NoPort {
+    if ((this.perClient.get(target.client) ?? 0) >= this.clientLimit) {
+      this.dropExpired(target.client, now);
+      if ((this.perClient.get(target.client) ?? 0) >= this.clientLimit) return 'passive-client-limit';
+    }
     const count = this.range.to - this.range.from + 1;
     for (let i = 0; i < count; i++) {
       const port = this.range.from + ((this.cursor + i) % count);
       const held = this.reserved.get(port);
       if (held && held.expires > now) continue;
+      if (held) this.forget(port, held.target);
       this.cursor = (this.cursor + i + 1) % count;
       this.reserved.set(port, { target, expires: now + RESERVATION_MS });
+      this.perClient.set(target.client, (this.perClient.get(target.client) ?? 0) + 1);
       return port;
     }
-    return undefined;
+    return 'passive-full';
+  }
+
+  /** Gives a reservation back, if `target` still holds `port` (not yet used, not reserved anew). */
+  release(port: number, target: DataTarget): void {
+    const held = this.reserved.get(port);
+    if (held?.target === target) this.forget(port, target);
+  }
+
+  /** reservations live now (tests, /metrics) */
+  get reservations(): number {
+    return this.reserved.size;
+  }
+
+  private forget(port: number, target: DataTarget): void {
+    this.reserved.delete(port);
+    const left = (this.perClient.get(target.client) ?? 1) - 1;
+    if (left > 0) this.perClient.set(target.client, left);
+    else this.perClient.delete(target.client);
+  }
+
+  private dropExpired(client: string, now: number): void {
+    for (const [port, held] of this.reserved) if (held.target.client === client && held.expires <= now) this.forget(port, held.target);
   }
 
   /** TLS fallback: this client's data connections on any passive port go to the same port of `target.host`. */
@@ -85,7 +126,7 @@ export class PassivePorts {
     const now = Date.now();
     const held = this.reserved.get(port);
     if (held && held.expires > now && held.target.client === from) {
-      this.reserved.delete(port);
+      this.forget(port, held.target);
       return held.target.onSocket(socket, held.target);
     }
     const tls = this.affinity.get(from);

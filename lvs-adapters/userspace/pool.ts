@@ -1,4 +1,5 @@
 import type { DataPlaneCounters, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { FairShare, type ShareHolder } from './fair-share.ts';
 import { PersistenceTable } from './persistence.ts';
 import { Scheduler, schedulerKind, takesSessions } from './scheduler.ts';
 
@@ -52,28 +53,59 @@ export interface FailurePolicy {
 
 export const DEFAULT_ERROR_LIMIT = 3;
 
-/** Shared by every service of one adapter: `max-sessions` bounds them together. */
-export class SessionBudget {
-  active = 0;
-  refused = 0;
-  constructor(readonly max: number) {}
+/**
+ * Shared by every service of one adapter: `max-sessions` bounds them together, and each farm is
+ * sure of its share of it (max-sessions / farms), so a flood on one farm leaves the others theirs.
+ */
+export class SessionBudget extends FairShare {
+  get active(): number {
+    return this.used;
+  }
+  get max(): number {
+    return this.capacity;
+  }
+}
+
+/** Bounds of one farm beyond max-sessions. */
+export interface PoolLimits {
+  /** open sessions one client address may hold on this farm (absent: no limit) */
+  readonly clientSessions?: number;
+  /** the process's descriptors, shared fairly by the farms (absent: not counted) */
+  readonly descriptors?: FairShare;
 }
 
 /** An open session's handle: close() exactly once, whatever ends it. */
 export interface Lease {
   readonly server: RealServer;
+  readonly client: string;
   addBytes(fromClient: number, toClient: number): void;
+  /** more descriptors for this session (an FTP data connection, a listener); false when the budget has none */
+  takeDescriptors(count: number): boolean;
+  giveDescriptors(count: number): void;
   close(): void;
 }
 
 /** A session on a server of a pool; its close() gives the place back once. */
 class PoolLease implements Lease {
   private open = true;
-  constructor(private readonly pool: ServerPool, readonly server: RealServer, readonly client: string, readonly onCut: Cutter | undefined) {}
+  constructor(private readonly pool: ServerPool, readonly server: RealServer, readonly client: string, readonly onCut: Cutter | undefined, public descriptors: number) {}
 
   addBytes(fromClient: number, toClient: number): void {
     this.server.bytesIn += fromClient;
     this.server.bytesOut += toClient;
+  }
+
+  takeDescriptors(count: number): boolean {
+    if (!this.open || !this.pool.takeDescriptors(count)) return false;
+    this.descriptors += count;
+    return true;
+  }
+
+  giveDescriptors(count: number): void {
+    if (!this.open) return;
+    const given = Math.min(count, this.descriptors);
+    this.descriptors -= given;
+    this.pool.giveDescriptors(given);
   }
 
   close(): void {
@@ -96,15 +128,49 @@ export class ServerPool {
   private scheduler: Scheduler;
   private persistence: PersistenceTable | undefined;
   readonly errors = new Map<string, number>();
+  /** open sessions per client address (with a client-sessions limit) */
+  private readonly clients = new Map<string, number>();
+  private readonly sessionShare: ShareHolder;
+  private readonly descriptorShare: ShareHolder | undefined;
 
-  constructor(public spec: VirtualServiceSpec, private readonly budget: SessionBudget, private readonly failures: FailurePolicy = { errorLimit: DEFAULT_ERROR_LIMIT }) {
+  constructor(
+    public spec: VirtualServiceSpec,
+    private readonly budget: SessionBudget,
+    private readonly failures: FailurePolicy = { errorLimit: DEFAULT_ERROR_LIMIT },
+    private readonly limits: PoolLimits = {},
+  ) {
     this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
     this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
+    this.sessionShare = budget.join();
+    this.descriptorShare = limits.descriptors?.join();
   }
 
-  /** the client's address decides the server (persistence, source hashing): others may pass '' */
+  /** The farm is gone: the others share max-sessions and descriptors without it (its open sessions still count until they close). */
+  retire(): void {
+    this.budget.leave(this.sessionShare);
+    if (this.descriptorShare) this.limits.descriptors?.leave(this.descriptorShare);
+  }
+
+  /** the client's address decides the server (persistence, source hashing, a client-sessions limit): others may pass '' */
   get needsClientAddress(): boolean {
-    return this.persistence !== undefined || this.scheduler.kind === 'sh';
+    return this.persistence !== undefined || this.scheduler.kind === 'sh' || this.limits.clientSessions !== undefined;
+  }
+
+  /** open sessions of one client address (counted only with a client-sessions limit) */
+  clientSessions(client: string): number {
+    return this.clients.get(client) ?? 0;
+  }
+
+  takeDescriptors(count: number): boolean {
+    const { descriptors } = this.limits;
+    if (!descriptors || !this.descriptorShare) return true;
+    if (descriptors.take(this.descriptorShare, count)) return true;
+    this.countError('descriptors');
+    return false;
+  }
+
+  giveDescriptors(count: number): void {
+    if (this.descriptorShare && count > 0) this.limits.descriptors?.give(this.descriptorShare, count);
   }
 
   setSpec(spec: VirtualServiceSpec): void {
@@ -190,32 +256,53 @@ export class ServerPool {
   }
 
   /**
-   * The server for a new session from `client`, or undefined: max-sessions reached (`max-sessions`),
-   * every server that takes sessions at its `max-conns` (`over-limit`), or none at all (`no-server`).
+   * The server for a new session from `client` that holds `descriptors` sockets, or undefined: the
+   * client at its client-sessions (`client-limit`), the farm past its share of max-sessions while
+   * others need theirs, or max-sessions reached (`max-sessions`), no descriptors left outside the
+   * reserve (`descriptors`), every server that takes sessions at its `max-conns` (`over-limit`), or
+   * none at all (`no-server`).
    */
-  open(client: string, onCut?: Cutter, exclude?: ReadonlySet<RealServer>): Lease | undefined {
-    if (this.budget.active >= this.budget.max) {
-      this.budget.refused++;
-      this.countError('max-sessions');
+  open(client: string, onCut?: Cutter, exclude?: ReadonlySet<RealServer>, descriptors = 2): Lease | undefined {
+    const limit = this.limits.clientSessions;
+    const held = limit === undefined ? 0 : (this.clients.get(client) ?? 0);
+    if (limit !== undefined && held >= limit) {
+      this.countError('client-limit');
+      return undefined;
+    }
+    if (!this.budget.take(this.sessionShare, 1)) {
+      // all of max-sessions in use, or this farm past its share while the others need theirs
+      this.countError(this.budget.used >= this.budget.capacity ? 'max-sessions' : 'farm-share');
+      return undefined;
+    }
+    if (!this.takeDescriptors(descriptors)) {
+      this.budget.give(this.sessionShare, 1);
       return undefined;
     }
     const server = this.choose(client, exclude);
     if (!server) {
+      this.budget.give(this.sessionShare, 1);
+      this.giveDescriptors(descriptors);
       // a retry that finds no other server is the dial's to count (a failed connect, counted already)
       if (!exclude) this.countError(this.present.some((s) => s.weight > 0) ? 'over-limit' : 'no-server');
       return undefined;
     }
-    this.budget.active++;
+    if (limit !== undefined) this.clients.set(client, held + 1);
     server.active++;
     server.sessions++;
     if (onCut) server.cutters.add(onCut);
-    return new PoolLease(this, server, client, onCut);
+    return new PoolLease(this, server, client, onCut, descriptors);
   }
 
-  /** A lease's close(): the session's place goes back to its server and to max-sessions. */
+  /** A lease's close(): the session's place goes back to its server, to max-sessions and the descriptors. */
   release(lease: PoolLease): void {
     const { server, onCut } = lease;
-    this.budget.active--;
+    this.budget.give(this.sessionShare, 1);
+    this.giveDescriptors(lease.descriptors);
+    if (this.limits.clientSessions !== undefined) {
+      const held = (this.clients.get(lease.client) ?? 1) - 1;
+      if (held > 0) this.clients.set(lease.client, held);
+      else this.clients.delete(lease.client);
+    }
     server.active--;
     if (onCut) server.cutters.delete(onCut);
     this.persistence?.closed(lease.client, server.name);

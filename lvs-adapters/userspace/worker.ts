@@ -7,6 +7,7 @@
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
 import type { Server, Socket } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
+import { descriptorBudget } from './descriptors.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
@@ -33,7 +34,8 @@ function sync(state: FarmState): void {
   let farm = farms.get(state.service.farm);
   if (!farm) {
     const onServerFailed = (farm: string, server: string, reason: string) => send({ kind: 'server-failed', farm, server, reason });
-    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }), listeners: [] };
+    const limits = { clientSessions: settings.clientSessions, descriptors: descriptorBudget().sessions };
+    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }, limits), listeners: [] };
     farms.set(state.service.farm, farm);
   } else farm.pool.setSpec(state.service);
   const wanted = new Set(state.servers.map((s) => s.name));
@@ -92,6 +94,7 @@ function obey(message: ToWorker, handle: Server | undefined): void {
       break;
     case 'forget':
       drop(message.farm);
+      farms.get(message.farm)?.pool.retire();
       farms.delete(message.farm);
       break;
   }

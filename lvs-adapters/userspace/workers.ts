@@ -7,6 +7,8 @@ import type { DialPolicy } from './dial.ts';
 export interface WorkerSettings {
   /** this process's share of `max-sessions` */
   readonly maxSessions: number;
+  /** sessions one client address may hold on one farm, in this process */
+  readonly clientSessions: number;
   readonly idleMs: number;
   readonly cutConnections: boolean;
   readonly dial: DialPolicy;

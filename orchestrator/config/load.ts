@@ -1,6 +1,7 @@
 import { parseDocument } from 'yaml';
 import type * as z from 'zod';
 import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
+import { shapeProblem } from './bounds.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** One thing wrong with a farms file, with where it is: `farms[2].backends[0].port`. */
@@ -91,6 +92,8 @@ export function loadConfig(file: string): Config {
   } catch (error) {
     throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${unreadableReason(error)}` }]);
   }
+  const shape = shapeProblem(text);
+  if (shape) throw new ConfigError(file, [{ path: `line ${shape.line}`, message: `${shape.message}; not parsed` }]);
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) {
     throw new ConfigError(file, document.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })));

@@ -99,6 +99,8 @@ const dataplane = z.discriminatedUnion('type', [
     'passive-ports': portRange.optional(),
     'listen-address': address.optional(),
     'max-sessions': intIn(1, 1_000_000).optional(),
+    /** sessions one client address may hold on one farm (default 256) */
+    'client-sessions': intIn(1, 1_000_000).optional(),
     'idle-timeout': duration(1000, 86_400_000).optional(),
     /** a backend taken out (down, on-failure: remove) has its open sessions closed too (Zevenet's cut_conns) */
     'cut-connections': z.boolean().optional(),

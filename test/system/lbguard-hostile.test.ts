@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, ROOT, runCommand } from '../helpers/processes.ts';
+import { freePort, ROOT, runCommand, until } from '../helpers/processes.ts';
 
 const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-hostile-'));
@@ -69,7 +69,19 @@ t.test('farms files that are not files lbguard should read: refused with the rea
   const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
   for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
   writeFileSync(bomb, `${levels.join('\n')}\n`);
+  // shapes the YAML parser takes seconds or its whole stack for: refused before it sees them
+  const shapes: Record<string, string> = {
+    brackets: `[${']'.repeat(100_000)}\n`,
+    deep: `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+    dashes: `${'- '.repeat(100_000)}x\n`,
+    indent: `a:\n${Array.from({ length: 2000 }, (_, i) => `${' '.repeat(i + 1)}b:\n`).join('')}`,
+  };
+  for (const [name, text] of Object.entries(shapes)) writeFileSync(join(dir, `${name}.yaml`), text);
   const cases: [string, RegExp][] = [
+    [join(dir, 'brackets.yaml'), /\n {2}line 1: more than 100 "\]" that close nothing; not parsed\n$/],
+    [join(dir, 'deep.yaml'), /\n {2}line 1: collections nested more than 64 deep; not parsed\n$/],
+    [join(dir, 'dashes.yaml'), /\n {2}line 1: more than 64 nested sequences \("- - -"\) on one line; not parsed\n$/],
+    [join(dir, 'indent.yaml'), /\n {2}line \d+: indented more than 256 columns; not parsed\n$/],
     ['/dev/zero', /^\/dev\/zero: 1 problem\(s\)\n {2}\(file\): cannot read: a device, not a regular file\n$/],
     [fifo, /\(file\): cannot read: a FIFO, not a regular file\n$/],
     [dir, /\(file\): cannot read: a directory, not a regular file\n$/],
@@ -78,7 +90,9 @@ t.test('farms files that are not files lbguard should read: refused with the rea
     [bomb, /bomb\.yaml: 1 problem\(s\)\n {2}\(file\): Excessive alias count/],
   ];
   for (const [file, expected] of cases) {
+    const started = performance.now();
     const check = await runCommand(process.execPath, [LBGUARD, 'check', '-c', file], { timeoutMs: 10000 });
+    t.comment(`check -c ${file}: ${Math.round(performance.now() - started)} ms, node's start included`);
     t.equal(check.code, 1, `check -c ${file}: exit 1`);
     t.match(check.stdout, expected, `check -c ${file}`);
     const run = await runCommand(process.execPath, [LBGUARD, 'run', '-c', file], { timeoutMs: 10000 });
@@ -162,6 +176,21 @@ farms:
   t.equal(await state(), 'up', 'descriptors back: the check passes again');
   t.equal(child.exitCode, null, 'the daemon never stopped');
   t.notMatch(output(), /Unhandled 'error' event|spawn \/bin\/true EMFILE\n/, 'no crash');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
+
+t.test('SIGHUP with a farms file of 100,000 stray brackets: refused at once, the page answers throughout', async (t) => {
+  const { child, exited, output, get, ready, file } = await startRun(t, 'brackets-reload');
+  t.equal(await ready(), 200);
+  writeFileSync(file, `[${']'.repeat(100_000)}\n`);
+  child.kill('SIGHUP');
+  const started = performance.now();
+  const answers: (number | string)[] = [];
+  for (let i = 0; i < 10; i++) answers.push(await get());
+  t.same(answers, Array(10).fill(200), 'ten /status requests answered right after the SIGHUP');
+  await until('the refusal', () => (/reload-refused.*close nothing/.test(output()) ? true : undefined), 5000);
+  t.ok(performance.now() - started < 5000, 'refused within seconds');
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });

@@ -167,7 +167,7 @@ t.test('the installed lbguard runs as the unit runs it: unprivileged, no new pri
 t.test('packaging/lbguard.service: systemd-analyze verify, and its sandbox score', async (t) => {
   const unit = readFileSync(join(ROOT, 'packaging', 'lbguard.service'), 'utf8');
   t.match(unit, /^ExecStart=\/usr\/local\/bin\/lbguard run -c \/etc\/lbguard\/farms\.yaml$/m);
-  for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'User=lbguard', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE', 'StateDirectory=lbguard']) {
+  for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'User=lbguard', 'LimitNOFILE=65536', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE', 'StateDirectory=lbguard']) {
     t.match(unit, new RegExp(`^${line}$`, 'm'), line);
   }
   // the unit as installed here: the same file with the scratch prefix's bin directory

@@ -4,11 +4,12 @@
 // client are on 127.0.0.1, so addresses in rewritten replies and commands differ as they would.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { ftpControl } from '../helpers/ftp-replies.ts';
 import { freePort, requireBinary, runCommand } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
@@ -81,34 +82,7 @@ t.test('a client on IPv6: EPSV and EPRT through the balancer to IPv4 backends; P
 });
 
 /** A raw control session, logged in anonymously: command() sends a line and returns the final reply. */
-async function session(host = VIP, to = port): Promise<{ command(line: string): Promise<string>; close(): void }> {
-  const socket: Socket = connect(to, host);
-  socket.on('error', () => undefined);
-  let buffer = '';
-  socket.on('data', (d) => (buffer += d));
-  const next = () =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const match = /^(\d{3}) .*\r?\n/m.exec(buffer);
-        if (!match) return false;
-        buffer = buffer.slice(match.index + match[0].length);
-        socket.off('data', check);
-        resolve(match[0].trim());
-        return true;
-      };
-      if (check()) return;
-      socket.on('data', check);
-      socket.once('close', () => reject(new Error(`closed; buffered: ${buffer}`)));
-    });
-  const command = (line: string) => {
-    socket.write(`${line}\r\n`);
-    return next();
-  };
-  await next();
-  await command('USER anonymous');
-  await command('PASS x');
-  return { command, close: () => socket.destroy() };
-}
+const session = (host = VIP, to = port) => ftpControl(to, host);
 
 async function control(lines: string[]): Promise<string[]> {
   const s = await session();
