@@ -37,3 +37,12 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 npm ci --no-audit --no-fund
+# test/system/packaging.test.ts installs the packed tarball with `npm install -g --offline`, which
+# resolves the runtime dependencies afresh (a packed tarball carries no lock file): npm ci fetched
+# only the locked tarballs, so a fresh machine's cache lacks the registry documents and any newer
+# version the ranges now pick. One online install of the same tarball into a scratch prefix puts
+# exactly those in npm's cache.
+scratch=$(mktemp -d)
+npm pack --ignore-scripts --silent --pack-destination "$scratch" >/dev/null
+npm install -g --prefix "$scratch/prefix" --ignore-scripts --no-audit --no-fund "$scratch"/lbguard-*.tgz >/dev/null
+rm -rf "$scratch"

@@ -20,6 +20,8 @@ export interface VsftpdOptions {
   readonly netns?: string;
   /** in a process group of its own, to be killed whole as in production */
   readonly processGroup?: boolean;
+  /** bytes per second per anonymous transfer (vsftpd's anon_max_rate): the server paces it, not the client's buffers */
+  readonly anonMaxRate?: number;
 }
 
 /** The local account the test logs in with, and the files both it and anonymous can read. */
@@ -124,6 +126,7 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<Vsftpd> 
     `pasv_min_port=${pasvPorts[0]}`,
     `pasv_max_port=${pasvPorts[1]}`,
     ...(options.pasvAddress ? [`pasv_address=${options.pasvAddress}`] : []),
+    ...(options.anonMaxRate ? [`anon_max_rate=${options.anonMaxRate}`] : []),
     `port_enable=${options.activeMode === false ? 'NO' : 'YES'}`,
     'connect_from_port_20=NO',
     'pam_service_name=vsftpd',

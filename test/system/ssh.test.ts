@@ -201,13 +201,14 @@ t.test('bad arguments: UNKNOWN, a usage line, exit 3, no stack trace, nothing ru
   const cases: [string[], RegExp][] = [
     [[], /^SSH UNKNOWN - Could not parse arguments: no host given/],
     [['--bogus'], /^SSH UNKNOWN - unrecognized option '--bogus'/],
-    [['-H', '127.0.0.1', '-p', 'abc'], /^SSH UNKNOWN - Port number must be an integer from 1 to 65535 - abc/],
+    [['-H', '127.0.0.1', '-p', 'abc'], /^SSH UNKNOWN - Port must be a number, a list \(20,21\), a range \(1024:65535\) or \* - abc/],
     [['-H', '127.0.0.1', '-t', 'abc'], /^SSH UNKNOWN - Timeout interval must be a positive number of seconds - abc/],
     // the C plugin's own line for a host it cannot use (usage2): `check_ssh: ...`
     [['-H', `127.0.0.1;touch ${marker}`], /^check_ssh: Invalid hostname\/address - 127\.0\.0\.1;touch /],
     [['-H', '$(touch x)'], /^check_ssh: Invalid hostname\/address/],
     [['-H', '127.0.0.1', '--sftp=/x'], /^SSH UNKNOWN - --sftp needs --user/],
-    [['-H', '127.0.0.1', '--sftp', '/x', '--user', 'a'], /^SSH UNKNOWN - unexpected argument '\/x'/],
+    // --sftp takes its path only as --sftp=PATH: a bare word after -H is the C plugin's positional PORT
+    [['-H', '127.0.0.1', '--sftp', '/x', '--user', 'a'], /^SSH UNKNOWN - Port number must be an integer from 1 to 65535 - \/x/],
   ];
   for (const [args, expected] of cases) {
     const run = await ssh(...args);

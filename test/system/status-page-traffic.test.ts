@@ -25,7 +25,9 @@ const dir = mkdtempSync(join(tmpdir(), 'lbguard-page-traffic-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('sessions and bytes move on the open page; a button takes a backend out only with the token', async (t) => {
-  const backends: Vsftpd[] = await Promise.all([startVsftpd(), startVsftpd()]);
+  // paced by the servers: a client's --limit-rate only slows its reads, and loopback's socket buffers
+  // (tcp_rmem up to 32 MiB) would take a whole file through the balancer in its first second
+  const backends: Vsftpd[] = await Promise.all([startVsftpd({ anonMaxRate: 256 * 1024 }), startVsftpd({ anonMaxRate: 256 * 1024 })]);
   t.teardown(() => Promise.all(backends.map((b) => b.stop())));
   for (const b of backends) {
     writeFileSync(join(b.dir, 'anon', 'big.bin'), randomBytes(BIG));
@@ -66,7 +68,7 @@ t.test('sessions and bytes move on the open page; a button takes a backend out o
   t.match(await page.locator('.dp').first().textContent(), /last apply \d+s ago · \d+ change\(s\) applied/, 'the data plane\'s last apply');
 
   // four downloads at 256 KiB/s each: about 8 s of open sessions on both backends (round robin)
-  const downloads = Array.from({ length: 4 }, () => runCommand(CURL, ['-sS', '--max-time', '40', '--limit-rate', '256k', '-o', '/dev/null', '-w', '%{size_download}', `ftp://${VIP}:${port}/big.bin`], { timeoutMs: 60_000 }));
+  const downloads = Array.from({ length: 4 }, () => runCommand(CURL, ['-sS', '--max-time', '40', '-o', '/dev/null', '-w', '%{size_download}', `ftp://${VIP}:${port}/big.bin`], { timeoutMs: 60_000 }));
   await waitInPage(page, `${sumOf('sessions')} >= 2`, 15000);
   t.pass('the page shows sessions open while the downloads run');
   await waitInPage(page, `[...document.querySelectorAll('td.bytes-out .sub')].some((d) => /^[1-9][\\d.]* (KiB|MiB)\\/s$/.test(d.textContent))`, 15000);
