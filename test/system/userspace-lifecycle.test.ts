@@ -216,7 +216,11 @@ t.test('a farm whose port another process holds: /status ok false with the reaso
   const tftpFarm = (await status(farms.statusPort)).farms.find((f) => f.name === 'tftp');
   t.equal(tftpFarm?.dataplane.ok, true, 'the TFTP farm on the same data plane is served');
   await new Promise<void>((resolve) => squatter.close(() => resolve()));
-  await until('the FTP farm served', async () => ((await status(farms.statusPort)).farms.find((f) => f.name === 'ftp')?.dataplane.ok ? true : undefined), 40_000);
+  // listening again, and a backend up: the daemon started 2 s ago and its first checks may still be due
+  await until('the FTP farm served', async () => {
+    const farm = (await status(farms.statusPort)).farms.find((f) => f.name === 'ftp');
+    return farm?.dataplane.ok && farm.backends.some((b) => b.state === 'up') ? true : undefined;
+  }, 40_000);
   const get = await runCommand(curl, ['-sS', '--max-time', '10', `ftp://${VIP}:${farms.ftpPort}/hello.txt`], { timeoutMs: 15_000 });
-  t.equal(get.stdout, ftps[0]!.helloContent, 'served once the port is free');
+  t.equal(get.stdout, ftps[0]!.helloContent, `served once the port is free ${get.stderr}`);
 });
