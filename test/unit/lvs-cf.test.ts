@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { farmsFromLvsCf, lvsCfFromConfig } from '../../lvs-adapters/lvs-cf/farms.ts';
 import { type LvsCf, parseLvsCf, renderLvsCf } from '../../lvs-adapters/lvs-cf/lvs-cf.ts';
@@ -134,13 +134,7 @@ t.test('render: built-in probes run in their nanny mode; what pulse cannot hold 
 });
 
 t.test('lbguard import lvs.cf / render lvs.cf', async (t) => {
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'lbguard-lvscf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'lvs.cf'), DOCS);
-  const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
+  const { dir, imported, importLvs, renderLvs } = await importInScratch(t, DOCS);
   t.equal(imported.code, 0, imported.stderr);
   t.match(imported.stdout, '    check:\n      probe: ftp\n', 'a known plugin is the native probe');
   t.match(imported.stderr, /line 2: primary \(pulse\/heartbeat setting\) is not imported/);
@@ -184,13 +178,7 @@ t.test('import: a pulse pair (the LVS TFTP article) becomes vrrp.peers, its chec
   t.equal((single.config as { vrrp?: unknown }).vrrp, undefined, 'backup_active = 0: one director');
   t.match(single.notes.join('\n'), /the backup is not active/);
 
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'lbguard-lvscf-pair-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'lvs.cf'), PAIR_CF);
-  const imported = importLvs('lvs.cf', join(dir, 'lvs.cf'));
+  const { dir, imported, renderLvs } = await importInScratch(t, PAIR_CF);
   writeFileSync(join(dir, 'farms.yaml'), imported.stdout);
   const primary = renderLvs('keepalived', join(dir, 'farms.yaml'));
   t.equal(primary.code, 0, primary.stderr);
@@ -220,3 +208,14 @@ t.test('send_program: known plugins become native probes, anything else stays a 
     '/usr/local/bin/nanny-check /usr/local/bin/check_ftp -H %h', // a wrapper
   ]) t.equal(nativeCheck(kept), undefined, kept);
 });
+
+/** Writes TEXT as lvs.cf in a scratch folder (removed at teardown) and runs `lbguard import` on it. */
+async function importInScratch(t: Test, text: string) {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { importLvs, renderLvs } = await import('../../lvs-adapters/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-lvscf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'lvs.cf'), text);
+  return { dir, imported: importLvs('lvs.cf', join(dir, 'lvs.cf')), importLvs, renderLvs };
+}
