@@ -1,7 +1,7 @@
 // The userspace balancer against the same transfers straight to the backend, through HAProxy 2.6
 // (mode tcp, 1 thread) and through kernel nftables DNAT, in three namespaces of the bench's own
-// (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), as in
-// ../shared/recipes/netns-bench. Medians of interleaved rounds; ratios are to HAProxy (TCP) and to direct (TFTP).
+// (client 10.10.1.2 -- 10.10.1.1 balancer 10.10.2.1 -- 10.10.2.2 backend), made by topology() below.
+// Medians of interleaved rounds; ratios are to HAProxy (TCP) and to direct (TFTP).
 // The balancer is lbguard's daemon as an operator starts it: the built bundle (`npm run build`),
 // `node dist/lbguard.mjs run -c farms.json`, with the bench's environment less GLIBC_TUNABLES (nothing
 // set by hand; BENCH_MALLOC=1 adds a row of the same daemon with the systemd unit's malloc setting,

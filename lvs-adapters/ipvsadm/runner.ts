@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 
 /**
  * Runs ipvsadm (or nft) with an argv, never through a shell, and turns a failure into an error
- * that says what was run, what the tool said and what it means (shared/anchors/lvs.md §2.2):
+ * that says what was run, what the tool said and what it means (ipvsadm 1.29's ipvsadm.c
+ * and libipvs.c):
  * exit 2 = ipvsadm refused the arguments, 255 = the kernel refused the operation.
  */
 export interface ToolResult {

@@ -1,7 +1,7 @@
 // The IPVS table as ipvsadm shows it: parsed from `ipvsadm -Sn` (the rule form, what we diff
-// against) and `ipvsadm -Ln` (the listing, which also carries connection counters), and written
-// back as ipvsadm argv in the same rule form. Formats: shared/anchors/lvs.md §2.3, fixtures from
-// a real 6.1 kernel in test/fixtures/ipvs/.
+// against) and `ipvsadm -Ln --thresholds` (the listing, where the connection limits are), and
+// written back as ipvsadm argv in the same rule form. Formats: ipvsadm(8) and ipvsadm.c of ipvsadm
+// 1.29 (print_service_entry, list_service); fixtures from a real 6.1 kernel in test/fixtures/ipvs/.
 
 export type Forward = 'masq' | 'route' | 'tunnel';
 export type ServiceKind = 'tcp' | 'udp' | 'sctp' | 'fwmark';
@@ -50,7 +50,6 @@ export class IpvsParseError extends Error {
 const KIND_FLAG: Record<Exclude<ServiceKind, 'fwmark'>, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
 const FLAG_KIND: Record<string, ServiceKind> = { '-t': 'tcp', '-u': 'udp', '--sctp-service': 'sctp', '-f': 'fwmark' };
 const FORWARD_FLAG: Record<Forward, string> = { masq: '-m', route: '-g', tunnel: '-i' };
-const LIST_FORWARD: Record<string, Forward> = { Masq: 'masq', Route: 'route', Local: 'route', Tunnel: 'tunnel' };
 
 /** `10.0.0.1:21` / `[2001:db8::1]:80`, as ipvsadm prints and takes them. */
 export function hostPort(address: string, port: number): string {
@@ -103,11 +102,6 @@ export function destRule(command: '-a' | '-e', service: IpvsService, dest: IpvsD
   const upper = dest.upperThreshold ?? 0;
   if (upper > 0 || command === '-e') argv.push('-x', String(upper));
   return argv;
-}
-
-/** The table in `ipvsadm -Sn` form, one rule per line (what `ipvsadm -R` reads). */
-export function saveLines(services: readonly IpvsService[]): string[] {
-  return services.flatMap((s) => [serviceRule('-A', s), ...s.dests.map((d) => destRule('-a', s, d))].map((argv) => argv.join(' ')));
 }
 
 interface MutableService {
@@ -202,7 +196,6 @@ export function parseSave(text: string): IpvsService[] {
 
 const LIST_SERVICE = /^(TCP|UDP|SCTP)\s+(\S+)\s+(\S+)(.*)$/;
 const LIST_FWMARK = /^FWM\s+(\d+)(\s+IPv6)?\s+(\S+)(.*)$/;
-const LIST_DEST = /^\s+->\s+(\S+)\s+(Masq|Route|Local|Tunnel)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
 /** `  -> 10.0.1.2:21                  10         0          0          0` (Uthreshold Lthreshold ActiveConn InActConn) */
 const THRESHOLD_DEST = /^\s+->\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
 
@@ -222,20 +215,6 @@ function listFlags(service: MutableService, rest: string, line: number): void {
     else if (word === 'ops') service.ops = true;
     else throw new IpvsParseError(`line ${line}: unexpected "${word}" in the service line`);
   }
-}
-
-/**
- * Parses `ipvsadm -Ln` (full listing or `-Ln -t|-u|-f SERVICE`). Header lines are recognised and
- * skipped; anything else that is neither a service nor a real-server line is an error.
- */
-export function parseList(text: string): IpvsService[] {
-  return parseListing(text, 'ipvsadm -Ln', LIST_DEST, (dest) => ({
-    ...splitHostPort(dest[1] ?? ''),
-    forward: LIST_FORWARD[dest[2] ?? ''] ?? 'route',
-    weight: Number(dest[3]),
-    activeConn: Number(dest[4]),
-    inactConn: Number(dest[5]),
-  }));
 }
 
 export interface DestThresholds {

@@ -1,7 +1,8 @@
 // keepalived.conf ⇄ lbguard farms: `virtual_server` blocks (IP PORT or fwmark) whose real servers
 // run our plugins as MISC_CHECK, plus the vrrp_instance of the farms file's `vrrp:` (the director
 // pair); and the reverse, reading those blocks back into farms. keepalived substitutes nothing in misc_path, so each real server's
-// address and port are written into it (shared/anchors/lvs.md §3, docs/keepalived.md).
+// address and port are written into it (keepalived.conf(5) MISC_CHECK,
+// keepalived/check/check_misc.c; docs/keepalived.md).
 import { readFileSync } from 'node:fs';
 import type { Config, FarmConfig, VrrpConfig, VrrpPeer } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';

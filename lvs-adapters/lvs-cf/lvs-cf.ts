@@ -1,4 +1,5 @@
-// Piranha's lvs.cf, read the way pulse/lvsd read it (lvsconfig.c, shared/anchors/lvs.md §1) and
+// Piranha's lvs.cf, read the way pulse/lvsd read it (piranha 0.8.6 lvsconfig.c: getNextToks, parseConfiguration,
+// parseVirtualServer; lvs.cf(5)) and
 // written back so that they read it again: one `key = value` per line with blanks around `=`,
 // `virtual NAME {` / `failover NAME {` / `server NAME {` blocks, `}` alone on a line, comments as
 // whole lines. What pulse would refuse is refused here too, with the line number.

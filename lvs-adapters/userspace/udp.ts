@@ -21,11 +21,6 @@ export function closeUdp(socket: Socket): void {
   }
 }
 
-/** The wildcard address of the family of `address`, for sockets toward backends. */
-export function anyAddress(address: string): string {
-  return isIPv6(address) ? '::' : '0.0.0.0';
-}
-
 /**
  * Calls each session's expiry check once a second (one timer per relay instead of one timer reset
  * per datagram).

@@ -47,7 +47,6 @@ const portRange = z.union([port, z.string()]).transform((value, ctx): PortRange 
 
 export const SERVICES = ['ftp', 'tftp', 'sftp', 'tcp', 'udp'] as const;
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'lblc', 'lblcr', 'mh'] as const;
-export const DATAPLANES = ['userspace', 'ipvsadm', 'nftlb', 'zevenet', 'none'] as const;
 export const PROBES = ['ftp', 'tftp', 'ssh', 'tcp', 'command'] as const;
 
 const optionValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);

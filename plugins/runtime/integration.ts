@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { OK, WARNING } from './state.ts';
 
 /**
- * How a plugin answers when a load-balancer daemon, not Nagios, runs it (shared/anchors/lvs.md):
+ * How a plugin answers when a load-balancer daemon, not Nagios, runs it (piranha 0.8.6 nanny.c and
+ * nanny(8); keepalived.conf(5) MISC_CHECK and misc_dynamic; ldirectord(8) checktype = external):
  *
  * - `--nanny[=TEXT]` (Piranha's nanny, lvs.cf `send_program`): nanny compares stdout with `expect`
  *   and counts a NON-ZERO exit as up. So: always exit 0; print exactly TEXT (default `OK`) and a

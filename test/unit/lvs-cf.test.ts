@@ -6,7 +6,7 @@ import { farmsFromLvsCf, lvsCfFromConfig } from '../../lvs-adapters/lvs-cf/farms
 import { type LvsCf, parseLvsCf, renderLvsCf } from '../../lvs-adapters/lvs-cf/lvs-cf.ts';
 import { ROOT } from '../helpers/processes.ts';
 
-// piranha's sample.cf, condensed (shared/anchors/lvs.md §1.3)
+// piranha's sample.cf, condensed (piranha 0.8.6 sample.cf)
 const SAMPLE = `serial_no = 42
 primary = 207.175.44.150
 service = lvs
