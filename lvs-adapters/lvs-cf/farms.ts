@@ -1,4 +1,5 @@
 import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
+import { convertNannyEscapes } from '../../orchestrator/checks/command.ts';
 import { backendPort } from '../../orchestrator/probes.ts';
 import { nativeCheck } from './send-program.ts';
 import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type ServerBlock, type VirtualBlock } from './lvs-cf.ts';
@@ -60,6 +61,8 @@ function importCheck(block: VirtualBlock, probe: string, notes: string[]) {
   // nanny gives the program the whole interval; lbguard wants the timeout strictly shorter
   const nannyTimeoutMs = Math.max(seconds * 1000 - 100, 50);
   const sendProgram = at('send_program');
+  // nanny turns \n, \r, \t, \\ and quotes in expect into the characters before it compares
+  const expect = at('expect');
   const native = sendProgram === undefined ? undefined : nativeCheck(sendProgram);
   const line = lineOf(block.entries, 'send_program', block.line);
   if (native) {
@@ -68,7 +71,7 @@ function importCheck(block: VirtualBlock, probe: string, notes: string[]) {
   const timeoutMs = native?.timeoutSeconds === undefined ? nannyTimeoutMs : Math.min(native.timeoutSeconds * 1000, nannyTimeoutMs);
   return {
     ...(native ? { probe: native.probe, ...(Object.keys(native.options).length ? { options: native.options } : {}) }
-      : sendProgram ? { probe: 'command', command: sendProgram, style: 'nanny', ...(at('expect') !== undefined ? { expect: at('expect') } : {}) } : { probe }),
+      : sendProgram ? { probe: 'command', command: sendProgram, style: 'nanny', ...(expect !== undefined ? { expect: convertNannyEscapes(expect) } : {}) } : { probe }),
     interval: `${seconds}s`,
     timeout: `${timeoutMs}ms`,
     rise: 1,
@@ -203,6 +206,12 @@ function sendProgram(farm: FarmConfig, paths: RenderPaths): { program: string; e
   return { program, expect: 'OK' };
 }
 
+/** What nanny's convert_str() turns back into `text`: backslash, CR, LF and tab as escapes (one line in lvs.cf). */
+function nannyEscaped(text: string): string {
+  const escapes: Record<string, string> = { '\\': '\\\\', '\r': '\\r', '\n': '\\n', '\t': '\\t' };
+  return text.replace(/[\\\r\n\t]/g, (ch) => escapes[ch] ?? ch);
+}
+
 function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
   const fail = (message: string): never => {
     throw new Error(`farm ${farm.name}: ${message}`);
@@ -212,7 +221,7 @@ function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
   const port = farm.virtual.ports?.[0]?.from ?? (first ? backendPort(farm, first) : 0);
   const check = sendProgram(farm, paths);
   if (check && Buffer.byteLength(check.program) > 254) fail(`the send_program is ${Buffer.byteLength(check.program)} bytes; nanny keeps 255 at most`);
-  if (check && (/["\t]/.test(check.program) || /["]/.test(check.expect))) fail('nanny cannot take a double quote or a tab in send_program or expect');
+  if (check && (/["\t]/.test(check.program) || /["]/.test(check.expect))) fail('nanny cannot take a double quote in send_program or expect, nor a tab in send_program');
   const seconds = Math.max(1, Math.ceil(farm.check.interval / 1000));
   const entries: Entry[] = [
     entry('active', 1),
@@ -224,7 +233,7 @@ function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
     ...(farm.persistence ? [entry('persistent', farm.persistence.timeout)] : []),
     ...(farm.persistence && farm.persistence.netmask !== '255.255.255.255' ? [entry('pmask', farm.persistence.netmask)] : []),
     ...(farm.sorry ? [entry('sorry_server', farm.sorry.address)] : []),
-    ...(check ? [entry('send_program', `"${check.program}"`), entry('expect', `"${check.expect}"`), entry('use_regex', 0)] : []),
+    ...(check ? [entry('send_program', `"${check.program}"`), entry('expect', `"${nannyEscaped(check.expect)}"`), entry('use_regex', 0)] : []),
     entry('load_monitor', 'none'),
     entry('timeout', seconds),
     entry('reentry', Math.ceil(farm.check.reentry / 1000)),

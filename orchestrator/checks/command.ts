@@ -158,22 +158,6 @@ function describe(run: GroupRun, code: number): string {
   return `exited with status ${code}${err ? `: ${err}` : ''}`;
 }
 
-// ---- The config forms operators have, turned into specs --------------------------------------
-
-/** `check_ftp -H HOST -p PORT` as in a Farm Guardian object; its interval is also the check's timeout. */
-export function fromFarmGuardian(command: string, options: { timeoutMs: number; libexecDir?: string; env?: Record<string, string> }): CommandCheckSpec {
-  const spec: CommandCheckSpec = { command, style: 'farmguardian', ...options };
-  splitCommandLine('farmguardian', command); // throws CommandSyntaxError with the reason
-  return spec;
-}
-
-/** lvsd's strip_quotes(): one leading and one trailing double quote go, nothing else. */
-function stripDoubleQuotes(value: string): string {
-  let text = value.startsWith('"') ? value.slice(1) : value;
-  if (text.endsWith('"')) text = text.slice(0, -1);
-  return text;
-}
-
 /**
  * nanny's convert_str() on expect/send (unless `-T`): `\\` `\r` `\n` `\t` `\'` `\"` become the
  * character; any other backslash stays as it is. Strings of one character are left alone.
@@ -182,32 +166,4 @@ export function convertNannyEscapes(text: string): string {
   if (text.length <= 1) return text;
   const table: Record<string, string> = { '\\': '\\', r: '\r', n: '\n', t: '\t', "'": "'", '"': '"' };
   return text.replace(/\\(.)/gs, (whole, ch: string) => table[ch] ?? whole);
-}
-
-/**
- * An lvs.cf virtual's `send_program = "…"`, `expect = "…"`, `use_regex` and `timeout` (seconds, also
- * the check interval in nanny) — values as written in lvs.cf, quotes included or not.
- */
-export function fromNanny(
-  sendProgram: string,
-  options: { expect?: string; useRegex?: boolean; timeoutMs: number; suppressEscapes?: boolean; strict?: boolean; env?: Record<string, string> },
-): CommandCheckSpec {
-  const { expect, suppressEscapes, ...rest } = options;
-  const command = stripDoubleQuotes(sendProgram);
-  splitCommandLine('nanny', command);
-  const spec: CommandCheckSpec = { ...rest, command, style: 'nanny' };
-  if (expect === undefined) return spec;
-  const literal = stripDoubleQuotes(expect);
-  return { ...spec, expect: suppressEscapes ? literal : convertNannyEscapes(literal) };
-}
-
-/**
- * keepalived's `misc_path "/usr/local/bin/check.sh arg1 'two words'"` with `misc_timeout` (seconds;
- * keepalived falls back to the virtual server's delay_loop) and `misc_dynamic`.
- */
-export function fromKeepalived(miscPath: string, options: { timeoutMs: number; dynamic?: boolean; env?: Record<string, string> }): CommandCheckSpec {
-  const trimmed = miscPath.trim();
-  const command = trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"') ? trimmed.slice(1, -1) : trimmed;
-  splitCommandLine('keepalived', command);
-  return { ...options, command, style: 'keepalived' };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { splitKeepalived, splitNanny } from '../../orchestrator/checks/command-line.ts';
 import { commandSpecFromCheck } from '../../orchestrator/checks/command-probe.ts';
-import { type CommandCheckSpec, fromKeepalived, fromNanny, runCommandCheck } from '../../orchestrator/checks/command.ts';
+import { type CommandCheckSpec, convertNannyEscapes, runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
 import { type FakeServer, slowBanner } from '../helpers/fake-servers.ts';
 import { freePort, pluginPath, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
@@ -162,6 +162,11 @@ function parseLvsCf(text: string): LvsVirtual[] {
   return virtuals;
 }
 
+/** A quoted lvs.cf or keepalived.conf value without its quotes, as lvsd and keepalived read it. */
+const unquoted = (value: string) => value.replace(/^"/, '').replace(/"$/, '');
+/** An lvs.cf send_program and expect as nanny runs and compares them (what `lbguard import lvs.cf` writes). */
+const nannySpec = (sendProgram: string, expect: string, timeoutMs: number): CommandCheckSpec => ({ command: unquoted(sendProgram), style: 'nanny', expect: convertNannyEscapes(unquoted(expect)), timeoutMs });
+
 t.test('Piranha lvs.cf: --nanny send_programs judged as nanny judges them', async (t) => {
   const virtuals = parseLvsCf(docExample('piranha.md', 'lvs.cf'));
   t.same(virtuals.map((v) => [v.name, v.port, v.servers.length]), [['ftp', 21, 2], ['tftp', 69, 1], ['sftp', 22, 1]]);
@@ -173,7 +178,7 @@ t.test('Piranha lvs.cf: --nanny send_programs judged as nanny judges them', asyn
     const service = serviceOf(sendProgram);
     const timeoutMs = (v.timeout ?? 10) * 1000;
     t.ok(Number(/-t (\d+)/.exec(sendProgram)?.[1]) * 1000 < timeoutMs, `${v.name}: the plugin's -t is below nanny's timeout`);
-    const spec = fromNanny(localize(sendProgram), { expect: v.expect ?? '', timeoutMs });
+    const spec = nannySpec(localize(sendProgram), v.expect ?? '', timeoutMs);
     const live = await runCommandCheck(spec, { address: '127.0.0.1', port: up[service] }, never);
     t.equal(live.up, true, `${v.name} up: ${live.line}`);
     const dead = await runCommandCheck(spec, { address: '127.0.0.1', port: down[service] }, never);
@@ -192,7 +197,7 @@ t.test('Piranha: the classic check_tftp --connect line, without --nanny, is down
   t.equal(expect, '"OK - answer from server"', 'the classic expect text is kept');
   t.notMatch(sendProgram, /--nanny/, 'the classic line as LVS TFTP set-ups carry it, plus -p and -t');
   for (const line of [sendProgram, sendProgram.replace('--connect', '--nanny --connect')]) {
-    const nanny = fromNanny(localize(line), { expect, timeoutMs: 6000 });
+    const nanny = nannySpec(localize(line), expect, 6000);
     const live = await runCommandCheck(nanny, { address: '127.0.0.1', port: up.tftp }, never);
     t.same([live.up, live.exitCode], [true, 0], `${line}, live: up (${live.line})`);
     const gone = await runCommandCheck(nanny, { address: '127.0.0.1', port: dead }, never);
@@ -227,7 +232,7 @@ t.test('keepalived MISC_CHECK: exit codes as keepalived reads them, with and wit
     t.ok(Number(/-t (\d+)/.exec(check.path)?.[1]) < check.timeout, 'the plugin\'s -t is below misc_timeout');
     t.notOk(splitKeepalived(check.path.slice(1, -1)).some((word) => word === 'HOST' || word.startsWith('%')), 'addresses written out, as keepalived substitutes nothing');
     const service = serviceOf(check.path);
-    const spec = (port: number): CommandCheckSpec => fromKeepalived(localize(onTarget(check.path, port)), { timeoutMs: check.timeout * 1000, dynamic: check.dynamic });
+    const spec = (port: number): CommandCheckSpec => ({ command: unquoted(localize(onTarget(check.path, port))), style: 'keepalived', timeoutMs: check.timeout * 1000, dynamic: check.dynamic });
     const live = await runCommandCheck(spec(up[service]), { address: '127.0.0.1', port: up[service] }, never);
     t.same([live.exitCode, live.up, live.weight], check.dynamic ? [12, true, 10] : [0, true, undefined], `up: ${live.line}`);
     const dead = await runCommandCheck(spec(down[service]), { address: '127.0.0.1', port: down[service] }, never);
@@ -238,7 +243,7 @@ t.test('keepalived MISC_CHECK: exit codes as keepalived reads them, with and wit
     }
   }
   // the reason for --misc-dynamic: without it a CRITICAL plugin is "up at weight 0" under misc_dynamic
-  const bare = fromKeepalived(`"${bin}/check_ftp -H 127.0.0.1 -p ${down.ftp} -t 2"`, { timeoutMs: 5000, dynamic: true });
+  const bare: CommandCheckSpec = { command: `${bin}/check_ftp -H 127.0.0.1 -p ${down.ftp} -t 2`, style: 'keepalived', timeoutMs: 5000, dynamic: true };
   const trap = await runCommandCheck(bare, { address: '127.0.0.1', port: down.ftp }, never);
   t.same([trap.exitCode, trap.up, trap.weight], [2, true, 0], 'a bare plugin under misc_dynamic: CRITICAL reads as up, weight 0');
 });

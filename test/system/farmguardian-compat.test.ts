@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { commandArgv, fromFarmGuardian, runCommandCheck } from '../../orchestrator/checks/command.ts';
+import { commandArgv, runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { farmGuardianCommand } from '../../zevenet-adapters/farmguardian/render.ts';
 import { l4Topology } from '../helpers/l4-topology.ts';
@@ -32,7 +32,7 @@ function libexec(t: Test): string {
 }
 
 const check = (line: string, libexecDir: string, address: string, port: number) =>
-  runCommandCheck(fromFarmGuardian(line, { timeoutMs: 10_000, libexecDir }), { address, port }, new AbortController().signal);
+  runCommandCheck({ command: line, style: 'farmguardian', timeoutMs: 10_000, libexecDir }, { address, port }, new AbortController().signal);
 
 t.test('HOST and PORT lines against daemons on their own ports: up, then down when the daemon stops', async (t) => {
   const dir = libexec(t);
@@ -96,7 +96,7 @@ t.test("the article's lines without PORT, on the standard ports, from a balancer
   t.teardown(() => ssh.stop());
 
   const fromBalancer = async (line: string) => {
-    const argv = commandArgv(fromFarmGuardian(line, { timeoutMs: 10_000, libexecDir: dir }), { address: be1!.address, port: 0 });
+    const argv = commandArgv({ command: line, style: 'farmguardian', timeoutMs: 10_000, libexecDir: dir }, { address: be1!.address, port: 0 });
     return inNamespace(topo.balancer, [process.execPath, join(dir, argv[0]!), ...argv.slice(1)], { timeoutMs: 15_000 });
   };
   const until = async (line: string) => {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-line.ts';
-import { fromKeepalived, runCommandCheck } from '../../orchestrator/checks/command.ts';
+import { runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
 import { startFakeTftp } from '../helpers/tftp-fake.ts';
 import { freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
@@ -103,7 +103,7 @@ t.test('keepalived misc_dynamic: --misc-dynamic against real vsftpd, sshd and tf
   const never = new AbortController().signal;
   /** exit status and keepalived's verdict on a misc_path run with misc_dynamic */
   const asKeepalived = async (miscPath: string) => {
-    const result = await runCommandCheck(fromKeepalived(`"${process.execPath} ${miscPath}"`, { timeoutMs: 15_000, dynamic: true }), { address: '127.0.0.1', port: 0 }, never);
+    const result = await runCommandCheck({ command: `${process.execPath} ${miscPath}`, style: 'keepalived', timeoutMs: 15_000, dynamic: true }, { address: '127.0.0.1', port: 0 }, never);
     return [result.exitCode, result.up ? (result.weight === undefined ? 'up, configured weight' : `up, weight ${result.weight}`) : 'down'];
   };
   const ftp = (flag: string, port: number, ...more: string[]) => asKeepalived([pluginPath('check_ftp'), flag, '-H', '127.0.0.1', '-p', String(port), '-t', '5', ...more].join(' '));

@@ -219,3 +219,31 @@ async function importInScratch(t: Test, text: string) {
   writeFileSync(join(dir, 'lvs.cf'), text);
   return { dir, imported: importLvs('lvs.cf', join(dir, 'lvs.cf')), importLvs, renderLvs };
 }
+
+t.test('expect: nanny\'s escapes are read on import and written back on render', async (t) => {
+  const cf = (expect: string) => `serial_no = 1
+primary = 10.0.0.1
+service = lvs
+network = nat
+virtual ftp {
+     active = 1
+     address = 192.0.2.10 eth0:1
+     port = 21
+     send_program = "/usr/local/bin/probe %h"
+     expect = "${expect}"
+     scheduler = wlc
+     protocol = tcp
+     timeout = 6
+     server a {
+         address = 10.0.0.11
+         active = 1
+     }
+}
+`;
+  const imported = validateConfig(farmsFromLvsCf(parseLvsCf(cf('OK\\n\\tdone \\\\ \\q'))).config);
+  const check = imported.farms[0]!.check;
+  t.equal(check.expect, 'OK\n\tdone \\ \\q', 'nanny compares with the characters: \\n, \\t and \\\\ are turned into them, \\q stays');
+  const rendered = renderLvsCf(lvsCfFromConfig(imported));
+  t.match(rendered, /^\s*expect = "OK\\n\\tdone \\\\ \\\\q"$/m, 'rendered back as escapes, on one line');
+  t.equal(validateConfig(farmsFromLvsCf(parseLvsCf(rendered)).config).farms[0]!.check.expect, check.expect, 'and imported again to the same text');
+});
