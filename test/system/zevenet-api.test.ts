@@ -45,9 +45,6 @@ const FTP_FARM = {
   },
   backends: BACKENDS,
 };
-const FG = {
-  name: 'check_ftp', description: 'FTP check', command: 'check_ftp -H HOST -p PORT', farms: ['FTPfarm'], log: 'false', interval: 10, cut_conns: 'false', template: 'false',
-};
 
 const ROUTES: Record<string, Route> = {
   'GET /zapi/v4.0/zapi.cgi/farms': { status: 200, body: FARMS },
@@ -58,21 +55,6 @@ const ROUTES: Record<string, Route> = {
   'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1': { status: 200, body: { description: 'Modify backend', params: { weight: 4 }, message: 'Backend modified.', status: 'up' } },
   'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/1/maintenance': { status: 200, body: { description: 'Set backend status', params: { action: 'maintenance', farm: { status: 'up' } } } },
   'PUT /zapi/v4.0/zapi.cgi/farms/FTPfarm/backends/9/maintenance': { status: 404, body: { description: 'Set backend status', error: 'true', message: 'Could not find a backend with such id.' } },
-  'GET /zapi/v4.0/zapi.cgi/monitoring/fg': { status: 200, body: { description: 'List farm guardian checks and templates', params: [FG] } },
-  'GET /zapi/v4.0/zapi.cgi/monitoring/fg/check_ftp': { status: 200, body: { description: 'Retrive the farm guardian check_ftp', params: FG } },
-  'POST /zapi/v4.0/zapi.cgi/monitoring/fg': {
-    status: 200,
-    body: { description: 'Create a farm guardian lbguard-ftp', message: 'The farm guardian lbguard-ftp has been created successfully.', params: { ...FG, name: 'lbguard-ftp', command: '', farms: [], description: '' } },
-  },
-  'PUT /zapi/v4.0/zapi.cgi/monitoring/fg/lbguard-ftp': {
-    status: 200,
-    body: {
-      description: 'Modify farm guardian lbguard-ftp',
-      message: 'Success, some parameters have been changed in farm guardian lbguard-ftp.',
-      params: { name: 'lbguard-ftp', description: 'lbguard ftp check', command: 'check_ftp -H HOST -p PORT -t 3', farms: [], log: 'true', interval: 5, cut_conns: 'false', template: 'false' },
-    },
-  },
-  'POST /zapi/v4.0/zapi.cgi/farms/FTPfarm/fg': { status: 200, body: { description: 'Add the farm guardian lbguard-ftp to the farm FTPfarm', message: 'Success, The farm guardian lbguard-ftp was added to the farm FTPfarm', status: 'up' } },
 };
 
 function zapi(seen: Seen[]) {
@@ -135,25 +117,6 @@ t.test('Zevenet API v4.0 client: requests field by field, documented answers par
     await client.setBackend('FTPfarm', 1, { max_conns: 50 });
     t.same(last().body, { max_conns: 50 }, 'a connection limit alone');
     await t.rejects(client.maintenance('FTPfarm', 9), /HTTP 404 Set backend status: Could not find a backend with such id\./);
-  });
-
-  t.test('Farm Guardian: list, read one, create with settings, attach to a farm', async (t) => {
-    t.same(await client.farmGuardians(), [FG]);
-    t.same(last(), { method: 'GET', path: '/zapi/v4.0/zapi.cgi/monitoring/fg', key: KEY, contentType: undefined, body: undefined });
-    t.same(await client.farmGuardian('check_ftp'), FG);
-    t.same(last().path, '/zapi/v4.0/zapi.cgi/monitoring/fg/check_ftp');
-    const before = seen.length;
-    const created = await client.createFarmGuardian('lbguard-ftp', { description: 'lbguard ftp check', command: 'check_ftp -H HOST -p PORT -t 3', interval: 5, cut_conns: 'false', log: 'true' });
-    t.same(seen.slice(before), [
-      { method: 'POST', path: '/zapi/v4.0/zapi.cgi/monitoring/fg', key: KEY, contentType: 'application/json', body: { name: 'lbguard-ftp' } },
-      {
-        method: 'PUT', path: '/zapi/v4.0/zapi.cgi/monitoring/fg/lbguard-ftp', key: KEY, contentType: 'application/json',
-        body: { description: 'lbguard ftp check', command: 'check_ftp -H HOST -p PORT -t 3', interval: 5, cut_conns: 'false', log: 'true' },
-      },
-    ]);
-    t.match(created, { name: 'lbguard-ftp', interval: 5, command: 'check_ftp -H HOST -p PORT -t 3' });
-    await client.attachFarmGuardian('FTPfarm', 'lbguard-ftp');
-    t.same(last(), { method: 'POST', path: '/zapi/v4.0/zapi.cgi/farms/FTPfarm/fg', key: KEY, contentType: 'application/json', body: { name: 'lbguard-ftp' } });
   });
 
   t.test('a wrong key and an appliance that does not answer', async (t) => {

@@ -1,5 +1,5 @@
 // The Zevenet appliance API (ZAPI v4.0) calls lbguard needs: farms and their backends, an L4xNAT
-// backend put in maintenance and back up, Farm Guardian objects read, created and attached.
+// backend's weight and limit set, the backend put in maintenance and back up.
 // `https://HOST:444/zapi/v4.0/zapi.cgi`, header `ZAPI_KEY`, JSON. Answers are
 // `{"description", "params", ...}`; errors HTTP 4xx `{"description", "error": "true", "message"}`.
 import { ApiError, exchange, isObject } from '../http.ts';
@@ -41,26 +41,6 @@ export interface ZevenetL4Farm {
     readonly [key: string]: unknown;
   };
   readonly backends: readonly ZevenetBackend[];
-}
-
-export interface ZevenetFarmGuardian {
-  readonly name: string;
-  readonly description: string;
-  readonly command: string;
-  readonly farms: readonly string[];
-  readonly log: string;
-  readonly interval: number;
-  readonly cut_conns: string;
-  readonly template: string;
-}
-
-/** What PUT /monitoring/fg/<name> takes. */
-export interface FarmGuardianSettings {
-  readonly description?: string;
-  readonly command?: string;
-  readonly interval?: number;
-  readonly cut_conns?: 'true' | 'false';
-  readonly log?: 'true' | 'false';
 }
 
 /** drain: established sessions finish; cut: they are dropped */
@@ -123,24 +103,6 @@ export class ZevenetClient {
   /** Out of maintenance: the backend takes new sessions again. */
   async up(farm: string, backendId: number): Promise<void> {
     await this.request('PUT', `/farms/${encodeURIComponent(farm)}/backends/${backendId}/maintenance`, { action: 'up' });
-  }
-
-  async farmGuardians(): Promise<ZevenetFarmGuardian[]> {
-    return (await this.request<{ params: ZevenetFarmGuardian[] }>('GET', '/monitoring/fg')).params;
-  }
-
-  async farmGuardian(name: string): Promise<ZevenetFarmGuardian> {
-    return (await this.request<{ params: ZevenetFarmGuardian }>('GET', `/monitoring/fg/${encodeURIComponent(name)}`)).params;
-  }
-
-  /** Creates a blank Farm Guardian object, then sets its fields (the API takes only the name at creation). */
-  async createFarmGuardian(name: string, settings: FarmGuardianSettings): Promise<ZevenetFarmGuardian> {
-    await this.request('POST', '/monitoring/fg', { name });
-    return (await this.request<{ params: ZevenetFarmGuardian }>('PUT', `/monitoring/fg/${encodeURIComponent(name)}`, settings)).params;
-  }
-
-  async attachFarmGuardian(farm: string, name: string): Promise<void> {
-    await this.request('POST', `/farms/${encodeURIComponent(farm)}/fg`, { name });
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
