@@ -1,7 +1,7 @@
 import type { DataPlaneCounters, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { FairShare, type ShareHolder } from './fair-share.ts';
 import { PersistenceTable } from './persistence.ts';
-import { Scheduler, schedulerKind, takesSessions } from './scheduler.ts';
+import { pickMethod, ServerPicker, takesSessions } from './server-picker.ts';
 
 /** One real server of a virtual service, with what it has carried. */
 export class RealServer {
@@ -117,15 +117,16 @@ class PoolLease implements Lease {
 
 /**
  * The real servers of one virtual service and the choice among them: persistence first (a live entry
- * naming a server that still takes sessions), then the scheduler. A server at its `max-conns` is
- * passed over like a quiesced one, persistence or not (IPVS skips an overloaded destination). Counts
- * sessions per server and the service's own refusals and errors (by kind), for /metrics.
+ * naming a server that still takes sessions), then the picker (the farm's scheduler). A server at
+ * its `max-conns` is passed over like a quiesced one, persistence or not (IPVS skips an overloaded
+ * destination). Counts sessions per server and the service's own refusals and errors (by kind), for
+ * /metrics.
  */
 export class ServerPool {
   private readonly servers = new Map<string, RealServer>();
-  /** the servers still in the service, in order: what the scheduler walks for each new session */
+  /** the servers still in the service, in order: what the picker walks for each new session */
   private present: RealServer[] = [];
-  private scheduler: Scheduler;
+  private picker: ServerPicker;
   private persistence: PersistenceTable | undefined;
   readonly errors = new Map<string, number>();
   /** open sessions per client address (with a client-sessions limit) */
@@ -139,7 +140,7 @@ export class ServerPool {
     private readonly failures: FailurePolicy = { errorLimit: DEFAULT_ERROR_LIMIT },
     private readonly limits: PoolLimits = {},
   ) {
-    this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
+    this.picker = new ServerPicker(pickMethod(spec.scheduler));
     this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
     this.sessionShare = budget.join();
     this.descriptorShare = limits.descriptors?.join();
@@ -153,7 +154,7 @@ export class ServerPool {
 
   /** the client's address decides the server (persistence, source hashing, a client-sessions limit): others may pass '' */
   get needsClientAddress(): boolean {
-    return this.persistence !== undefined || this.scheduler.kind === 'sh' || this.limits.clientSessions !== undefined;
+    return this.persistence !== undefined || this.picker.kind === 'sh' || this.limits.clientSessions !== undefined;
   }
 
   /** open sessions of one client address (counted only with a client-sessions limit) */
@@ -174,7 +175,7 @@ export class ServerPool {
   }
 
   setSpec(spec: VirtualServiceSpec): void {
-    if (spec.scheduler !== this.spec.scheduler) this.scheduler = new Scheduler(schedulerKind(spec.scheduler));
+    if (spec.scheduler !== this.spec.scheduler) this.picker = new ServerPicker(pickMethod(spec.scheduler));
     if (JSON.stringify(spec.persistence) !== JSON.stringify(this.spec.persistence)) {
       this.persistence = spec.persistence && new PersistenceTable(spec.persistence.timeoutSeconds * 1000, spec.persistence.netmask);
     }
@@ -314,7 +315,7 @@ export class ServerPool {
     const remembered = this.persistence?.lookup(client);
     const sticky = remembered === undefined ? undefined : this.servers.get(remembered);
     const candidates = exclude ? this.present.filter((s) => !exclude.has(s)) : this.present;
-    const server = sticky?.present && takesSessions(sticky) && !exclude?.has(sticky) ? sticky : this.scheduler.pick(candidates, client);
+    const server = sticky?.present && takesSessions(sticky) && !exclude?.has(sticky) ? sticky : this.picker.pick(candidates, client);
     if (server) this.persistence?.opened(client, server.name);
     return server;
   }

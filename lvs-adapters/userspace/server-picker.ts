@@ -1,5 +1,5 @@
 /**
- * Choosing a real server for a new session, with IPVS's scheduler names and meaning:
+ * Choosing a real server for a new session: the farm's `scheduler`, with IPVS's names and meaning:
  * `rr` round robin, `wrr` weighted round robin (smooth: no burst to the heaviest), `lc` least
  * connections, `wlc` least connections relative to weight, `sh` source hash. `sed` and `nq` are
  * served as `wlc`; `dh`, `mh`, `lblc` and `lblcr` as `sh` (one balancer, no destination cache).
@@ -15,9 +15,10 @@ export interface Schedulable {
   readonly maxConnections?: number | undefined;
 }
 
-export type SchedulerName = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh';
+/** The methods the picker has: every IPVS scheduler name maps onto one of them (pickMethod). */
+export type PickMethod = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh';
 
-export function schedulerKind(name: string): SchedulerName {
+export function pickMethod(name: string): PickMethod {
   switch (name) {
     case 'rr':
     case 'wrr':
@@ -53,12 +54,13 @@ export function hashAddress(address: string): number {
   return h >>> 0;
 }
 
-export class Scheduler {
+/** Picks the server of each new session by the farm's scheduler (the farms file's word, after IPVS). */
+export class ServerPicker {
   private next = 0;
   /** smooth wrr: each server's running credit, by name */
   private readonly credit = new Map<string, number>();
 
-  constructor(readonly kind: SchedulerName) {}
+  constructor(readonly kind: PickMethod) {}
 
   /** Walks the list in place (no copy per session: this runs for every new connection). */
   pick<T extends Schedulable>(servers: readonly T[], client: string): T | undefined {

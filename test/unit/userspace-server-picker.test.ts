@@ -2,28 +2,28 @@ import t from 'tap';
 import { LineSplitter, parseClientCommand } from '../../lvs-adapters/userspace/ftp-control.ts';
 import { PersistenceTable } from '../../lvs-adapters/userspace/persistence.ts';
 import { ServerPool, SessionBudget } from '../../lvs-adapters/userspace/pool.ts';
-import { Scheduler } from '../../lvs-adapters/userspace/scheduler.ts';
+import { ServerPicker } from '../../lvs-adapters/userspace/server-picker.ts';
 
 const servers = (...weights: number[]) => weights.map((weight, i) => ({ name: `s${i + 1}`, weight, active: 0 }));
-const picks = (scheduler: Scheduler, list: ReturnType<typeof servers>, n: number, client = '192.0.2.1') =>
+const picks = (scheduler: ServerPicker, list: ReturnType<typeof servers>, n: number, client = '192.0.2.1') =>
   Array.from({ length: n }, () => scheduler.pick(list, client)?.name).join(' ');
 
 t.test('rr cycles, skipping quiesced servers', async (t) => {
-  t.equal(picks(new Scheduler('rr'), servers(1, 0, 5), 4), 's1 s3 s1 s3');
+  t.equal(picks(new ServerPicker('rr'), servers(1, 0, 5), 4), 's1 s3 s1 s3');
 });
 
 t.test('wrr follows weights smoothly', async (t) => {
-  t.equal(picks(new Scheduler('wrr'), servers(3, 1), 8), 's1 s1 s2 s1 s1 s1 s2 s1');
+  t.equal(picks(new ServerPicker('wrr'), servers(3, 1), 8), 's1 s1 s2 s1 s1 s1 s2 s1');
 });
 
 t.test('lc and wlc pick the least loaded (relative to weight for wlc)', async (t) => {
   const list = [{ name: 'a', weight: 1, active: 2 }, { name: 'b', weight: 4, active: 4 }];
-  t.equal(new Scheduler('lc').pick(list, '')?.name, 'a');
-  t.equal(new Scheduler('wlc').pick(list, '')?.name, 'b');
+  t.equal(new ServerPicker('lc').pick(list, '')?.name, 'a');
+  t.equal(new ServerPicker('wlc').pick(list, '')?.name, 'b');
 });
 
 t.test('sh sends one address to one server; nothing when all are quiesced', async (t) => {
-  const sh = new Scheduler('sh');
+  const sh = new ServerPicker('sh');
   t.equal(new Set(picks(sh, servers(1, 1, 1), 10, '10.1.2.3').split(' ')).size, 1);
   t.equal(sh.pick(servers(0, 0), 'x'), undefined);
 });
@@ -94,11 +94,11 @@ t.test('persistence: an entry holds while a session of the client is open, then 
 
 t.test('schedulers pass over a server at its max-conns; 0 or absent is no limit', async (t) => {
   const list = [{ name: 'a', weight: 1, active: 2, maxConnections: 2 }, { name: 'b', weight: 1, active: 5 }, { name: 'c', weight: 1, active: 0, maxConnections: 0 }];
-  t.equal(picks(new Scheduler('rr'), list, 4), 'b c b c');
-  t.equal(picks(new Scheduler('wrr'), list, 2), 'b c');
-  t.equal(new Scheduler('lc').pick(list, '')?.name, 'c');
-  t.equal(new Scheduler('wlc').pick(list.slice(0, 2), '')?.name, 'b', 'the least loaded is full: the next one');
-  const sh = new Scheduler('sh');
+  t.equal(picks(new ServerPicker('rr'), list, 4), 'b c b c');
+  t.equal(picks(new ServerPicker('wrr'), list, 2), 'b c');
+  t.equal(new ServerPicker('lc').pick(list, '')?.name, 'c');
+  t.equal(new ServerPicker('wlc').pick(list.slice(0, 2), '')?.name, 'b', 'the least loaded is full: the next one');
+  const sh = new ServerPicker('sh');
   const free = [{ name: 'a', weight: 1, active: 0, maxConnections: 1 }, { name: 'b', weight: 1, active: 0, maxConnections: 1 }];
   const home = sh.pick(free, '10.1.2.3')!;
   const full = free.map((s) => (s === home ? { ...s, active: 1 } : s));
