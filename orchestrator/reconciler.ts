@@ -77,7 +77,7 @@ export class Reconciler {
     try {
       const observed = await this.adapter.observe();
       const changes = diffFarms(this.desired, observed, this.managed);
-      if (changes.length) await this.adapter.apply(changes);
+      if (changes.length) await this.adapter.apply(changes, observed);
       await this.adapter.prune?.(this.desired);
       const wanted = new Set(this.desired.map((f) => f.service.farm));
       // a farm removed from the config stays "ours" until the data plane no longer shows it

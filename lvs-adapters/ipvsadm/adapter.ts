@@ -7,9 +7,6 @@ import { planCommands, sameServices } from './plan.ts';
 import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
 import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
 
-/** How long a table read by observe() may stand in for apply()'s own read (see `observed`). */
-const OBSERVED_REUSE_MS = 1000;
-
 export interface IpvsadmAdapterOptions {
   /** path of ipvsadm (default /sbin/ipvsadm) */
   readonly ipvsadm?: string;
@@ -59,32 +56,33 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   }
 
   /**
-   * The table observe() read, kept for the apply() the reconciler runs right after it on what it
-   * observed: used once, and only within OBSERVED_REUSE_MS, so that pass reads the kernel once.
+   * The table each observe() read, by the list it returned: the apply() of the same pass is handed
+   * that list back (see DataPlaneAdapter.apply) and plans on this table, so a pass reads the kernel
+   * once. Used once; a list never handed back is dropped with it.
    */
-  private observed: { table: IpvsService[]; at: number } | undefined;
+  private readonly tables = new WeakMap<readonly FarmState[], IpvsService[]>();
 
   async observe(): Promise<FarmState[]> {
     const table = await this.table();
-    this.observed = { table, at: performance.now() };
     const kernel = new Map(table.map((s) => [serviceKey(s), s]));
     const out: FarmState[] = [];
     for (const farm of this.asked.values()) {
       const wanted = farmServices(farm, this.method);
       const primary = wanted[0] && kernel.get(serviceKey(wanted[0]));
       if (!wanted[0] || !primary) continue;
-      out.push({ service: this.observedService(farm.service, wanted, primary, kernel), servers: this.observedServers(farm, wanted[0], primary) });
+      out.push({ ...this.observedService(farm.service, wanted, primary, kernel), servers: this.observedServers(farm, wanted[0], primary) });
     }
+    this.tables.set(out, table);
     return out;
   }
 
   /**
-   * The farm's service as the kernel has it. Scheduler and persistence come from the kernel; when a
-   * further port's service is missing or different, the scheduler is reported as "<sched>+drift" so
-   * the diff above asks for an update-farm, which re-applies the whole farm.
+   * The farm's service as the kernel has it: scheduler and persistence of its first port's service.
+   * When a further port's service is missing or different the farm is out of step, and the diff
+   * above asks for an update-farm, which applies the whole farm again.
    */
-  private observedService(spec: VirtualServiceSpec, wanted: IpvsService[], primary: IpvsService, kernel: Map<string, IpvsService>): VirtualServiceSpec {
-    const drift = wanted.slice(1).some((s) => {
+  private observedService(spec: VirtualServiceSpec, wanted: IpvsService[], primary: IpvsService, kernel: Map<string, IpvsService>): Pick<FarmState, 'service' | 'outOfStep'> {
+    const outOfStep = wanted.slice(1).some((s) => {
       const there = kernel.get(serviceKey(s));
       return !there || !sameServices(s, there);
     });
@@ -95,7 +93,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
       : primary.persistent === undefined
         ? undefined
         : { timeoutSeconds: primary.persistent, netmask: primary.netmask ?? '255.255.255.255' };
-    return { ...spec, scheduler: drift ? `${primary.scheduler}+drift` : primary.scheduler, persistence };
+    return { service: { ...spec, scheduler: primary.scheduler, persistence }, ...(outOfStep ? { outOfStep } : {}) };
   }
 
   /**
@@ -127,7 +125,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
    */
   lastApply = { readMs: 0, planMs: 0, runMs: 0, verifyMs: 0, commands: 0 };
 
-  async apply(changes: readonly Change[]): Promise<void> {
+  async apply(changes: readonly Change[], observed?: readonly FarmState[]): Promise<void> {
     if (changes.length === 0) return;
     let mark = performance.now();
     const lap = () => {
@@ -138,9 +136,9 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     };
     const { wanted, owned } = this.stage(this.asked, changes);
     const stageMs = lap();
-    const seen = this.observed;
-    this.observed = undefined;
-    const kernel = seen && performance.now() - seen.at < OBSERVED_REUSE_MS ? seen.table : await this.table();
+    const read = observed && this.tables.get(observed);
+    if (observed) this.tables.delete(observed);
+    const kernel = read ?? (await this.table());
     const readMs = lap();
     const commands = planCommands(wanted, kernel, owned);
     const planMs = stageMs + lap();

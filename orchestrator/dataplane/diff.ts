@@ -21,7 +21,7 @@ export function diffFarms(desired: readonly FarmState[], observed: readonly Farm
       changes.push({ kind: 'add-farm', farm });
       continue;
     }
-    if (!sameService(farm.service, current.service)) changes.push({ kind: 'update-farm', service: farm.service });
+    if (current.outOfStep || !sameService(farm.service, current.service)) changes.push({ kind: 'update-farm', service: farm.service });
     const currentServers = new Map(current.servers.map((s) => [s.name, s]));
     for (const server of farm.servers) {
       const there = currentServers.get(server.name);

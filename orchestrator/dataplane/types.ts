@@ -34,6 +34,11 @@ export interface FarmState {
    * data plane that keeps failed backends declared (nftlb's `down`) deletes the ones not named here.
    */
   readonly members?: readonly string[];
+  /**
+   * Observed side only: the data plane holds part of this farm otherwise than this summary shows (an
+   * IPVS farm's service on a further port missing or different), so the farm is applied again whole.
+   */
+  readonly outOfStep?: boolean;
 }
 
 export type Change =
@@ -83,8 +88,13 @@ export interface DataPlaneAdapter {
   readonly type: string;
   /** The farms this adapter manages, as the data plane holds them now. */
   observe(): Promise<FarmState[]>;
-  /** Applies changes in order; throws (with a message an operator can act on) when one fails. */
-  apply(changes: readonly Change[]): Promise<void>;
+  /**
+   * Applies changes in order; throws (with a message an operator can act on) when one fails.
+   * `observed` is what this adapter's observe() returned for the pass the changes were computed
+   * from: an adapter that read more than it reports (the whole ipvsadm table) may plan on that read
+   * instead of reading the data plane again. Absent, the adapter reads what it needs itself.
+   */
+  apply(changes: readonly Change[], observed?: readonly FarmState[]): Promise<void>;
   close(options?: CloseOptions): Promise<void>;
   /** Optional: farms the data plane cannot serve now (a port it cannot listen on), with the reason. */
   problems?(): ReadonlyMap<string, string>;

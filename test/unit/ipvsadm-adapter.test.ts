@@ -43,9 +43,11 @@ const tftp = (servers: RealServerSpec[]): FarmState => ({
   servers,
 });
 
+/** One reconcile pass, as the Reconciler runs it: observe, diff, apply handed what was observed. */
 async function converge(adapter: IpvsadmAdapter, desired: FarmState[]): Promise<void> {
   const managed = new Set(desired.map((f) => f.service.farm));
-  await adapter.apply(diffFarms(desired, await adapter.observe(), managed));
+  const observed = await adapter.observe();
+  await adapter.apply(diffFarms(desired, observed, managed), observed);
 }
 
 t.test('declares fwmark and port services with their real servers, marks in nftables', async (t) => {
@@ -99,7 +101,7 @@ t.test('max-conns: -x on -a and -e, read back from -Ln --thresholds, no drift; a
   t.same((await adapter.observe())[0]?.servers.map((s) => [s.name, s.maxConnections]), [['s1', undefined], ['s2', 3]]);
 });
 
-t.test('a reconcile pass reads the kernel once: apply() right after observe() plans on the table observe() read', async (t) => {
+t.test('a reconcile pass reads the kernel once: apply() handed what observe() returned plans on the table it read', async (t) => {
   const { adapter } = setup(t);
   const log = () => readFileSync(process.env.FAKE_IPVSADM_LOG ?? '', 'utf8').trim().split('\n');
   await converge(adapter, [sftp([server('s1', '10.0.1.2', 22)])]);
@@ -109,10 +111,15 @@ t.test('a reconcile pass reads the kernel once: apply() right after observe() pl
   t.same(pass.slice(0, 2).sort(), ['-Ln --thresholds', '-Sn'], 'one -Sn and one -Ln --thresholds, side by side');
   t.same(pass.slice(2), ['-e -t 192.0.2.10:22 -r 10.0.1.2:22 -m -w 0 -x 0', '-a -t 192.0.2.10:22 -r 10.0.1.3:22 -m -w 1'], 'then the two commands, and no read-back');
   const observed = await adapter.observe();
-  await adapter.apply(diffFarms([sftp([server('s1', '10.0.1.2', 22)])], observed, new Set(['sftp'])));
-  const again = log().length;
-  await adapter.apply([{ kind: 'update-server', farm: 'sftp', server: server('s1', '10.0.1.2', 22, 3) }]);
-  t.same(log().slice(again).filter((l) => l === '-Sn'), ['-Sn'], 'a second apply() reads the table itself: the observed one is used once');
+  let mark = log().length;
+  await adapter.apply(diffFarms([sftp([server('s1', '10.0.1.2', 22)])], observed, new Set(['sftp'])), observed);
+  t.same(log().slice(mark).filter((l) => l === '-Sn'), [], 'handed the observation: no read');
+  mark = log().length;
+  await adapter.apply([{ kind: 'update-server', farm: 'sftp', server: server('s1', '10.0.1.2', 22, 3) }], observed);
+  t.same(log().slice(mark).filter((l) => l === '-Sn'), ['-Sn'], 'the same observation again: read afresh, it is used once');
+  mark = log().length;
+  await adapter.apply([{ kind: 'update-server', farm: 'sftp', server: server('s1', '10.0.1.2', 22, 2) }]);
+  t.same(log().slice(mark).filter((l) => l === '-Sn'), ['-Sn'], 'no observation handed: the adapter reads the table itself');
 });
 
 t.test('drift made by hand is repaired; a restarted adapter runs nothing when the kernel already agrees', async (t) => {
@@ -138,6 +145,21 @@ t.test('services lbguard does not own are left alone; a moved port deletes the o
   t.equal(await save(), '-A -u 10.9.9.9:53 -s rr\n-A -t 192.0.2.10:2022 -s rr\n-a -t 192.0.2.10:2022 -r 10.0.1.2:22 -m -w 1\n');
   await adapter.apply([{ kind: 'remove-farm', farm: 'sftp' }]);
   t.equal(await save(), '-A -u 10.9.9.9:53 -s rr\n');
+});
+
+t.test('a farm on two ports whose second service was deleted by hand is out of step and applied again', async (t) => {
+  const { adapter, ipvsadm, save } = setup(t);
+  const twoPorts: FarmState = { ...sftp([server('s1', '10.0.1.2', 22)]), service: { ...sftp([]).service, ports: [{ from: 22, to: 22 }, { from: 2222, to: 2222 }] } };
+  await converge(adapter, [twoPorts]);
+  const whole = await save();
+  t.match(whole, '-A -t 192.0.2.10:2222 -s rr', 'both ports declared');
+  t.same((await adapter.observe())[0]?.outOfStep, undefined, 'in step');
+  await ipvsadm('-D', '-t', '192.0.2.10:2222');
+  const observed = await adapter.observe();
+  t.same([observed[0]?.outOfStep, observed[0]?.service.scheduler], [true, 'rr'], 'out of step, the scheduler as the kernel has it');
+  t.same(diffFarms([twoPorts], observed, new Set(['sftp'])).map((c) => c.kind), ['update-farm'], 'the diff applies the farm again');
+  await converge(adapter, [twoPorts]);
+  t.equal(await save(), whole, 'the second port is back');
 });
 
 t.test('a refused command fails with what ipvsadm said and what it means', async (t) => {

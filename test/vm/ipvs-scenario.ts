@@ -49,7 +49,8 @@ function expectTable(name: string, lines: string[]): void {
 
 const adapter = new IpvsadmAdapter({ ipvsadm: '/usr/sbin/ipvsadm', nft: '/usr/sbin/nft', method: 'nat' });
 async function converge(desired: FarmState[], via = adapter): Promise<void> {
-  await via.apply(diffFarms(desired, await via.observe(), new Set(desired.map((f) => f.service.farm))));
+  const observed = await via.observe();
+  await via.apply(diffFarms(desired, observed, new Set(desired.map((f) => f.service.farm))), observed);
 }
 
 const rs = (name: string, address: string, port: number, weight = 1): RealServerSpec => ({ name, address, port, weight });
