@@ -8,6 +8,7 @@ import { VERSION } from '../plugins/runtime/plugin.ts';
 import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
+import { DATAPLANE_KINDS } from './dataplane-kinds.ts';
 import { Orchestrator } from './daemon.ts';
 import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } from './status/client.ts';
 import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
@@ -66,7 +67,7 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
   process.on('SIGHUP', holdReload);
   let config;
   try {
-    config = loadValidConfig(file);
+    config = loadValidConfig(file, DATAPLANE_KINDS);
   } catch (error) {
     return fail(error instanceof ConfigError ? `refusing to start: ${error.message}` : (error as Error).message);
   }
@@ -79,7 +80,7 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
     return fail(`refusing to start: ${(error as Error).message}`);
   }
   let director: Director | undefined;
-  const orchestrator = new Orchestrator(config, { logger, vrrpStatus: () => director?.status() });
+  const orchestrator = new Orchestrator(config, { logger, dataplanes: DATAPLANE_KINDS, vrrpStatus: () => director?.status() });
   // the page first: an address that cannot be taken refuses the start before any check or data plane change
   let status;
   try {
@@ -109,7 +110,7 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
   let current = status;
   const reload = () => {
     try {
-      const next = loadValidConfig(file);
+      const next = loadValidConfig(file, DATAPLANE_KINDS);
       const nextSecrets = loadStatusSecrets(next.status);
       orchestrator.reload(next);
       director?.reload(next);
@@ -187,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       if (!values.config) return fail(`check needs -c FILE\n${USAGE}`);
       try {
-        const config = loadValidConfig(values.config);
+        const config = loadValidConfig(values.config, DATAPLANE_KINDS);
         const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
         process.stdout.write(`${values.config}: OK (${config.farms.length} farm(s), ${backends} backend(s))\n`);
         const warning = exposureWarning(config);
@@ -270,7 +271,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.ts');
-      return runDemo({ listen: values.listen });
+      return runDemo({ listen: values.listen, dataplanes: DATAPLANE_KINDS });
     }
     case 'version': case '--version': case '-V':
       process.stdout.write(`lbguard ${VERSION}\n`);

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { Config, FarmConfig } from './config/schema.ts';
-import { createAdapter } from './dataplane/registry.ts';
-import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
+import type { Change, DataPlaneAdapter, DataPlaneKind } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
 import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
 import { CheckHistory } from './health/check-history.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
-import { backendPort, type BackendProbe, buildProbe } from './probes.ts';
+import { backendPort, buildBackendCheck } from './checks/backend-check.ts';
+import type { BackendCheck } from './checks/types.ts';
 import { Reconciler } from './reconciler.ts';
 import { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
@@ -66,7 +66,9 @@ export interface OrchestratorOptions {
   readonly logger: Logger;
   /** how often each data plane is re-read and drift repaired */
   readonly reconcilePeriodMs?: number;
-  /** for tests: build adapters without the registry */
+  /** the data planes this build drives (orchestrator/dataplane-kinds.ts) */
+  readonly dataplanes?: readonly DataPlaneKind[];
+  /** for tests: makes every farm's adapter, in place of `dataplanes` */
   readonly adapterFor?: (farm: FarmConfig) => DataPlaneAdapter;
   /** for benchmarks: how late each check started against its schedule, in ms */
   readonly onCheckStart?: (lateMs: number) => void;
@@ -77,7 +79,7 @@ export interface OrchestratorOptions {
 interface BackendRuntime {
   readonly farm: FarmConfig;
   readonly identity: string;
-  readonly probe: BackendProbe;
+  readonly check: BackendCheck;
 }
 
 const RECENT_TRANSITIONS = 50;
@@ -119,7 +121,7 @@ function identityOf(farm: FarmConfig, index: number): string {
 }
 
 /**
- * The daemon: config -> scheduler -> probe -> health -> reconciler -> adapter -> data plane.
+ * The daemon: config -> scheduler -> check -> health -> reconciler -> adapter -> data plane.
  * One instance per `lbguard run`; reload() swaps the config keeping unchanged backends' health.
  */
 export class Orchestrator {
@@ -288,13 +290,20 @@ export class Orchestrator {
     return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions], ...(vrrp ? { vrrp } : {}) };
   }
 
+  private createAdapter(farm: FarmConfig): DataPlaneAdapter {
+    const kinds = this.options.dataplanes ?? [];
+    const kind = kinds.find((k) => k.type === farm.dataplane.type);
+    if (!kind) throw new Error(`data plane "${farm.dataplane.type}" is not available in this build (available: ${kinds.map((k) => k.type).join(', ') || 'none'})`);
+    return kind.create(farm.dataplane);
+  }
+
   /** Adapters for the data planes of config not running yet; all or none (a failure closes those made). */
   private newAdapters(config: Config): Map<string, DataPlaneAdapter> {
     const made = new Map<string, DataPlaneAdapter>();
     try {
       for (const farm of config.farms) {
         const key = dataplaneKey(farm);
-        if (!this.reconcilers.has(key) && !made.has(key)) made.set(key, this.options.adapterFor?.(farm) ?? createAdapter(farm.dataplane));
+        if (!this.reconcilers.has(key) && !made.has(key)) made.set(key, this.options.adapterFor?.(farm) ?? this.createAdapter(farm));
       }
     } catch (error) {
       for (const adapter of made.values()) adapter.close().catch(() => undefined);
@@ -381,8 +390,8 @@ export class Orchestrator {
           this.backends.set(key, { ...this.backends.get(key)!, farm });
           return;
         }
-        const probe = buildProbe(farm, backend);
-        this.backends.set(key, { farm, identity: identityOf(farm, i), probe });
+        const check = buildBackendCheck(farm, backend);
+        this.backends.set(key, { farm, identity: identityOf(farm, i), check });
         this.scheduler.add({ id: key, intervalMs: farm.check.interval, run: (signal) => this.runCheck(key, farm.name, backend.name, signal) });
       });
     }
@@ -399,7 +408,7 @@ export class Orchestrator {
     if (!runtime) return;
     let verdict: Verdict;
     try {
-      verdict = await runtime.probe(signal);
+      verdict = await runtime.check(signal);
     } catch (error) {
       verdict = { ok: false, line: `check failed: ${(error as Error).message}`, ms: 0 };
     }

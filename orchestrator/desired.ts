@@ -1,7 +1,7 @@
 import type { Config, FarmConfig } from './config/schema.ts';
 import type { FarmState, RealServerSpec, VirtualServiceSpec } from './dataplane/types.ts';
 import { type HealthRecord, isServing } from './health/backend-health.ts';
-import { backendPort } from './probes.ts';
+import { backendPort } from './checks/backend-check.ts';
 
 export function healthKey(farm: string, backend: string): string {
   return `${farm}/${backend}`;

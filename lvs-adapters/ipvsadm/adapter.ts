@@ -1,6 +1,5 @@
 import { recordChanges } from '../../orchestrator/dataplane/memory.ts';
-import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import { type Change, changedFarm, type DataPlaneAdapter, type FarmState, type RealServerSpec, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { type Change, changedFarm, type DataPlaneAdapter, type FarmState, type RealServerSpec, type VirtualServiceSpec, type DataplaneConfig } from '../../orchestrator/dataplane/types.ts';
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
 import { applyMarks, markRules, snatRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
@@ -217,7 +216,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
 }
 
 
-/** The registry's factory for `dataplane: {type: ipvsadm, method, ipvsadm}`. */
+/** The factory for `dataplane: {type: ipvsadm, method, ipvsadm}`. */
 export function createIpvsadmAdapter(config: DataplaneConfig): IpvsadmAdapter {
   if (config.type !== 'ipvsadm') throw new Error(`the ipvsadm adapter cannot run a "${config.type}" data plane`);
   return new IpvsadmAdapter({ ipvsadm: config.ipvsadm, method: config.method });

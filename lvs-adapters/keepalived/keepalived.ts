@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config, FarmConfig, VrrpConfig, VrrpPeer } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';
-import { backendPort } from '../../orchestrator/probes.ts';
+import { backendPort } from '../../orchestrator/checks/backend-check.ts';
 import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
 
 export interface KeepalivedOptions {

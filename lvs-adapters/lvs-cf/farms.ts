@@ -1,6 +1,6 @@
 import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
 import { convertNannyEscapes } from '../../orchestrator/checks/command.ts';
-import { backendPort } from '../../orchestrator/probes.ts';
+import { backendPort } from '../../orchestrator/checks/backend-check.ts';
 import { nativeCheck } from './send-program.ts';
 import { type Entry, get, integerValue, type LvsCf, LvsCfError, SCHEDULERS, type ServerBlock, type VirtualBlock } from './lvs-cf.ts';
 

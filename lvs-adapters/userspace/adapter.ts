@@ -1,7 +1,6 @@
 import type { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
-import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import { type Change, changedFarm, type CloseOptions, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type ServerFailureReport, type VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import { type Change, changedFarm, type CloseOptions, type DataPlaneAdapter, type DataPlaneCounters, type FarmState, type ServerFailureReport, type VirtualServiceSpec, type DataplaneConfig } from '../../orchestrator/dataplane/types.ts';
 import { DEFAULT_DIAL, type DialPolicy } from './dial.ts';
 import { forwardFtp } from './ftp-session.ts';
 import { descriptorBudget } from './descriptors.ts';

@@ -1,4 +1,4 @@
-import type { PortRange } from '../config/schema.ts';
+import type { FarmConfig, PortRange } from '../config/schema.ts';
 
 /**
  * What every data plane (kernel IPVS, nftlb, the TypeScript balancer, a Zevenet appliance) is told
@@ -106,4 +106,19 @@ export interface DataPlaneAdapter {
   prune?(desired: readonly FarmState[]): Promise<void>;
   /** Optional: the weights the data plane holds for these, when its scale is not lbguard's (a Zevenet appliance: 1..9). */
   dataplaneWeights?(servers: readonly RealServerSpec[]): ReadonlyMap<string, number>;
+}
+
+/** A farm's `dataplane:` settings in the farms file, one shape per type. */
+export type DataplaneConfig = FarmConfig['dataplane'];
+
+/**
+ * A kind of data plane this build drives: how its adapter is made, and what only it can find wrong
+ * in a farms file. Which kinds exist is decided once, at the top (orchestrator/dataplane-kinds.ts),
+ * and handed down to what validates farms files and runs farms.
+ */
+export interface DataPlaneKind {
+  readonly type: DataplaneConfig['type'];
+  create(config: DataplaneConfig): DataPlaneAdapter;
+  /** problems of a farm only this kind knows of (names its appliance refuses), by key under the farm */
+  farmProblems?(farm: FarmConfig): readonly { readonly key: string; readonly message: string }[];
 }

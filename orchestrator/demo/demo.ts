@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { validateConfig } from '../config/load.ts';
 import { Orchestrator } from '../daemon.ts';
+import type { DataPlaneKind } from '../dataplane/types.ts';
 import { startStatusServer, type StatusServer } from '../status/server.ts';
 import { formatStatusTable } from '../status/table.ts';
 import { type DemoBackend, demoFtp, demoSsh, demoTftp } from './backends.ts';
@@ -34,7 +35,7 @@ async function startStatus(orchestrator: Orchestrator, wanted: string): Promise<
  * them, the status page; one backend is stopped after 20 s and started again after 40 s, so its
  * farm can be watched taking it out and back in.
  */
-export async function runDemo(options: { listen?: string | undefined } = {}): Promise<number> {
+export async function runDemo(options: { listen?: string | undefined; dataplanes: readonly DataPlaneKind[] }): Promise<number> {
   const ftp = [await demoFtp('ftp-1'), await demoFtp('ftp-2')];
   const ssh = [await demoSsh('sftp-1'), await demoSsh('sftp-2')];
   const tftp = [await demoTftp('tftp-1'), await demoTftp('tftp-2')];
@@ -64,7 +65,7 @@ export async function runDemo(options: { listen?: string | undefined } = {}): Pr
       },
     ],
   }, '(demo)');
-  const orchestrator = new Orchestrator(config, { logger: humanLogger(), reconcilePeriodMs: 2000 });
+  const orchestrator = new Orchestrator(config, { logger: humanLogger(), reconcilePeriodMs: 2000, dataplanes: options.dataplanes });
   await orchestrator.start();
   const status = await startStatus(orchestrator, config.status.listen);
   process.stdout.write(`lbguard demo: status page ${status.url}/  (JSON: ${status.url}/status, metrics: ${status.url}/metrics)\n`);

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { splitKeepalived, splitNanny } from '../../orchestrator/checks/command-line.ts';
-import { commandSpecFromCheck } from '../../orchestrator/checks/command-probe.ts';
+import { commandSpecFromCheck } from '../../orchestrator/checks/command-backend-check.ts';
 import { type CommandCheckSpec, convertNannyEscapes, runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
+import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 import { type FakeServer, slowBanner } from '../helpers/fake-servers.ts';
 import { freePort, pluginPath, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
@@ -300,7 +301,7 @@ t.test('lbguard farms file: lbguard check accepts it, its command checks pass an
   const check = await runCommand(process.execPath, [join(ROOT, 'dist', 'lbguard.mjs'), 'check', '-c', file]);
   t.equal(check.code, 0, check.stdout + check.stderr);
   t.equal(check.stdout, `${file}: OK (4 farm(s), 5 backend(s))\n`);
-  const config = loadValidConfig(file);
+  const config = loadValidConfig(file, DATAPLANE_KINDS);
   t.same(config.farms.map((f) => [f.name, f.check.probe, f.check.style]), [['ftp', 'ftp', 'farmguardian'], ['tftp', 'command', 'farmguardian'], ['sftp', 'command', 'nanny'], ['ftp-weighted', 'command', 'keepalived']]);
   for (const farm of config.farms.filter((f) => f.check.probe === 'command')) {
     const spec = commandSpecFromCheck(farm.check);

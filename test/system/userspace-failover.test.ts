@@ -5,6 +5,7 @@
 // refused connects are retried on the other server - and the dead one leaves the rotation after
 // error-limit (3) refusals, shown as a transition with the reason long before its checks could.
 // Started again on its port, its checks bring it back (rise 1).
+import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -51,7 +52,7 @@ t.test('a killed vsftpd: every new session served by the other, the dead one out
     ],
   });
   const logger = pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() }));
-  const orchestrator = new Orchestrator(config, { logger, reconcilePeriodMs: 1000 });
+  const orchestrator = new Orchestrator(config, { logger, reconcilePeriodMs: 1000, dataplanes: DATAPLANE_KINDS });
   t.teardown(() => orchestrator.stop());
   await orchestrator.start();
   await until('every backend up', () => (orchestrator.snapshot().farms.every((f) => f.backends.every((b) => b.state === 'up')) ? true : undefined), 15_000);

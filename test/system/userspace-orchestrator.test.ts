@@ -2,6 +2,7 @@
 // vsftpd backends checked by the FTP probe, curl through the virtual service. Stopping one backend
 // takes it out (after `fall` failed checks) and every transfer then comes from the other; the
 // orchestrator's /metrics registry carries the balancer's counters.
+import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -33,7 +34,7 @@ t.test('a failed backend is taken out of the userspace balancer; traffic moves t
     }],
   });
   const logger = pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() }));
-  const orchestrator = new Orchestrator(config, { logger, reconcilePeriodMs: 1000 });
+  const orchestrator = new Orchestrator(config, { logger, reconcilePeriodMs: 1000, dataplanes: DATAPLANE_KINDS });
   t.teardown(() => orchestrator.stop());
   await orchestrator.start();
 

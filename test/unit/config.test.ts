@@ -5,6 +5,7 @@ import t from 'tap';
 import { parseDuration } from '../../orchestrator/config/duration.ts';
 import { ConfigError, loadConfig, validateConfig } from '../../orchestrator/config/load.ts';
 import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
+import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 
 const farm = (extra: Record<string, unknown> = {}) => ({
   name: 'ftp',
@@ -94,7 +95,7 @@ t.test('YAML errors and check options the plugin refuses', async (t) => {
     check: {probe: ssh, options: {hostkey: not-a-fingerprint}}
     backends: [{name: b1, address: 10.0.0.1}]
 `);
-  t.throws(() => loadValidConfig(badOption), /farms\[0\]\.check\.options: --hostkey must look like SHA256:/);
+  t.throws(() => loadValidConfig(badOption, DATAPLANE_KINDS), /farms\[0\]\.check\.options: --hostkey must look like SHA256:/);
   const badKey = join(dir, 'key.yaml');
   writeFileSync(badKey, badOption.replace('option', 'key') && `farms:
   - name: sftp
@@ -103,7 +104,7 @@ t.test('YAML errors and check options the plugin refuses', async (t) => {
     check: {probe: ssh, options: {no-such-option: 1}}
     backends: [{name: b1, address: 10.0.0.1}]
 `);
-  t.throws(() => loadValidConfig(badKey), /farms\[0\]\.check\.options: unrecognized option '--no-such-option'/);
+  t.throws(() => loadValidConfig(badKey, DATAPLANE_KINDS), /farms\[0\]\.check\.options: unrecognized option '--no-such-option'/);
 });
 
 t.test('durations', async (t) => {

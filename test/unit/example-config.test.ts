@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
+import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 import { ROOT } from '../helpers/processes.ts';
 
 t.test('the commented example validates, with its FTP, TFTP, SFTP and command farms', async (t) => {
@@ -14,7 +15,7 @@ t.test('the commented example validates, with its FTP, TFTP, SFTP and command fa
   const file = join(dir, 'farms.yaml');
   // the example names a key file that exists on the operator's host, not here
   writeFileSync(file, readFileSync(join(ROOT, 'docs', 'farms.example.yaml'), 'utf8').replace('/etc/lbguard/monitor_ed25519', key));
-  const config = loadValidConfig(file);
+  const config = loadValidConfig(file, DATAPLANE_KINDS);
   t.same(config.farms.map((f) => [f.name, f.service, f.check.probe]), [
     ['ftp', 'ftp', 'ftp'],
     ['pxe', 'tftp', 'tftp'],

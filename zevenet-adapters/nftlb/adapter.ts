@@ -4,8 +4,7 @@
 // and started again on the next pass if it dies (it then comes back empty and the diff re-declares).
 import { writeFileSync } from 'node:fs';
 import { readApiKey } from '../key.ts';
-import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec, DataplaneConfig } from '../../orchestrator/dataplane/types.ts';
 import { NftlbClient, type NftlbFarm } from './client.ts';
 import { type NftlbProcess, startNftlb } from './daemon.ts';
 import { backendFields, downFields, farmFields, farmHolds, type NftlbMode, serversFromFarm, serviceFromFarm } from './farm.ts';

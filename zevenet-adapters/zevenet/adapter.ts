@@ -5,8 +5,7 @@
 // `cut` for a removed one, `up` for a serving one, with lbguard's weight mapped onto the appliance's
 // 1..9 (weights.ts). Backends are matched by address (and port when the appliance has one), since the
 // appliance numbers them and lbguard names them.
-import type { DataplaneConfig } from '../../orchestrator/dataplane/registry.ts';
-import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
+import type { Change, DataPlaneAdapter, FarmState, RealServerSpec, VirtualServiceSpec, DataplaneConfig } from '../../orchestrator/dataplane/types.ts';
 import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
 import { parsePorts } from '../nftlb/farm.ts';
 import { readApiKey } from '../key.ts';

@@ -2,9 +2,9 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { UsageError } from '../../plugins/runtime/errors.ts';
-import { commandProbe, commandSpecFromCheck } from '../../orchestrator/checks/command-probe.ts';
+import { commandBackendCheck, commandSpecFromCheck } from '../../orchestrator/checks/command-backend-check.ts';
 import { validateConfig } from '../../orchestrator/config/load.ts';
-import { backendPort } from '../../orchestrator/probes.ts';
+import { backendPort } from '../../orchestrator/checks/backend-check.ts';
 import { ROOT } from '../helpers/processes.ts';
 
 const script = (name: string) => join(ROOT, 'test', 'fixtures', 'commands', name);
@@ -25,7 +25,7 @@ function farmWith(check: Record<string, unknown>) {
 type Farm = ReturnType<typeof farmWith>;
 const probeOf = (farm: Farm) => {
   const backend = farm.backends[0]!;
-  return commandProbe(farm, { address: backend.address, port: backendPort(farm, backend) });
+  return commandBackendCheck(farm, { address: backend.address, port: backendPort(farm, backend) });
 };
 
 t.test('keepalived misc_dynamic from the farms file sets the verdict weight', async (t) => {

@@ -1,9 +1,9 @@
-// `check.probe: command` of the farms file, as a BackendProbe: the config's check block becomes a
+// `check.probe: command` of the farms file, as a BackendCheck: the config's check block becomes a
 // CommandCheckSpec once, and every run turns a CommandResult into the health record's Verdict.
-// orchestrator/probes.ts uses it for `probe: command`.
+// backend-check.ts uses it for `probe: command`.
 import { UsageError } from '../../plugins/runtime/errors.ts';
-import type { CheckConfig } from '../config/schema.ts';
-import type { ExternalProbeFactory } from '../probes.ts';
+import type { CheckConfig, FarmConfig } from '../config/schema.ts';
+import type { BackendCheck, CheckTarget } from './types.ts';
 import { type CommandCheckSpec, commandProblem, runCommandCheck } from './command.ts';
 
 export function commandSpecFromCheck(check: CheckConfig): CommandCheckSpec {
@@ -21,10 +21,10 @@ export function commandSpecFromCheck(check: CheckConfig): CommandCheckSpec {
   return spec;
 }
 
-export const commandProbe: ExternalProbeFactory = (farm, target) => {
+export function commandBackendCheck(farm: FarmConfig, target: CheckTarget): BackendCheck {
   const spec = commandSpecFromCheck(farm.check);
   return async (signal) => {
     const result = await runCommandCheck(spec, target, signal);
     return { ok: result.up, line: result.line, ms: result.ms, ...(result.weight === undefined ? {} : { weight: result.weight }) };
   };
-};
+}

@@ -1,28 +1,18 @@
-import { runCheck } from '../plugins/runtime/deadline.ts';
-import type { Outcome } from '../plugins/runtime/outcome.ts';
-import { renderOutcome } from '../plugins/runtime/outcome.ts';
-import { optionsFromSettings, type PluginDefinition } from '../plugins/runtime/plugin.ts';
-import { CRITICAL, OK, WARNING } from '../plugins/runtime/state.ts';
-import { checkFtpPlugin } from '../plugins/ftp/definition.ts';
-import { checkSshPlugin } from '../plugins/ssh/definition.ts';
-import { tcpProbe } from '../plugins/tcp/definition.ts';
-import { checkTftpPlugin } from '../plugins/tftp/definition.ts';
-import { commandProbe } from './checks/command-probe.ts';
-import type { BackendConfig, FarmConfig } from './config/schema.ts';
-import type { Verdict } from './health/backend-health.ts';
+import { runCheck } from '../../plugins/runtime/deadline.ts';
+import type { Outcome } from '../../plugins/runtime/outcome.ts';
+import { renderOutcome } from '../../plugins/runtime/outcome.ts';
+import { optionsFromSettings, type PluginDefinition } from '../../plugins/runtime/plugin.ts';
+import { CRITICAL, OK, WARNING } from '../../plugins/runtime/state.ts';
+import { checkFtpPlugin } from '../../plugins/ftp/definition.ts';
+import { checkSshPlugin } from '../../plugins/ssh/definition.ts';
+import { tcpProbe } from '../../plugins/tcp/definition.ts';
+import { checkTftpPlugin } from '../../plugins/tftp/definition.ts';
+import { commandBackendCheck } from './command-backend-check.ts';
+import type { BackendConfig, FarmConfig } from '../config/schema.ts';
+import type { Verdict } from '../health/backend-health.ts';
+import type { BackendCheck } from './types.ts';
 
-/** Runs one backend's check once, within its deadline, and says whether the backend may serve. */
-export type BackendProbe = (signal: AbortSignal) => Promise<Verdict>;
-
-export interface ProbeTarget {
-  readonly address: string;
-  readonly port: number;
-}
-
-/** A check that runs something other than a built-in plugin (the external command form). */
-export type ExternalProbeFactory = (farm: FarmConfig, target: ProbeTarget) => BackendProbe;
-
-// Built-in probes are the plugins' own definitions: same options, same parsing, same verdicts.
+// The built-in probe kinds are the plugins' own definitions: same options, same parsing, same verdicts.
 const BUILT_IN: Record<Exclude<FarmConfig['check']['probe'], 'command'>, PluginDefinition<any>> = {
   ssh: checkSshPlugin,
   ftp: checkFtpPlugin,
@@ -44,13 +34,13 @@ export function verdictOf(outcome: Outcome, definition: PluginDefinition<unknown
 }
 
 /**
- * Builds the probe of one backend from its farm's check settings. Throws UsageError when the
+ * Builds the check of one backend from its farm's check settings (`check.probe` says which kind). Throws UsageError when the
  * options are not ones the plugin accepts, so `lbguard check` can point at the config line.
  */
-export function buildProbe(farm: FarmConfig, backend: BackendConfig): BackendProbe {
+export function buildBackendCheck(farm: FarmConfig, backend: BackendConfig): BackendCheck {
   const target = { address: backend.address, port: backendPort(farm, backend) };
   const check = farm.check;
-  if (check.probe === 'command') return commandProbe(farm, target);
+  if (check.probe === 'command') return commandBackendCheck(farm, target);
   const definition = BUILT_IN[check.probe];
   const { options } = optionsFromSettings(definition, {
     ...check.options,
