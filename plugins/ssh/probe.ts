@@ -60,10 +60,10 @@ function needsLogin(options: SshProbeOptions): boolean {
 export async function probeSsh(options: SshProbeOptions, signal: AbortSignal, trace: Trace): Promise<SshProbeResult> {
   const socket = await connectTcp(options, signal, trace);
   try {
+    const connect = trace.enter('waiting for the server identification');
     // pinning a host key without a login: our side of the key exchange goes out at once (node:crypto
     // is loaded here, not at start: the banner check does without it)
     const hello = needsSshSession(options) && !needsLogin(options) ? (await import('./host-key-exchange.ts')).sendClientHello(socket, options.clientIdentification) : undefined;
-    const connect = trace.enter('waiting for the server identification');
     // room for one whole packet of the key exchange (35000 bytes at most) after the identification
     const reader = new SocketReader(socket, needsSshSession(options) ? 48 * 1024 : 16 * 1024);
     const read = await readIdentification(reader, signal, trace);
