@@ -5,7 +5,7 @@ import { printable } from '../runtime/outcome.ts';
 import type { SocketReader } from '../runtime/socket-reader.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { fingerprint, HOST_KEY_ALGORITHMS, verifyHostKeySignature } from './host-keys.ts';
-import { KEX_METHODS, type KexMethod, type KeyAgreement } from './kex-methods.ts';
+import { GROUP_EXCHANGE_BITS, KEX_METHODS, type KexMethod, type KeyAgreement } from './kex-methods.ts';
 import { encodePacket, readPacket } from './packets.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
@@ -17,6 +17,11 @@ const MSG_DEBUG = 4;
 const MSG_KEXINIT = 20;
 const MSG_KEX_INIT = 30; // SSH_MSG_KEXDH_INIT and SSH_MSG_KEX_ECDH_INIT
 const MSG_KEX_REPLY = 31; // SSH_MSG_KEXDH_REPLY and SSH_MSG_KEX_ECDH_REPLY
+// RFC 4419 section 5: group exchange
+const MSG_GEX_GROUP = 31;
+const MSG_GEX_INIT = 32;
+const MSG_GEX_REPLY = 33;
+const MSG_GEX_REQUEST = 34;
 const DISCONNECT_BY_APPLICATION = 11;
 
 /**
@@ -106,7 +111,8 @@ export function sendClientHello(socket: Socket, identification: string): ClientH
 
 /**
  * The rest of the SSH transport's first key exchange, by hand, up to the host key (RFC 4253
- * sections 7-8, RFC 5656, RFC 8731, RFC 8268): agree on the algorithms, one (EC)DH round, check the
+ * sections 7-8, RFC 5656, RFC 8731, RFC 8268, RFC 4419): agree on the algorithms (and on a group
+ * in a group exchange), one (EC)DH round, check the
  * server's signature over the exchange hash, then leave with SSH_MSG_DISCONNECT. Only what pinning
  * a host key needs. The server's identification line must have been consumed from `reader`; every
  * read is bounded by `signal`.
@@ -129,18 +135,31 @@ export async function exchangeHostKey(
   const hostKeyAlgorithm = chosen[1] as string;
   trace.note(2, `key exchange ${kexName}, host key algorithm ${hostKeyAlgorithm}`);
   const method = KEX_METHODS.get(kexName)!;
-  const agreement = method === hello.prepared.method ? hello.prepared.agreement : method.start();
-  const init = new WireWriter().byte(MSG_KEX_INIT);
+  let agreement: KeyAgreement;
+  let groupFields: Buffer | undefined;
+  if (method.groupExchange) {
+    const { min, preferred, max } = GROUP_EXCHANGE_BITS;
+    socket.write(encodePacket(new WireWriter().byte(MSG_GEX_REQUEST).uint32(min).uint32(preferred).uint32(max).toBuffer()));
+    const offered = new WireReader((await expect(MSG_GEX_GROUP, 'the Diffie-Hellman group', reader, signal, trace)).subarray(1), 'Diffie-Hellman group');
+    const group = { prime: offered.mpint(), generator: offered.mpint() };
+    agreement = method.start(group);
+    groupFields = new WireWriter().uint32(min).uint32(preferred).uint32(max).mpint(group.prime).mpint(group.generator).toBuffer();
+  } else {
+    agreement = method === hello.prepared.method ? hello.prepared.agreement : method.start();
+  }
+  const init = new WireWriter().byte(method.groupExchange ? MSG_GEX_INIT : MSG_KEX_INIT);
   socket.write(encodePacket((method.publicEncoding === 'string' ? init.string(agreement.clientPublic) : init.mpint(agreement.clientPublic)).toBuffer()));
   // A server may send its first kex packet on a guess; it is ignored when the guess was wrong.
   // Our methods start with the client's packet, so any such guess is for another method.
   if (guessFollows) await nextKexMessage(reader, signal, trace);
-  const reply = new WireReader((await expect(MSG_KEX_REPLY, 'the key exchange reply', reader, signal, trace)).subarray(1), 'key exchange reply');
+  const replyType = method.groupExchange ? MSG_GEX_REPLY : MSG_KEX_REPLY;
+  const reply = new WireReader((await expect(replyType, 'the key exchange reply', reader, signal, trace)).subarray(1), 'key exchange reply');
   const hostKey = reply.string();
   const serverPublic = method.publicEncoding === 'string' ? reply.string() : reply.mpint();
   const signature = reply.string();
   const secret = agreement.sharedSecret(serverPublic);
   const hashed = new WireWriter().string(hello.identification).string(serverIdentification).string(hello.kexinit).string(serverKexinit).string(hostKey);
+  if (groupFields) hashed.raw(groupFields);
   if (method.publicEncoding === 'string') hashed.string(agreement.clientPublic).string(serverPublic);
   else hashed.mpint(agreement.clientPublic).mpint(serverPublic);
   const exchangeHash = createHash(method.hash).update(hashed.mpint(secret).toBuffer()).digest();

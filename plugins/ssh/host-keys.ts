@@ -45,7 +45,7 @@ function malformedKey(detail: string): CheckFailure {
 function importKey(algorithm: HostKeyAlgorithm, blob: Buffer): KeyObject {
   const reader = new WireReader(blob, 'host key');
   const type = reader.string().toString('latin1');
-  if (type !== algorithm.keyType) throw malformedKey(`a ${printable(type, 40)} key where ${algorithm.keyType} was agreed`);
+  if (type !== algorithm.keyType) throw malformedKey(`key type ${printable(type, 40)} where ${algorithm.keyType} was agreed`);
   const b64 = (bytes: Buffer) => bytes.toString('base64url');
   let jwk: JsonWebKey;
   if (algorithm.ecdsa) {

@@ -21,7 +21,7 @@ t.before(async () => {
 });
 t.teardown(async () => sshd?.stop());
 
-const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512'];
+const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512'];
 const HOST_KEYS: [algorithm: string, key: HostKeyType][] = [
   ['ssh-ed25519', 'ed25519'],
   ['ecdsa-sha2-nistp256', 'ecdsa'],
