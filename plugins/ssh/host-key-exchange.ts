@@ -110,12 +110,32 @@ export function sendClientHello(socket: Socket, identification: string): ClientH
 }
 
 /**
+ * Our side of the key agreement for the method agreed on. A group exchange first asks the server
+ * for its group (RFC 4419 section 3), whose sizes and values enter the exchange hash.
+ */
+async function startAgreement(
+  method: KexMethod,
+  hello: ClientHello,
+  socket: Socket,
+  reader: SocketReader,
+  signal: AbortSignal,
+  trace: Trace,
+): Promise<{ agreement: KeyAgreement; groupFields?: Buffer }> {
+  if (!method.groupExchange) return { agreement: method === hello.prepared.method ? hello.prepared.agreement : method.start() };
+  const { min, preferred, max } = GROUP_EXCHANGE_BITS;
+  socket.write(encodePacket(new WireWriter().byte(MSG_GEX_REQUEST).uint32(min).uint32(preferred).uint32(max).toBuffer()));
+  const offered = new WireReader((await expect(MSG_GEX_GROUP, 'the Diffie-Hellman group', reader, signal, trace)).subarray(1), 'Diffie-Hellman group');
+  const group = { prime: offered.mpint(), generator: offered.mpint() };
+  const groupFields = new WireWriter().uint32(min).uint32(preferred).uint32(max).mpint(group.prime).mpint(group.generator).toBuffer();
+  return { agreement: method.start(group), groupFields };
+}
+
+/**
  * The rest of the SSH transport's first key exchange, by hand, up to the host key (RFC 4253
- * sections 7-8, RFC 5656, RFC 8731, RFC 8268, RFC 4419): agree on the algorithms (and on a group
- * in a group exchange), one (EC)DH round, check the
- * server's signature over the exchange hash, then leave with SSH_MSG_DISCONNECT. Only what pinning
- * a host key needs. The server's identification line must have been consumed from `reader`; every
- * read is bounded by `signal`.
+ * sections 7-8, RFC 5656, RFC 8731, RFC 8268, RFC 4419): agree on the algorithms, one (EC)DH
+ * round, check the server's signature over the exchange hash, then leave with SSH_MSG_DISCONNECT.
+ * Only what pinning a host key needs. The server's identification line must have been consumed
+ * from `reader`; every read is bounded by `signal`.
  */
 export async function exchangeHostKey(
   socket: Socket,
@@ -135,18 +155,7 @@ export async function exchangeHostKey(
   const hostKeyAlgorithm = chosen[1] as string;
   trace.note(2, `key exchange ${kexName}, host key algorithm ${hostKeyAlgorithm}`);
   const method = KEX_METHODS.get(kexName)!;
-  let agreement: KeyAgreement;
-  let groupFields: Buffer | undefined;
-  if (method.groupExchange) {
-    const { min, preferred, max } = GROUP_EXCHANGE_BITS;
-    socket.write(encodePacket(new WireWriter().byte(MSG_GEX_REQUEST).uint32(min).uint32(preferred).uint32(max).toBuffer()));
-    const offered = new WireReader((await expect(MSG_GEX_GROUP, 'the Diffie-Hellman group', reader, signal, trace)).subarray(1), 'Diffie-Hellman group');
-    const group = { prime: offered.mpint(), generator: offered.mpint() };
-    agreement = method.start(group);
-    groupFields = new WireWriter().uint32(min).uint32(preferred).uint32(max).mpint(group.prime).mpint(group.generator).toBuffer();
-  } else {
-    agreement = method === hello.prepared.method ? hello.prepared.agreement : method.start();
-  }
+  const { agreement, groupFields } = await startAgreement(method, hello, socket, reader, signal, trace);
   const init = new WireWriter().byte(method.groupExchange ? MSG_GEX_INIT : MSG_KEX_INIT);
   socket.write(encodePacket((method.publicEncoding === 'string' ? init.string(agreement.clientPublic) : init.mpint(agreement.clientPublic)).toBuffer()));
   // A server may send its first kex packet on a guess; it is ignored when the guess was wrong.

@@ -24,7 +24,7 @@ export interface FakeSsh extends FakeServer {
 
 const IDENTIFICATION = 'SSH-2.0-FakeKex_1.0';
 
-function sshString(value: Buffer | string): Buffer {
+export function sshString(value: Buffer | string): Buffer {
   const data = typeof value === 'string' ? Buffer.from(value) : value;
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
@@ -38,7 +38,7 @@ function sshMpint(magnitude: Buffer): Buffer {
   return sshString(bytes.length && (bytes[0] as number) >= 0x80 ? Buffer.concat([Buffer.of(0), bytes]) : bytes);
 }
 
-function packet(payload: Buffer): Buffer {
+export function packet(payload: Buffer): Buffer {
   let padding = 8 - ((payload.length + 5) % 8);
   if (padding < 4) padding += 8;
   const header = Buffer.alloc(5);

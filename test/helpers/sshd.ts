@@ -29,8 +29,11 @@ export interface Sshd {
   /** stops the sshd process, keeping its directory and port so that start() brings it back */
   kill(): Promise<void>;
   start(): Promise<void>;
-  /** restarts it on the same port and keys with these sshd_config lines added (`KexAlgorithms ...`) */
-  reconfigure(extraConfig: readonly string[]): Promise<void>;
+  /**
+   * Another sshd with the same keys and config on a port of its own, the given sshd_config
+   * keywords overriding (`{ KexAlgorithms: 'curve25519-sha256' }`); stop it, or stop() stops it.
+   */
+  variant(overrides: Readonly<Record<string, string>>): Promise<{ readonly port: number; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -55,31 +58,28 @@ export async function startSshd(options: { port?: number; netns?: string; hostKe
   execFileSync('cp', [join(dir, 'user_key.pub'), join(dir, 'authorized_keys')]);
   const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
   const port = options.port ?? (await freePort());
-  const writeConfig = (extra: readonly string[]) =>
-    writeFileSync(
-      join(dir, 'sshd_config'),
-      [
-        ...extra,
-        `Port ${port}`,
-        'ListenAddress 127.0.0.1',
-        ...hostKeyTypes.map((type) => `HostKey ${join(dir, type === 'ed25519' ? 'host_key' : `host_key_${type}`)}`),
-        `PidFile ${join(dir, 'sshd.pid')}`,
-        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication yes',
-        'KbdInteractiveAuthentication no',
-        'UsePAM no',
-        'StrictModes no',
-        'Subsystem sftp internal-sftp',
-        'LogLevel ERROR',
-        '',
-      ].join('\n'),
-    );
-  writeConfig([]);
-  const launch = async () => {
-    const started = startDaemon(...inNamespace(options.netns, [sshd, '-D', '-e', '-f', join(dir, 'sshd_config')]));
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      ...hostKeyTypes.map((type) => `HostKey ${join(dir, type === 'ed25519' ? 'host_key' : `host_key_${type}`)}`),
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication yes',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'Subsystem sftp internal-sftp',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  const launch = async (listenPort = port, overrides: readonly string[] = []) => {
+    const started = startDaemon(...inNamespace(options.netns, [sshd, '-D', '-e', '-f', join(dir, 'sshd_config'), ...overrides]));
     try {
-      await (options.netns ? waitForListenerIn(options.netns, port) : waitForTcp(port));
+      await (options.netns ? waitForListenerIn(options.netns, listenPort) : waitForTcp(listenPort));
       await new Promise((r) => setTimeout(r, 50));
       if (!started.running()) throw new Error('sshd exited (is the port taken?)');
     } catch (error) {
@@ -89,6 +89,7 @@ export async function startSshd(options: { port?: number; netns?: string; hostKe
     return started;
   };
   let daemon = await launch();
+  const variants = new Set<Daemon>();
   return {
     port,
     dir,
@@ -103,13 +104,21 @@ export async function startSshd(options: { port?: number; netns?: string; hostKe
     async start() {
       daemon = await launch();
     },
-    async reconfigure(extraConfig) {
-      await daemon.stop();
-      writeConfig(extraConfig);
-      daemon = await launch();
+    async variant(overrides) {
+      const variantPort = await freePort();
+      const settings = { ...overrides, Port: String(variantPort), PidFile: 'none' };
+      const started = await launch(variantPort, Object.entries(settings).flatMap(([keyword, value]) => ['-o', `${keyword}=${value}`]));
+      variants.add(started);
+      return {
+        port: variantPort,
+        stop: async () => {
+          variants.delete(started);
+          await started.stop();
+        },
+      };
     },
     async stop() {
-      await daemon.stop();
+      await Promise.all([daemon.stop(), ...[...variants].map((v) => v.stop())]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
-import { fakeSshServer } from '../helpers/fake-ssh.ts';
+import t, { type Test } from 'tap';
+import { fakeSshServer, packet, sshString } from '../helpers/fake-ssh.ts';
 import { runPlugin } from '../helpers/processes.ts';
 import { type HostKeyType, type Sshd, startSshd } from '../helpers/sshd.ts';
 
@@ -21,47 +21,51 @@ t.before(async () => {
 });
 t.teardown(async () => sshd?.stop());
 
+// Every key exchange with the Ed25519 key; each family of them (curve25519, NIST ECDH, group
+// exchange, fixed MODP group; SHA-256, -384, -512 exchange hashes) with the ECDSA and RSA keys.
 const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512'];
-const HOST_KEYS: [algorithm: string, key: HostKeyType][] = [
-  ['ssh-ed25519', 'ed25519'],
-  ['ecdsa-sha2-nistp256', 'ecdsa'],
-  ['rsa-sha2-512', 'rsa'],
+const HOST_KEYS: [algorithm: string, key: HostKeyType, kex: readonly string[]][] = [
+  ['ssh-ed25519', 'ed25519', KEX],
+  ['ecdsa-sha2-nistp256', 'ecdsa', ['curve25519-sha256', 'ecdh-sha2-nistp384', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512']],
+  ['rsa-sha2-512', 'rsa', ['curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256']],
 ];
 
-t.test('every key exchange with each host key type: the fingerprint is ssh-keygen -lf, the pin holds', async (t) => {
-  for (const [algorithm, key] of HOST_KEYS) {
+/** One sshd per setting, all started at once (each forced with sshd's own -o), then checked two at a time. */
+async function eachVariant(t: Test, settings: readonly Readonly<Record<string, string>>[], check: (port: number, setting: Readonly<Record<string, string>>) => Promise<void>) {
+  const variants = await Promise.all(settings.map((setting) => sshd.variant(setting)));
+  t.teardown(() => Promise.all(variants.map((v) => v.stop())));
+  for (let i = 0; i < variants.length; i += 2) {
+    await Promise.all(variants.slice(i, i + 2).map((v, j) => check(v.port, settings[i + j]!)));
+  }
+}
+
+t.test('each key exchange family with each host key type: the fingerprint is ssh-keygen -lf, the pin holds', async (t) => {
+  const settings = HOST_KEYS.flatMap(([algorithm, , kexes]) => kexes.map((kex) => ({ KexAlgorithms: kex, HostKeyAlgorithms: algorithm })));
+  await eachVariant(t, settings, async (port, { KexAlgorithms: kex, HostKeyAlgorithms: algorithm }) => {
+    const [, key, kexes] = HOST_KEYS.find(([a]) => a === algorithm)!;
     const expected = sshd.hostKeyFingerprints[key] as string;
-    for (const kex of KEX) {
-      await sshd.reconfigure([`KexAlgorithms ${kex}`, `HostKeyAlgorithms ${algorithm}`]);
-      const pinned = await ssh(sshd.port, '--hostkey', expected, '-vv');
-      const what = `${kex} / ${algorithm}`;
-      t.equal(pinned.code, 0, `${what}: ${pinned.firstLine} ${sshd.daemon.output()}`);
-      t.match(pinned.firstLine, new RegExp(`host key ${escape(expected)} as pinned \\| time=`), what);
-      t.match(pinned.stdout, `\nkey exchange ${kex}, host key algorithm ${algorithm}\n`, `${what}: the forced algorithms were used`);
-    }
-    const wrong = await ssh(sshd.port, '--hostkey', WRONG_PIN);
+    const what = `${kex} / ${algorithm}`;
+    const pinned = await ssh(port, '--hostkey', expected, '-vv');
+    t.equal(pinned.code, 0, `${what}: ${pinned.firstLine}`);
+    t.match(pinned.firstLine, new RegExp(`host key ${escape(expected)} as pinned \\| time=`), what);
+    t.match(pinned.stdout, `\nkey exchange ${kex}, host key algorithm ${algorithm}\n`, `${what}: the forced algorithms were used`);
+    if (kex !== kexes[0]) return;
+    const wrong = await ssh(port, '--hostkey', WRONG_PIN);
     t.equal(wrong.code, 2);
     t.equal(wrong.firstLine, `SSH CRITICAL - host key mismatch: server offers ${expected}, expected ${WRONG_PIN}`, `${algorithm}: mismatch names both`);
-  }
+  });
 });
 
 t.test('the other signature algorithms: ECDSA P-384 and P-521, rsa-sha2-256 and SHA-1 ssh-rsa', async (t) => {
-  const cases: [string, HostKeyType][] = [
-    ['ecdsa-sha2-nistp384', 'ecdsa-384'],
-    ['ecdsa-sha2-nistp521', 'ecdsa-521'],
-    ['rsa-sha2-256', 'rsa'],
-    ['ssh-rsa', 'rsa'],
-  ];
-  for (const [algorithm, key] of cases) {
-    await sshd.reconfigure([`HostKeyAlgorithms ${algorithm}`]);
-    const run = await ssh(sshd.port, '--hostkey', sshd.hostKeyFingerprints[key] as string, '-vv');
+  const keys: Record<string, HostKeyType> = { 'ecdsa-sha2-nistp384': 'ecdsa-384', 'ecdsa-sha2-nistp521': 'ecdsa-521', 'rsa-sha2-256': 'rsa', 'ssh-rsa': 'rsa' };
+  await eachVariant(t, Object.keys(keys).map((algorithm) => ({ HostKeyAlgorithms: algorithm })), async (port, { HostKeyAlgorithms: algorithm }) => {
+    const run = await ssh(port, '--hostkey', sshd.hostKeyFingerprints[keys[algorithm as string]!] as string, '-vv');
     t.equal(run.code, 0, `${algorithm}: ${run.firstLine}`);
     t.match(run.stdout, `, host key algorithm ${algorithm}\n`, `${algorithm} was used`);
-  }
+  });
 });
 
 t.test('with all its keys offered, the server shows the Ed25519 one, as ssh2 (--user) sees it', async (t) => {
-  await sshd.reconfigure([]);
   const run = await ssh(sshd.port, '--hostkey', sshd.hostKeyFingerprints.ed25519 as string);
   t.equal(run.code, 0, run.firstLine);
   const login = await ssh(sshd.port, '--hostkey', sshd.hostKeyFingerprints.ed25519 as string, '--user', sshd.user, '--identity', sshd.userKeyPath);
@@ -122,4 +126,15 @@ t.test('a packet length of 1 MB is refused at once, not waited for', async (t) =
   t.equal(run.code, 2);
   t.equal(run.firstLine, 'SSH CRITICAL - server sent a packet of 1048576 bytes during the key exchange (at most 35000 allowed)');
   t.ok(run.ms < 4000, `answered after ${run.ms.toFixed(0)} ms, not at the timeout`);
+});
+
+t.test('a server that disconnects instead of answering: its reason, made printable', async (t) => {
+  const reason = Buffer.alloc(4);
+  reason.writeUInt32BE(2);
+  const disconnect = packet(Buffer.concat([Buffer.of(1), reason, sshString('too many\nconnections|'), sshString('')]));
+  const server = await fakeSshServer({ afterIdentification: disconnect });
+  t.teardown(() => server.close());
+  const run = await ssh(server.port, '--hostkey', WRONG_PIN);
+  t.equal(run.code, 2);
+  t.equal(run.firstLine, 'SSH CRITICAL - server disconnected during the key exchange: too many\\nconnections\\x7c (reason 2)');
 });
