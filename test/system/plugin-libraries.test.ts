@@ -65,6 +65,9 @@ t.test('check_ssh: node:crypto only to pin a host key, ssh2 only for a login', a
   t.same(banner.vendor, []);
   t.notOk(banner.builtins.includes('tls'));
   t.notOk(banner.builtins.includes('crypto'), 'the banner check leaves node:crypto alone');
+  for (const builtin of ['dns/promises', 'perf_hooks', 'vm', 'module']) {
+    t.notOk(banner.builtins.includes(builtin), `and ${builtin}: -H is an address, phases are timed with process.hrtime, no library is loaded`);
+  }
   const hostkey = await loads('check_ssh', [...target, '--hostkey', sshd.hostKeyFingerprint]);
   t.equal(hostkey.code, 0, hostkey.firstLine);
   t.same(hostkey.vendor, [], '--hostkey: the key exchange is our own, ssh2 stays unread');
