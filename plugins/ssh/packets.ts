@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { CheckFailure } from '../runtime/errors.ts';
 import type { SocketReader } from '../runtime/socket-reader.ts';
+import { strerror } from '../runtime/tcp.ts';
 
 /** RFC 4253 section 6.1: every implementation handles packets of 35000 bytes; we accept no more. */
 export const MAX_PACKET_LENGTH = 35000;
@@ -38,6 +39,13 @@ export async function readPacket(reader: SocketReader, signal: AbortSignal): Pro
         return payload;
       }
     }
-    if ((await reader.waitForMore(signal)) === 'end') throw new CheckFailure('server closed the connection during the SSH handshake');
+    let more: Awaited<ReturnType<SocketReader['waitForMore']>>;
+    try {
+      more = await reader.waitForMore(signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw new CheckFailure(`connection lost during the key exchange: ${strerror(error)}`);
+    }
+    if (more === 'end') throw new CheckFailure('server closed the connection during the SSH handshake');
   }
 }

@@ -12,6 +12,8 @@ export type FakeSshBehaviour =
   | 'wrong-signature'
   /** sends its KEXINIT, then nothing */
   | 'stall-after-kexinit'
+  /** sends its KEXINIT, then resets the connection (TCP RST) */
+  | 'reset-after-kexinit'
   | { readonly offerKex: string }
   | { readonly afterIdentification: Buffer };
 
@@ -83,6 +85,7 @@ export async function fakeSshServer(behaviour: FakeSshBehaviour): Promise<FakeSs
       socket.write(Buffer.concat([Buffer.from(`${IDENTIFICATION}\r\n`), behaviour.afterIdentification]));
     } else {
       socket.write(Buffer.concat([Buffer.from(`${IDENTIFICATION}\r\n`), packet(serverKexinit)]));
+      if (behaviour === 'reset-after-kexinit') setTimeout(() => socket.resetAndDestroy(), 100);
     }
     let data = Buffer.alloc(0);
     let replied = false;
@@ -92,7 +95,7 @@ export async function fakeSshServer(behaviour: FakeSshBehaviour): Promise<FakeSs
       session.messages = payloads.map((p) => p[0] as number);
       const disconnect = payloads.find((p) => p[0] === 1);
       if (disconnect) session.disconnectReason = disconnect.readUInt32BE(1);
-      if (replied || typeof behaviour !== 'string' || behaviour === 'stall-after-kexinit') return;
+      if (replied || (behaviour !== 'honest' && behaviour !== 'wrong-signature')) return;
       const clientKexinit = payloads.find((p) => p[0] === 20);
       const init = payloads.find((p) => p[0] === 30);
       if (!identification || !clientKexinit || !init) return;

@@ -33,7 +33,7 @@ export interface Sshd {
    * Another sshd with the same keys and config on a port of its own, the given sshd_config
    * keywords overriding (`{ KexAlgorithms: 'curve25519-sha256' }`); stop it, or stop() stops it.
    */
-  variant(overrides: Readonly<Record<string, string>>): Promise<{ readonly port: number; stop(): Promise<void> }>;
+  variant(overrides: Readonly<Record<string, string>>): Promise<{ readonly port: number; readonly daemon: Daemon; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -105,17 +105,29 @@ export async function startSshd(options: { port?: number; netns?: string; hostKe
       daemon = await launch();
     },
     async variant(overrides) {
-      const variantPort = await freePort();
-      const settings = { ...overrides, Port: String(variantPort), PidFile: 'none' };
-      const started = await launch(variantPort, Object.entries(settings).flatMap(([keyword, value]) => ['-o', `${keyword}=${value}`]));
-      variants.add(started);
-      return {
-        port: variantPort,
-        stop: async () => {
-          variants.delete(started);
-          await started.stop();
-        },
-      };
+      // -p replaces the config file's Port (an -o Port would add to it)
+      const settings = Object.entries({ ...overrides, PidFile: 'none' }).flatMap(([keyword, value]) => ['-o', `${keyword}=${value}`]);
+      // A port below the ephemeral range, which other tests' outgoing connections cannot hold;
+      // another listener may, so a taken one is tried again elsewhere.
+      for (let attempt = 1; ; attempt++) {
+        const variantPort = 20000 + Math.floor(Math.random() * 12000);
+        let started: Daemon;
+        try {
+          started = await launch(variantPort, ['-p', String(variantPort), ...settings]);
+        } catch (error) {
+          if (attempt < 5 && /Address already in use/.test((error as Error).message)) continue;
+          throw error;
+        }
+        variants.add(started);
+        return {
+          port: variantPort,
+          daemon: started,
+          stop: async () => {
+            variants.delete(started);
+            await started.stop();
+          },
+        };
+      }
     },
     async stop() {
       await Promise.all([daemon.stop(), ...[...variants].map((v) => v.stop())]);

@@ -30,23 +30,27 @@ const HOST_KEYS: [algorithm: string, key: HostKeyType, kex: readonly string[]][]
   ['rsa-sha2-512', 'rsa', ['curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256']],
 ];
 
-/** One sshd per setting, all started at once (each forced with sshd's own -o), then checked two at a time. */
-async function eachVariant(t: Test, settings: readonly Readonly<Record<string, string>>[], check: (port: number, setting: Readonly<Record<string, string>>) => Promise<void>) {
-  const variants = await Promise.all(settings.map((setting) => sshd.variant(setting)));
+/**
+ * One sshd per setting (each forced with sshd's own -o), started one after the other (a free port
+ * is only known free until taken), then checked two at a time.
+ */
+async function eachVariant(t: Test, settings: readonly Readonly<Record<string, string>>[], check: (port: number, setting: Readonly<Record<string, string>>, sshdOutput: () => string) => Promise<void>) {
+  const variants: Awaited<ReturnType<Sshd['variant']>>[] = [];
   t.teardown(() => Promise.all(variants.map((v) => v.stop())));
+  for (const setting of settings) variants.push(await sshd.variant(setting));
   for (let i = 0; i < variants.length; i += 2) {
-    await Promise.all(variants.slice(i, i + 2).map((v, j) => check(v.port, settings[i + j]!)));
+    await Promise.all(variants.slice(i, i + 2).map((v, j) => check(v.port, settings[i + j]!, v.daemon.output)));
   }
 }
 
 t.test('each key exchange family with each host key type: the fingerprint is ssh-keygen -lf, the pin holds', async (t) => {
   const settings = HOST_KEYS.flatMap(([algorithm, , kexes]) => kexes.map((kex) => ({ KexAlgorithms: kex, HostKeyAlgorithms: algorithm })));
-  await eachVariant(t, settings, async (port, { KexAlgorithms: kex, HostKeyAlgorithms: algorithm }) => {
+  await eachVariant(t, settings, async (port, { KexAlgorithms: kex, HostKeyAlgorithms: algorithm }, sshdOutput) => {
     const [, key, kexes] = HOST_KEYS.find(([a]) => a === algorithm)!;
     const expected = sshd.hostKeyFingerprints[key] as string;
     const what = `${kex} / ${algorithm}`;
     const pinned = await ssh(port, '--hostkey', expected, '-vv');
-    t.equal(pinned.code, 0, `${what}: ${pinned.firstLine}`);
+    t.equal(pinned.code, 0, `${what}: ${pinned.firstLine} ${sshdOutput()}`);
     t.match(pinned.firstLine, new RegExp(`host key ${escape(expected)} as pinned \\| time=`), what);
     t.match(pinned.stdout, `\nkey exchange ${kex}, host key algorithm ${algorithm}\n`, `${what}: the forced algorithms were used`);
     if (kex !== kexes[0]) return;
@@ -58,9 +62,9 @@ t.test('each key exchange family with each host key type: the fingerprint is ssh
 
 t.test('the other signature algorithms: ECDSA P-384 and P-521, rsa-sha2-256 and SHA-1 ssh-rsa', async (t) => {
   const keys: Record<string, HostKeyType> = { 'ecdsa-sha2-nistp384': 'ecdsa-384', 'ecdsa-sha2-nistp521': 'ecdsa-521', 'rsa-sha2-256': 'rsa', 'ssh-rsa': 'rsa' };
-  await eachVariant(t, Object.keys(keys).map((algorithm) => ({ HostKeyAlgorithms: algorithm })), async (port, { HostKeyAlgorithms: algorithm }) => {
+  await eachVariant(t, Object.keys(keys).map((algorithm) => ({ HostKeyAlgorithms: algorithm })), async (port, { HostKeyAlgorithms: algorithm }, sshdOutput) => {
     const run = await ssh(port, '--hostkey', sshd.hostKeyFingerprints[keys[algorithm as string]!] as string, '-vv');
-    t.equal(run.code, 0, `${algorithm}: ${run.firstLine}`);
+    t.equal(run.code, 0, `${algorithm}: ${run.firstLine} ${sshdOutput()}`);
     t.match(run.stdout, `, host key algorithm ${algorithm}\n`, `${algorithm} was used`);
   });
 });
@@ -137,4 +141,12 @@ t.test('a server that disconnects instead of answering: its reason, made printab
   const run = await ssh(server.port, '--hostkey', WRONG_PIN);
   t.equal(run.code, 2);
   t.equal(run.firstLine, 'SSH CRITICAL - server disconnected during the key exchange: too many\\nconnections\\x7c (reason 2)');
+});
+
+t.test('a connection reset during the key exchange: CRITICAL with the reason', async (t) => {
+  const server = await fakeSshServer('reset-after-kexinit');
+  t.teardown(() => server.close());
+  const run = await ssh(server.port, '--hostkey', WRONG_PIN);
+  t.equal(run.code, 2);
+  t.equal(run.firstLine, 'SSH CRITICAL - connection lost during the key exchange: Connection reset by peer');
 });
