@@ -72,12 +72,13 @@ await build({
   define: { ...define, __LBGUARD_VENDORED__: 'true' },
   logLevel: 'warning',
 });
-// the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds
-// it next to the bundle)
+// the daemon, the userspace balancer's worker process it forks beside itself (workers.ts finds it
+// next to the bundle), and the thread that reads the farms file at SIGHUP (load-off-thread.ts)
 await build({
   entryPoints: [
     { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
     { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
+    { in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' },
   ],
   outdir: join(root, 'dist'),
   outExtension: { '.js': '.mjs' },

@@ -11,18 +11,22 @@ export interface ConfigProblem {
 }
 
 /** A broken file can hold a million problems: the first ones tell the operator what to fix. */
-const SHOWN_PROBLEMS = 50;
+export const SHOWN_PROBLEMS = 50;
 
-function shownProblems(problems: readonly ConfigProblem[]): string {
+function shownProblems(problems: readonly ConfigProblem[], total: number): string {
   const lines = problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p.path}: ${p.message}`);
-  if (problems.length > SHOWN_PROBLEMS) lines.push(`  ... and ${problems.length - SHOWN_PROBLEMS} more`);
+  if (total > SHOWN_PROBLEMS) lines.push(`  ... and ${total - SHOWN_PROBLEMS} more`);
   return lines.join('\n');
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly file: string, readonly problems: readonly ConfigProblem[]) {
-    super(`${file}: ${problems.length} problem(s)\n${shownProblems(problems)}`);
+  /**
+   * `total`: how many problems the file has, when `problems` holds only the first ones (a reload's
+   * worker thread sends no more than it shows)
+   */
+  constructor(readonly file: string, readonly problems: readonly ConfigProblem[], readonly total = problems.length) {
+    super(`${file}: ${total} problem(s)\n${shownProblems(problems, total)}`);
   }
 }
 

@@ -47,6 +47,7 @@ t.test('npm pack: the bundles, the README and package.json, nothing else', async
   t.equal(tarball, join(dir, `lbguard-${version}.tgz`));
   t.same(packedFiles, [
     'README.md',
+    'dist/config-worker.mjs',
     'dist/lbguard.mjs',
     'dist/plugins/check_ftp.cjs',
     'dist/plugins/check_ssh.cjs',
