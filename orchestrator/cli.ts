@@ -159,11 +159,15 @@ async function run(file: string, logLevel: string, nodeName: string | undefined,
   };
   const refuse = (error: Error) => {
     if (stopping.signal.aborted) return;
-    logger.error({ event: 'reload-refused', error: error.message }, 'reload refused; keeping the last good configuration');
+    logger.error({ event: 'reload-refused', error: error.message, ms: Math.round(performance.now() - readStarted) }, 'reload refused; keeping the last good configuration');
   };
   const stopping = new AbortController();
+  let readStarted = 0;
   const reloads = new ReloadQueue({
-    read: () => loadConfigOffThread(file, { ...limits, signal: stopping.signal }),
+    read: () => {
+      readStarted = performance.now();
+      return loadConfigOffThread(file, { ...limits, signal: stopping.signal });
+    },
     apply,
     refuse,
     superseded: () => logger.info({ event: 'reload-superseded' }, 'SIGHUP again while the file was read: reading it again'),

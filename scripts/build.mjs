@@ -72,14 +72,10 @@ await build({
   define: { ...define, __LBGUARD_VENDORED__: 'true' },
   logLevel: 'warning',
 });
-// the daemon, the userspace balancer's worker process it forks beside itself (workers.ts finds it
-// next to the bundle), and the thread that reads the farms file at SIGHUP (load-off-thread.ts)
-await build({
-  entryPoints: [
-    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
-    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
-    { in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' },
-  ],
+// the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds
+// it next to the bundle)
+/** ESM bundles of our code that load their npm dependencies from node_modules */
+const esm = {
   outdir: join(root, 'dist'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -89,6 +85,22 @@ await build({
   packages: 'external',
   define,
   logLevel: 'warning',
+};
+await build({
+  ...esm,
+  entryPoints: [
+    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
+    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
+  ],
+});
+// the thread that reads the farms file at SIGHUP (load-off-thread.ts finds it next to the bundle):
+// what it imports lazily (the YAML parser, the schema, the probes) in a chunk of its own, loaded only
+// once the file passed the cheap checks
+await build({
+  ...esm,
+  entryPoints: [{ in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' }],
+  chunkNames: 'config-worker-[name]',
+  splitting: true,
 });
 const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs'];
 for (const file of built) chmodSync(join(root, file), 0o755);

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { threadEntry } from '../worker-entry.ts';
-import { ConfigError, type ConfigProblem } from './load.ts';
+import { ConfigError, type ConfigProblem } from './read.ts';
 import type { Config } from './schema.ts';
 
 /** What the reading thread (load-worker.ts) answers: the validated file, or why it is refused. */
