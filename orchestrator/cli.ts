@@ -186,8 +186,8 @@ async function run(file: string, logLevel: string, nodeName: string | undefined,
   process.once('SIGTERM', () => cut.abort());
   process.once('SIGINT', () => cut.abort());
   logger.info({ event: 'stopping' }, 'stopping: no new sessions; open ones get the drain-timeout (SIGTERM again cuts them)');
-  process.off('SIGHUP', reload);
-  stopping.abort(); // a file being read is dropped, its thread terminated
+  // a file being read is dropped, its thread terminated; a SIGHUP from now on reads nothing
+  stopping.abort();
   await reloads.idle();
   await current.close();
   // keepalived first: the peer takes the addresses over while the data planes drain

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, ROOT, startDaemon, until } from './processes.ts';
 
-const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
+export const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
 
 export const header = (statusPort: number) => `status: {listen: "127.0.0.1:${statusPort}"}\nfarms:\n`;
 /** one farm of one backend no check will reach (the checks are not what this is about) */

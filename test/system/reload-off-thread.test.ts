@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { until } from '../helpers/processes.ts';
-import { farm, header, largeFile, startLbguard } from '../helpers/reload.ts';
+import { runCommand, until } from '../helpers/processes.ts';
+import { farm, header, LBGUARD, largeFile, startLbguard } from '../helpers/reload.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-reload-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,4 +72,35 @@ t.test('SIGHUPs in a burst while a large file is read: one more read, the last f
   t.equal(count('reload-superseded'), 1, 'the read of the large file was superseded once');
   t.equal(count('reloaded'), 1, 'one reload applied');
   t.same((await status()).farms.map((f) => f.name), ['last'], 'the file as it was at the last SIGHUP');
+});
+
+t.test('SIGTERM while a large file is read: the read is dropped, the daemon stops at once', async (t) => {
+  const { daemon, file, statusPort, count } = await startLbguard(t, dir, 'stop');
+  writeFileSync(file, largeFile(statusPort));
+  process.kill(daemon.pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, 200));
+  const sent = performance.now();
+  process.kill(daemon.pid, 'SIGTERM');
+  process.kill(daemon.pid, 'SIGHUP'); // while it stops: not read, and not the end of the process by signal
+  t.equal(await daemon.exited, 0, 'exit 0');
+  const ms = Math.round(performance.now() - sent);
+  t.comment(`stopped ${ms} ms after the SIGTERM`);
+  t.ok(ms < 5000, `stopped without waiting for the read (${ms} ms)`);
+  t.equal(count('reloaded') + count('reload-refused'), 0, 'nothing applied, nothing refused');
+});
+
+t.test('--reload-timeout and --reload-memory out of range: lbguard run refuses to start, exit 2', async (t) => {
+  const file = join(dir, 'limits.yaml');
+  writeFileSync(file, header(9) + farm('t'));
+  const cases: [string[], string][] = [
+    [['--reload-timeout', 'soon'], '--reload-timeout: expected a duration from 100ms to 1h such as "30s", got "soon"'],
+    [['--reload-timeout', '10ms'], '--reload-timeout: expected a duration from 100ms to 1h such as "30s", got "10ms"'],
+    [['--reload-memory', '8'], '--reload-memory: expected megabytes from 16 to 65536, got "8"'],
+    [['--reload-memory', '1e3'], '--reload-memory: expected megabytes from 16 to 65536, got "1e3"'],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runCommand(process.execPath, [LBGUARD, 'run', '-c', file, ...args], { timeoutMs: 10_000 });
+    t.equal(run.code, 2, args.join(' '));
+    t.equal(run.stderr.split('\n')[0], `lbguard: ${message}`);
+  }
 });
