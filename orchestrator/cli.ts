@@ -22,11 +22,11 @@ import { importLvs, LVS_FORMATS, LVS_USAGE, renderLvs } from '../lvs-adapters/cl
 const USAGE = `Usage: lbguard <command> [options]
 
 Commands:
-  run -c FILE [--node NAME]
+  run -c FILE [--node NAME] [--reload-timeout DURATION] [--reload-memory MB]
                        check every backend of every farm and drive the data planes
                        (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops);
-                       FILE is read and checked in a worker thread, refused past --reload-timeout
-                       (default 30s) or --reload-memory MB of heap (default 512)
+                       a reload reads FILE in a worker thread, refused past --reload-timeout
+                       (default 30s) or --reload-memory megabytes of heap (default 512);
                        with vrrp: in FILE, also run keepalived for this director of the pair
                        (--node: which of vrrp.peers; default: the one whose address is here)
   check -c FILE        validate FILE; print every problem with its place (farms[2].backends[0].port)
@@ -54,8 +54,6 @@ Options:
                        else http://127.0.0.1:9100)
   --token-file FILE    the token to send with --url (default: the one -c FILE names)
   --log-level LEVEL    error, warn, info (default) or debug
-  --reload-timeout DURATION, --reload-memory MB
-                       bounds of a SIGHUP's reading of the farms file (run)
 `;
 
 function fail(message: string, code = 2): number {
