@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config, FarmConfig } from './config/schema.ts';
+import type { BackendConfig, Config, FarmConfig } from './config/schema.ts';
 import type { Change, DataPlaneAdapter, DataPlaneKind } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
 import { applyVerdict, type HealthRecord, type HealthState, initialHealth, isServing, markDown, setMaintenance, type Transition, type Verdict, visibleState } from './health/backend-health.ts';
@@ -118,6 +118,22 @@ function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): 
 function identityOf(farm: FarmConfig, index: number): string {
   const backend = farm.backends[index]!;
   return JSON.stringify([backend.address, backendPort(farm, backend), farm.check]);
+}
+
+function firstByName<T>(items: readonly T[], name: (item: T) => string): Map<string, T> {
+  const byName = new Map<string, T>();
+  for (const item of items) if (!byName.has(name(item))) byName.set(name(item), item);
+  return byName;
+}
+
+/**
+ * A backend's check, built when it first runs: a reload of thousands of backends then does not
+ * parse every check's options on the event loop at once (the file's validation already built each
+ * one once, off it). A check that cannot be built fails with the reason.
+ */
+function checkBuiltAtFirstRun(farm: FarmConfig, backend: BackendConfig): BackendCheck {
+  let check: BackendCheck | undefined;
+  return (signal) => (check ??= buildBackendCheck(farm, backend))(signal);
 }
 
 /**
@@ -253,6 +269,9 @@ export class Orchestrator {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
       const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
+      // by name, the first of each: a farm of thousands of backends must not cost a search per backend
+      const weights = firstByName(servers, (s) => s.name);
+      const countedBy = firstByName(counters ?? [], (c) => c.backend);
       const status = reconciler?.status;
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
       return {
@@ -268,12 +287,12 @@ export class Orchestrator {
           const key = healthKey(farm.name, backend.name);
           const record = this.health.get(key)!;
           const down = this.downtime.get(key);
-          const counted = counters?.find((c) => c.backend === backend.name);
+          const counted = countedBy.get(backend.name);
           return {
             name: backend.name,
             address: backend.address,
             port: backendPort(farm, backend),
-            weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            weight: weights.get(backend.name)?.weight ?? 0,
             maxConns: backend['max-conns'],
             ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
             state: backend.maintenance ? 'maintenance' : visibleState(record),
@@ -390,8 +409,7 @@ export class Orchestrator {
           this.backends.set(key, { ...this.backends.get(key)!, farm });
           return;
         }
-        const check = buildBackendCheck(farm, backend);
-        this.backends.set(key, { farm, identity: identityOf(farm, i), check });
+        this.backends.set(key, { farm, identity: identityOf(farm, i), check: checkBuiltAtFirstRun(farm, backend) });
         this.scheduler.add({ id: key, intervalMs: farm.check.interval, run: (signal) => this.runCheck(key, farm.name, backend.name, signal) });
       });
     }

@@ -3,7 +3,7 @@
 // (dist/plugins/vendor/) and loaded lazily, only by the checks that need a full SSH or FTP session. The lbguard daemon is an
 // ESM bundle of our code that loads its npm dependencies from node_modules (start-up time is no concern).
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,11 +74,8 @@ await build({
 });
 // the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds
 // it next to the bundle)
-await build({
-  entryPoints: [
-    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
-    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
-  ],
+/** ESM bundles of our code that load their npm dependencies from node_modules */
+const esm = {
   outdir: join(root, 'dist'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -88,6 +85,24 @@ await build({
   packages: 'external',
   define,
   logLevel: 'warning',
+};
+await build({
+  ...esm,
+  entryPoints: [
+    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
+    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
+  ],
+});
+// the thread that reads the farms file at SIGHUP (load-off-thread.ts finds it next to the bundle):
+// what it imports lazily (the YAML parser, the schema, the probes) in a chunk of its own, loaded only
+// once the file passed the cheap checks
+// chunk names carry a hash: the ones an earlier build left go first, or npm pack would ship them too
+for (const old of readdirSync(join(root, 'dist'))) if (/^config-worker-.+\.mjs$/.test(old)) rmSync(join(root, 'dist', old));
+await build({
+  ...esm,
+  entryPoints: [{ in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' }],
+  chunkNames: 'config-worker-[name]-[hash]',
+  splitting: true,
 });
 const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs'];
 for (const file of built) chmodSync(join(root, file), 0o755);

@@ -2,7 +2,7 @@ import { UsageError } from '../../plugins/runtime/errors.ts';
 import type { DataPlaneKind } from '../dataplane/types.ts';
 import { buildBackendCheck } from '../checks/backend-check.ts';
 import { statusSecretProblems } from '../status/secrets.ts';
-import { ConfigError, type ConfigProblem, loadConfig } from './load.ts';
+import { ConfigError, type ConfigProblem, parseConfigText, readConfigText } from './load.ts';
 import type { Config } from './schema.ts';
 
 /**
@@ -33,7 +33,12 @@ export function semanticProblems(config: Config, kinds: readonly DataPlaneKind[]
 
 /** Loads a farms file and refuses it whole if anything is wrong (ConfigError lists every problem). */
 export function loadValidConfig(file: string, kinds: readonly DataPlaneKind[]): Config {
-  const config = loadConfig(file);
+  return validConfigFromText(file, readConfigText(file), kinds);
+}
+
+/** loadValidConfig of a text readConfigText read. */
+export function validConfigFromText(file: string, text: string, kinds: readonly DataPlaneKind[]): Config {
+  const config = parseConfigText(file, text);
   const problems = semanticProblems(config, kinds);
   if (problems.length) throw new ConfigError(file, problems);
   return config;
