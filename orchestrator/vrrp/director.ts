@@ -1,9 +1,13 @@
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { renderVrrpOnly } from '../../lvs-adapters/keepalived/keepalived.ts';
-import type { Config, VrrpPeer } from '../config/schema.ts';
+import { type Config, pairAddresses, type VrrpPeer } from '../config/schema.ts';
+import { renderConntrackdConf } from './conntrackd-conf.ts';
+import { ConntrackdProcess } from './conntrackd-process.ts';
 import { KeepalivedProcess, type VrrpStatus } from './keepalived-process.ts';
 import { allowNonlocalBind } from './nonlocal-bind.ts';
 import { selectNode } from './node.ts';
+import { installPickupGuard, removePickupGuard } from './pickup-guard.ts';
 
 /** One director of the pair as `lbguard run` drives it: keepalived for VRRP, its role for /status. */
 export interface Director {
@@ -12,9 +16,36 @@ export interface Director {
   stop(): Promise<void>;
 }
 
+/** the pair's addresses the pick-up guard covers */
+const guarded = (config: Config) => pairAddresses(config.vrrp!, config.farms).filter((a) => isIP(a) !== 0);
+
+/**
+ * vrrp.sync: the pick-up guard on the pair's addresses, then conntrackd; undefined without sync.
+ * Stopped in the reverse order.
+ */
+async function startSessionSync(config: Config, node: VrrpPeer, logger: Logger): Promise<ConntrackdProcess | undefined> {
+  const sync = config.vrrp?.sync;
+  if (!sync) return undefined;
+  await installPickupGuard(guarded(config), logger);
+  const conntrackd = new ConntrackdProcess({
+    conntrackd: sync.conntrackd,
+    logger,
+    id: `${config.vrrp!['virtual-router-id']}-${node.name}`,
+    render: (paths) => renderConntrackdConf(config, node, paths),
+  });
+  try {
+    await conntrackd.start();
+  } catch (error) {
+    await removePickupGuard(logger);
+    throw error;
+  }
+  logger.info({ event: 'sync-started', node: node.name, pid: conntrackd.status().pid }, `vrrp.sync: conntrackd started for ${node.name} (${conntrackd.dir}/conntrackd.conf)`);
+  return conntrackd;
+}
+
 /**
  * Checks what can be checked before anything starts (which peer this is, that keepalived.conf
- * renders); lbguard refuses to start otherwise. Undefined without vrrp:.
+ * and conntrackd.conf render); lbguard refuses to start otherwise. Undefined without vrrp:.
  */
 export function prepareDirector(config: Config, requestedNode: string | undefined, logger: Logger): { node?: VrrpPeer; start(): Promise<Director> } | undefined {
   if (!config.vrrp) {
@@ -28,29 +59,53 @@ export function prepareDirector(config: Config, requestedNode: string | undefine
     return (fifo: string) => renderVrrpOnly(c, fifo, { ...(self ? { node: self } : {}) });
   };
   renderFor(config)('/run/lbguard/check.fifo'); // a password that cannot be read refuses the start
+  if (config.vrrp.sync && node) renderConntrackdConf(config, node, { lockFile: '/run/lbguard/check.lock', socket: '/run/lbguard/check.ctl' });
   return {
     ...(node ? { node } : {}),
     async start() {
       if (config.farms.some((f) => f.dataplane.type === 'userspace')) allowNonlocalBind(logger);
+      const sync = node ? await startSessionSync(config, node, logger) : undefined;
       const keepalived = new KeepalivedProcess({
         keepalived: config.vrrp!.keepalived,
         logger,
         id: `${config.vrrp!['virtual-router-id']}-${node?.name ?? 'single'}`,
         ...(node ? { node: node.name } : {}),
         render: renderFor(config),
+        ...(sync ? { onState: (state) => sync.onRole(state) } : {}),
       });
-      await keepalived.start();
+      const stopSync = async () => {
+        if (!sync) return;
+        await sync.stop();
+        await removePickupGuard(logger);
+      };
+      try {
+        await keepalived.start();
+      } catch (error) {
+        await stopSync();
+        throw error;
+      }
       logger.info({ event: 'vrrp-started', node: node?.name, pid: keepalived.status().keepalived.pid }, `vrrp: keepalived started${node ? ` for ${node.name} (priority ${node.priority})` : ''}`);
       return {
-        status: () => keepalived.status(),
+        status: () => ({ ...keepalived.status(), ...(sync ? { sync: sync.status() } : {}) }),
         reload(next) {
           if (!next.vrrp) {
             logger.warn({ event: 'vrrp-kept' }, 'vrrp: the reloaded file has no vrrp: section; keepalived keeps running until lbguard restarts');
             return;
           }
           keepalived.reload(renderFor(next));
+          if (sync && node) {
+            const self = selectNode(next.vrrp, node.name);
+            if (next.vrrp.sync && self) {
+              sync.reload((paths) => renderConntrackdConf(next, self, paths));
+              installPickupGuard(guarded(next), logger).catch((error: Error) => logger.error({ event: 'sync-guard-failed', error: error.message }, error.message));
+            } else logger.warn({ event: 'sync-kept' }, 'vrrp.sync: the reloaded file has no vrrp.sync; conntrackd keeps running until lbguard restarts');
+          }
         },
-        stop: () => keepalived.stop(),
+        // keepalived first: it gives the addresses up, then nothing is left to sync
+        async stop() {
+          await keepalived.stop();
+          await stopSync();
+        },
       };
     },
   };

@@ -1,0 +1,114 @@
+// Sessions kept across a failover with the nftlb data plane (test/helpers/director-pair.ts: two
+// directors, a client and two backends in namespaces of this test, plus a link sync0 between the
+// directors). Each director runs `lbguard run --node dN` with nftlb (started by lbguard, snat to the
+// virtual address) and keepalived. A passive FTP download, paced by vsftpd's anon_max_rate so that
+// it lasts several seconds, is in flight through the virtual address when the master's link goes
+// down. Without vrrp.sync the new master knows nothing of the session and the download fails; with
+// vrrp.sync (conntrackd, run by lbguard, committing on MASTER) it completes on the same connections,
+// the bytes intact and curl silent. The connection tracking tables of both directors are printed as
+// the evidence. Afterwards new passive and active FTP and TFTP sessions are served by the new master.
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { type DirectorPair, type DirectorProcess, directorPair } from '../helpers/director-pair.ts';
+import { requireBinary, runCommand, until } from '../helpers/processes.ts';
+
+t.setTimeout(300_000);
+
+const IP = '/usr/sbin/ip';
+const RATE = 400_000; // bytes/s: 3.2 MB take about 8 s
+const SIZE = 3_200_000;
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+interface Outcome {
+  readonly code: number | null;
+  readonly stderr: string;
+  readonly bytes: number;
+  readonly sha: string;
+  /** ms from the link going down to curl's end */
+  readonly afterDeath: number;
+}
+
+const inDirector = (pair: DirectorPair, index: number, argv: string[]) => runCommand(IP, ['netns', 'exec', pair.directors[index]!.ns, ...argv], { timeoutMs: 10_000 });
+
+/** the director's connection tracking entries of the client (10.96.0.3), and its expectations */
+async function tracked(pair: DirectorPair, index: number): Promise<string> {
+  const entries = await inDirector(pair, index, ['conntrack', '-L']);
+  const expect = await inDirector(pair, index, ['conntrack', '-L', 'expect']);
+  const lines = `${entries.stdout}${expect.stdout}`.split('\n').filter((l) => l.includes('10.96.0.3'));
+  return lines.length ? lines.join('\n') : '(none of the client)';
+}
+
+/** what conntrackd of a director holds in its external cache (the peer's sessions) */
+async function externalCache(pair: DirectorPair, index: number): Promise<string> {
+  const conf = `/run/lbguard/sync-${pair.routerId}-${pair.directors[index]!.name}/conntrackd.conf`;
+  const ct = await inDirector(pair, index, ['conntrackd', '-C', conf, '-e', 'ct']);
+  const expect = await inDirector(pair, index, ['conntrackd', '-C', conf, '-e', 'expect']);
+  return `${ct.stdout}${expect.stdout}`.split('\n').filter((l) => l.includes('10.96.0.3')).join('\n') || '(none of the client)';
+}
+
+/**
+ * Starts both directors with the file, a paced download through the VIP, downs the master's link
+ * once the download is under way, and waits for curl. Leaves both directors stopped, d1's link up.
+ */
+async function failoverDuringDownload(t: Test, pair: DirectorPair, sync: boolean, label: string): Promise<Outcome> {
+  const file = pair.farmsFile({ version: 2, advertInt: 1 }, [254, 250], { dataplane: 'nftlb', sync });
+  const [d1, d2] = (await pair.startBoth(file)) as [DirectorProcess, DirectorProcess];
+  const got = join(pair.dir, `${label}.bin`);
+  // curl gives up when nothing comes for 20 s: a lost session ends the run, a failover does not
+  const transfer = pair.inClient(['/usr/bin/curl', '-sS', '--max-time', '60', '--speed-limit', '1', '--speed-time', '20', '-o', got, `ftp://${pair.vip}/pub/big.bin`], 70_000);
+  await until(`${label}: the download under way`, () => (existsSync(got) && statSync(got).size > RATE / 2 ? true : undefined), 20_000);
+  if (sync) {
+    await until(`${label}: the data connection in d2's external cache`, async () => ((await externalCache(pair, 1)).split('\n').length >= 2 ? true : undefined), 5000);
+  }
+  t.comment(`${label}: before the failover, d1 tracks:\n${await tracked(pair, 0)}`);
+  if (sync) t.comment(`${label}: d2's conntrackd holds in its external cache:\n${await externalCache(pair, 1)}`);
+  const death = Date.now();
+  pair.linkDown(0);
+  await pair.waitState(1, 'MASTER', 20_000);
+  await new Promise((r) => setTimeout(r, 3000)); // the peers' retransmits reach d2
+  t.comment(`${label}: 3 s after d2 became MASTER, d2 tracks:\n${await tracked(pair, 1)}`);
+  const run = await transfer;
+  const afterDeath = Date.now() - death;
+  if (sync) t.comment(`${label}: d2's pick-up guard: ${(await inDirector(pair, 1, ['nft', 'list', 'chain', 'inet', 'lbguard_sync', 'pickup'])).stdout.split('\n').find((l) => l.includes('counter'))?.trim()}`);
+  const data = existsSync(got) ? readFileSync(got) : Buffer.alloc(0);
+  const outcome = { code: run.code, stderr: run.stderr.trim(), bytes: data.length, sha: sha256(data), afterDeath };
+  t.comment(`${label}: curl exit ${outcome.code} ${outcome.afterDeath} ms after the link went down, ${outcome.bytes} of ${SIZE} bytes${outcome.stderr ? `, said: ${outcome.stderr}` : ''}`);
+  if (sync) {
+    const status = await pair.status(1);
+    t.match(status.vrrp?.sync, { engine: 'conntrackd', running: true, lastRole: { state: 'MASTER', ok: true } }, `${label}: d2's /status: conntrackd running, the MASTER commands ran`);
+    t.match(d2.output(), /"event":"conntrackd-role","role":"MASTER","commands":\["-c","-f","-R","-B"\]/, `${label}: d2 committed the external cache (conntrackd -c -f -R -B)`);
+    // new sessions through the new master
+    t.match([await pair.ftp(false, 5000), await pair.ftp(true, 5000), await pair.tftp(5000)], [/^backend\d$/, /^backend\d$/, /^tftp-backend\d$/], `${label}: after it, passive and active FTP and TFTP through the VIP (nftlb on d2)`);
+  }
+  await d1.stop();
+  await d2.stop();
+  pair.linkUp(0);
+  // the next run starts from empty tables
+  for (const index of [0, 1]) await inDirector(pair, index, ['conntrack', '-F']);
+  return outcome;
+}
+
+t.test('nftlb pair: a download in flight survives the master link going down with vrrp.sync, not without', async (t) => {
+  for (const [binary, pkg] of [['/usr/sbin/conntrackd', 'conntrackd'], ['/usr/sbin/conntrack', 'conntrack'], ['/usr/sbin/nftlb', 'nftlb'], ['/usr/sbin/nft', 'nftables']] as const) requireBinary(binary, pkg);
+  const pair = directorPair({ syncLink: true, ftpRate: RATE });
+  t.teardown(() => pair.remove());
+  const big = randomBytes(SIZE);
+  for (const n of [1, 2]) {
+    const path = join(pair.dir, `ftp${n}`, 'pub', 'big.bin');
+    writeFileSync(path, big);
+    chmodSync(path, 0o644);
+  }
+  const want = sha256(big);
+
+  const without = await failoverDuringDownload(t, pair, false, 'no sync');
+  t.ok(without.code !== 0 || without.sha !== want, `without vrrp.sync the download does not survive (curl exit ${without.code}, ${without.bytes} bytes)`);
+
+  const kept = await failoverDuringDownload(t, pair, true, 'vrrp.sync');
+  t.equal(kept.code, 0, 'with vrrp.sync curl completes the download');
+  t.equal(kept.stderr, '', 'and says nothing');
+  t.equal(kept.bytes, SIZE, 'every byte came');
+  t.equal(kept.sha, want, 'the bytes are intact (sha256)');
+});
