@@ -194,7 +194,7 @@ const vrrpPeer = z.strictObject({
  * hexadecimal digits (e0, ab0) as a number and refuses the file, so such names are refused here.
  */
 const vrrpSync = z.strictObject({
-  engine: z.literal('conntrackd', { error: (issue) => `expected engine: conntrackd, got ${JSON.stringify(issue.input)}` }),
+  engine: z.literal('conntrackd'),
   interface: z.string()
     .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'expected a network interface name such as eth1 (a letter first, at most 15 characters)')
     .refine((s) => !/^[0-9A-Fa-f]{1,4}$/.test(s), { error: (issue) => `conntrackd reads the interface name ${JSON.stringify(issue.input)} as a number: rename the link (ip link set NAME name sync0)` }),
