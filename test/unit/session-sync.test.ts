@@ -173,3 +173,12 @@ t.test('a conntrackd that cannot start refuses the start with what it said', asy
   const missing = new ConntrackdProcess({ conntrackd: join(dir, 'nothing'), logger: pino({ level: 'silent' }), id: `test-none-${process.pid}`, render: (paths) => renderConntrackdConf(config, config.vrrp!.peers![0]!, paths) });
   await t.rejects(missing.start(), /not found \(Debian: apt-get install conntrackd\)/);
 });
+
+t.test('lbguard status says what conntrackd did on the last role', async (t) => {
+  const { formatStatusTable } = await import('../../orchestrator/status/table.ts');
+  const vrrp = { node: 'd2', state: 'MASTER' as const, since: '2026-12-05T12:00:00.000Z', keepalived: { running: true, restarts: 0 } };
+  const ok = formatStatusTable({ at: '', farms: [], transitions: [], vrrp: { ...vrrp, sync: { engine: 'conntrackd', running: true, restarts: 0, lastRole: { state: 'MASTER', at: '2026-12-05T12:00:00.010Z', ok: true } } } });
+  t.match(ok.split('\n')[1], /^vrrp.sync: conntrackd running; as MASTER \(2026-12-05T12:00:00.010Z\): its commands ran$/);
+  const failed = formatStatusTable({ at: '', farms: [], transitions: [], vrrp: { ...vrrp, sync: { engine: 'conntrackd', running: false, restarts: 2, lastRole: { state: 'MASTER', at: 'T', ok: false, error: 'conntrackd -c: exit 1' } } } });
+  t.match(failed.split('\n')[1], /^vrrp.sync: conntrackd not running, restarted 2 times; as MASTER \(T\): conntrackd -c: exit 1$/);
+});
