@@ -182,3 +182,13 @@ t.test('lbguard status says what conntrackd did on the last role', async (t) => 
   const failed = formatStatusTable({ at: '', farms: [], transitions: [], vrrp: { ...vrrp, sync: { engine: 'conntrackd', running: false, restarts: 2, lastRole: { state: 'MASTER', at: 'T', ok: false, error: 'conntrackd -c: exit 1' } } } });
   t.match(failed.split('\n')[1], /^vrrp.sync: conntrackd not running, restarted 2 times; as MASTER \(T\): conntrackd -c: exit 1$/);
 });
+
+t.test('docs/director-pair.md: the vrrp.sync example is a valid farms file', async (t) => {
+  const { parse } = await import('yaml');
+  const page = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'director-pair.md'), 'utf8');
+  const block = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('engine: conntrackd'));
+  t.ok(block, 'the page has the example');
+  const config = validateConfig(parse(block!));
+  t.match(config.vrrp?.sync, { engine: 'conntrackd', interface: 'eth1', port: 3780 });
+  t.match(renderConntrackdConf(config, config.vrrp!.peers![0]!, { lockFile: '/l', socket: '/s' }), 'IPv4_address 198.51.100.1\n\t\tIPv4_Destination_Address 198.51.100.2\n');
+});
