@@ -187,22 +187,34 @@ const vrrpPeer = z.strictObject({
   /** this director's address on vrrp.sync.interface (default: address) */
   'sync-address': z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IP address' }).optional(),
 });
+const interfaceName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'expected a network interface name such as eth1 (a letter first, at most 15 characters)');
 /**
- * Sessions kept across a failover: conntrackd replicates the kernel's connection tracking entries
- * (and the FTP/TFTP helpers' expectations) to the other director over UDP, FT-FW mode. The
- * interface name goes into conntrackd.conf as a bare word: its parser reads a name of at most four
- * hexadecimal digits (e0, ab0) as a number and refuses the file, so such names are refused here.
+ * Sessions kept across a failover, by the kernel's own replication. conntrackd (nftlb farms)
+ * replicates the connection tracking entries and the FTP/TFTP helpers' expectations to the other
+ * director over UDP, FT-FW mode. Its interface name goes into conntrackd.conf as a bare word: the
+ * parser reads a name of at most four hexadecimal digits (e0, ab0) as a number and refuses the
+ * file, so such names are refused here. ipvs (ipvsadm farms): the kernel's IPVS sync daemon,
+ * master on the MASTER, backup elsewhere, multicast on the interface.
  */
-const vrrpSync = z.strictObject({
-  engine: z.literal('conntrackd'),
-  interface: z.string()
-    .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'expected a network interface name such as eth1 (a letter first, at most 15 characters)')
-    .refine((s) => !/^[0-9A-Fa-f]{1,4}$/.test(s), { error: (issue) => `conntrackd reads the interface name ${JSON.stringify(issue.input)} as a number: rename the link (ip link set NAME name sync0)` }),
-  port: port.default(3780),
-  /** helpers whose expectations are synced; default: those of the nftlb farms (ftp, tftp) */
-  expectations: z.array(z.enum(['ftp', 'tftp', 'sip', 'h.245', 'q.931', 'ras'])).optional(),
-  conntrackd: z.string().min(1).default('/usr/sbin/conntrackd'),
-});
+const vrrpSync = z.discriminatedUnion('engine', [
+  z.strictObject({
+    engine: z.literal('conntrackd'),
+    interface: interfaceName.refine((s) => !/^[0-9A-Fa-f]{1,4}$/.test(s), { error: (issue) => `conntrackd reads the interface name ${JSON.stringify(issue.input)} as a number: rename the link (ip link set NAME name sync0)` }),
+    port: port.default(3780),
+    /** helpers whose expectations are synced; default: those of the nftlb farms (ftp, tftp) */
+    expectations: z.array(z.enum(['ftp', 'tftp', 'sip', 'h.245', 'q.931', 'ras'])).optional(),
+    conntrackd: z.string().min(1).default('/usr/sbin/conntrackd'),
+  }),
+  z.strictObject({
+    engine: z.literal('ipvs'),
+    interface: interfaceName,
+    /** the sync id both directors use (ipvsadm --syncid); default: the virtual-router-id */
+    syncid: intIn(0, 255).optional(),
+    /** default: the ipvsadm of the ipvsadm farms */
+    ipvsadm: z.string().min(1).optional(),
+  }),
+], { error: (issue) => `expected conntrackd or ipvs, got ${JSON.stringify((issue.input as { engine?: unknown } | undefined)?.engine)}` });
+export type VrrpSyncConfig = z.output<typeof vrrpSync>;
 const vrrp = z
   .strictObject({
     interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected a network interface name such as eth0'),
@@ -240,9 +252,9 @@ const vrrp = z
       names.add(peer.name);
       addresses.add(peer.address);
     });
-    if (v.sync && v.peers?.length !== 2) ctx.addIssue({ code: 'custom', path: ['sync'], message: 'conntrackd syncs two directors: give exactly two vrrp.peers' });
+    if (v.sync?.engine === 'conntrackd' && v.peers?.length !== 2) ctx.addIssue({ code: 'custom', path: ['sync'], message: 'conntrackd syncs two directors: give exactly two vrrp.peers' });
     const syncAddresses = (v.peers ?? []).map((p) => p['sync-address'] ?? p.address);
-    if (v.sync && new Set(syncAddresses).size !== syncAddresses.length) ctx.addIssue({ code: 'custom', path: ['peers'], message: 'the peers need distinct sync-address (or address) values' });
+    if (v.sync?.engine === 'conntrackd' && new Set(syncAddresses).size !== syncAddresses.length) ctx.addIssue({ code: 'custom', path: ['peers'], message: 'the peers need distinct sync-address (or address) values' });
   });
 
 /** The addresses a pair moves: vrrp.virtual-ipaddress without prefix or options, else the farms' virtual addresses. */
@@ -283,7 +295,11 @@ export const configSchema = z
  * session must also name an address the other director will hold: nftlb's masquerade puts this
  * director's own address in it, so each nftlb farm in snat mode snats to one of the pair's addresses.
  */
-function checkSessionSync(v: { 'virtual-ipaddress'?: string[] | undefined }, farms: readonly z.output<typeof farm>[], ctx: z.RefinementCtx): void {
+function checkSessionSync(v: { 'virtual-ipaddress'?: string[] | undefined; sync?: VrrpSyncConfig | undefined }, farms: readonly z.output<typeof farm>[], ctx: z.RefinementCtx): void {
+  if (v.sync?.engine === 'ipvs') {
+    if (!farms.some((f) => f.dataplane.type === 'ipvsadm')) ctx.addIssue({ code: 'custom', path: ['vrrp', 'sync'], message: 'the IPVS sync daemon syncs IPVS connections: no farm uses the ipvsadm data plane' });
+    return;
+  }
   if (!farms.some((f) => f.dataplane.type === 'nftlb')) {
     ctx.addIssue({ code: 'custom', path: ['vrrp', 'sync'], message: 'conntrackd syncs the kernel\'s connection tracking: no farm uses the nftlb data plane (the userspace one keeps its sessions in lbguard and cannot sync them)' });
   }

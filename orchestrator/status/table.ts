@@ -19,7 +19,7 @@ export function formatStatusTable(status: StatusSnapshot): string {
   const vrrp = status.vrrp ? [`vrrp: ${status.vrrp.state}${status.vrrp.node ? ` on ${status.vrrp.node}` : ''} since ${status.vrrp.since}${status.vrrp.keepalived.running ? '' : ' (keepalived not running)'}`] : [];
   const sync = status.vrrp?.sync;
   const syncLine = sync
-    ? [`vrrp.sync: conntrackd ${sync.running ? 'running' : 'not running'}${sync.restarts ? `, restarted ${sync.restarts} times` : ''}${sync.lastRole ? `; as ${sync.lastRole.state} (${sync.lastRole.at}): ${sync.lastRole.ok ? 'its commands ran' : sync.lastRole.error}` : ''}`]
+    ? [`vrrp.sync: ${sync.engine === 'ipvs' ? `IPVS sync daemon ${sync.daemon ?? 'not started'}` : `conntrackd ${sync.running ? 'running' : 'not running'}`}${sync.restarts ? `, restarted ${sync.restarts} times` : ''}${sync.lastRole ? `; as ${sync.lastRole.state} (${sync.lastRole.at}): ${sync.lastRole.ok ? 'its commands ran' : sync.lastRole.error}` : ''}`]
     : [];
   return [...vrrp, ...syncLine, ...lines, ...broken].join('\n') + '\n';
 }

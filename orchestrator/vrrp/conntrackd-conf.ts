@@ -16,7 +16,8 @@ export interface ConntrackdPaths {
 
 /** The helpers whose expectations are synced: the configured list, else those of the nftlb farms. */
 export function syncedHelpers(config: Config): string[] {
-  const listed = config.vrrp?.sync?.expectations;
+  const sync = config.vrrp?.sync;
+  const listed = sync?.engine === 'conntrackd' ? sync.expectations : undefined;
   if (listed) return [...listed];
   const services = config.farms.filter((f) => f.dataplane.type === 'nftlb').map((f) => f.service);
   return (['ftp', 'tftp'] as const).filter((s) => services.includes(s));
@@ -35,7 +36,7 @@ function addressLine(keyword: 'address' | 'Destination_Address', address: string
 
 export function renderConntrackdConf(config: Config, self: VrrpPeer, paths: ConntrackdPaths): string {
   const sync = config.vrrp?.sync;
-  if (!sync) throw new Error('the farms file has no vrrp.sync');
+  if (sync?.engine !== 'conntrackd') throw new Error('the farms file has no vrrp.sync with engine conntrackd');
   const { local, remote } = syncEnds(config, self);
   if (isIP(local) !== isIP(remote)) throw new Error(`vrrp.sync: ${local} and ${remote} are not of one address family`);
   const ignored = [...new Set(['127.0.0.1', '::1', ...pairAddresses(config.vrrp!, config.farms), ...config.vrrp!.peers!.flatMap((p) => [p.address, p['sync-address'] ?? p.address])])];

@@ -14,8 +14,11 @@ import type { VrrpState } from './notify.ts';
 import { runtimeRoot } from './keepalived-process.ts';
 
 export interface SessionSyncStatus {
-  readonly engine: 'conntrackd';
+  readonly engine: 'conntrackd' | 'ipvs';
+  /** conntrackd: the process runs; ipvs: a sync daemon was started for the current role */
   readonly running: boolean;
+  /** ipvs: the sync daemon this director runs */
+  readonly daemon?: 'master' | 'backup';
   readonly pid?: number;
   readonly restarts: number;
   /** the commands run on the last role change */

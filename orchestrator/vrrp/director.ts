@@ -3,8 +3,10 @@ import type { Logger } from 'pino';
 import { renderVrrpOnly } from '../../lvs-adapters/keepalived/keepalived.ts';
 import { type Config, pairAddresses, type VrrpPeer } from '../config/schema.ts';
 import { renderConntrackdConf } from './conntrackd-conf.ts';
-import { ConntrackdProcess } from './conntrackd-process.ts';
+import { ConntrackdProcess, type SessionSyncStatus } from './conntrackd-process.ts';
+import { IpvsSync, ipvsSyncOptions } from './ipvs-sync.ts';
 import { KeepalivedProcess, type VrrpStatus } from './keepalived-process.ts';
+import type { VrrpState } from './notify.ts';
 import { allowNonlocalBind } from './nonlocal-bind.ts';
 import { selectNode } from './node.ts';
 import { installPickupGuard, removePickupGuard } from './pickup-guard.ts';
@@ -19,13 +21,21 @@ export interface Director {
 /** the pair's addresses the pick-up guard covers */
 const guarded = (config: Config) => pairAddresses(config.vrrp!, config.farms).filter((a) => isIP(a) !== 0);
 
+/** vrrp.sync as the director drives it, whatever the engine. */
+interface SessionSync {
+  onRole(state: VrrpState): void;
+  status(): SessionSyncStatus;
+  reload(next: Config): void;
+  stop(): Promise<void>;
+}
+
 /**
- * vrrp.sync: the pick-up guard on the pair's addresses, then conntrackd; undefined without sync.
- * Stopped in the reverse order.
+ * vrrp.sync with conntrackd: the pick-up guard on the pair's addresses, then conntrackd. Stopped in
+ * the reverse order.
  */
-async function startSessionSync(config: Config, node: VrrpPeer, logger: Logger): Promise<ConntrackdProcess | undefined> {
-  const sync = config.vrrp?.sync;
-  if (!sync) return undefined;
+async function startConntrackd(config: Config, node: VrrpPeer, logger: Logger): Promise<SessionSync> {
+  const sync = config.vrrp!.sync!;
+  if (sync.engine !== 'conntrackd') throw new Error('vrrp.sync: not conntrackd');
   await installPickupGuard(guarded(config), logger);
   const conntrackd = new ConntrackdProcess({
     conntrackd: sync.conntrackd,
@@ -40,7 +50,44 @@ async function startSessionSync(config: Config, node: VrrpPeer, logger: Logger):
     throw error;
   }
   logger.info({ event: 'sync-started', node: node.name, pid: conntrackd.status().pid }, `vrrp.sync: conntrackd started for ${node.name} (${conntrackd.dir}/conntrackd.conf)`);
-  return conntrackd;
+  return {
+    onRole: (state) => conntrackd.onRole(state),
+    status: () => conntrackd.status(),
+    reload(next) {
+      const self = next.vrrp ? selectNode(next.vrrp, node.name) : undefined;
+      if (next.vrrp?.sync?.engine !== 'conntrackd' || !self) {
+        logger.warn({ event: 'sync-kept' }, 'vrrp.sync: the reloaded file has no conntrackd sync for this node; conntrackd keeps running until lbguard restarts');
+        return;
+      }
+      conntrackd.reload((paths) => renderConntrackdConf(next, self, paths));
+      installPickupGuard(guarded(next), logger).catch((error: Error) => logger.error({ event: 'sync-guard-failed', error: error.message }, error.message));
+    },
+    async stop() {
+      await conntrackd.stop();
+      await removePickupGuard(logger);
+    },
+  };
+}
+
+/** vrrp.sync with ipvs: the IPVS sync daemons, set on each role. */
+function startIpvsSync(config: Config, logger: Logger): SessionSync {
+  const ipvs = new IpvsSync(ipvsSyncOptions(config, logger));
+  return {
+    onRole: (state) => ipvs.onRole(state),
+    status: () => ipvs.status(),
+    reload(next) {
+      if (next.vrrp?.sync?.engine === 'ipvs') ipvs.reload(ipvsSyncOptions(next, logger));
+      else logger.warn({ event: 'sync-kept' }, 'vrrp.sync: the reloaded file has no ipvs sync; the sync daemon is kept until lbguard restarts');
+    },
+    stop: () => ipvs.stop(),
+  };
+}
+
+async function startSessionSync(config: Config, node: VrrpPeer | undefined, logger: Logger): Promise<SessionSync | undefined> {
+  const sync = config.vrrp?.sync;
+  if (sync?.engine === 'ipvs') return startIpvsSync(config, logger);
+  if (sync?.engine === 'conntrackd' && node) return startConntrackd(config, node, logger);
+  return undefined;
 }
 
 /**
@@ -59,12 +106,12 @@ export function prepareDirector(config: Config, requestedNode: string | undefine
     return (fifo: string) => renderVrrpOnly(c, fifo, { ...(self ? { node: self } : {}) });
   };
   renderFor(config)('/run/lbguard/check.fifo'); // a password that cannot be read refuses the start
-  if (config.vrrp.sync && node) renderConntrackdConf(config, node, { lockFile: '/run/lbguard/check.lock', socket: '/run/lbguard/check.ctl' });
+  if (config.vrrp.sync?.engine === 'conntrackd' && node) renderConntrackdConf(config, node, { lockFile: '/run/lbguard/check.lock', socket: '/run/lbguard/check.ctl' });
   return {
     ...(node ? { node } : {}),
     async start() {
       if (config.farms.some((f) => f.dataplane.type === 'userspace')) allowNonlocalBind(logger);
-      const sync = node ? await startSessionSync(config, node, logger) : undefined;
+      const sync = await startSessionSync(config, node, logger);
       const keepalived = new KeepalivedProcess({
         keepalived: config.vrrp!.keepalived,
         logger,
@@ -73,11 +120,7 @@ export function prepareDirector(config: Config, requestedNode: string | undefine
         render: renderFor(config),
         ...(sync ? { onState: (state) => sync.onRole(state) } : {}),
       });
-      const stopSync = async () => {
-        if (!sync) return;
-        await sync.stop();
-        await removePickupGuard(logger);
-      };
+      const stopSync = async () => sync?.stop();
       try {
         await keepalived.start();
       } catch (error) {
@@ -93,13 +136,7 @@ export function prepareDirector(config: Config, requestedNode: string | undefine
             return;
           }
           keepalived.reload(renderFor(next));
-          if (sync && node) {
-            const self = selectNode(next.vrrp, node.name);
-            if (next.vrrp.sync && self) {
-              sync.reload((paths) => renderConntrackdConf(next, self, paths));
-              installPickupGuard(guarded(next), logger).catch((error: Error) => logger.error({ event: 'sync-guard-failed', error: error.message }, error.message));
-            } else logger.warn({ event: 'sync-kept' }, 'vrrp.sync: the reloaded file has no vrrp.sync; conntrackd keeps running until lbguard restarts');
-          }
+          sync?.reload(next);
         },
         // keepalived first: it gives the addresses up, then nothing is left to sync
         async stop() {

@@ -33,7 +33,7 @@ t.test('vrrp.sync: what the schema accepts and refuses, with the path', async (t
   t.match(pair().vrrp?.sync, { engine: 'conntrackd', interface: 'sync0', port: 3780, conntrackd: '/usr/sbin/conntrackd' }, 'defaults: UDP port 3780, /usr/sbin/conntrackd');
   t.throws(() => pair({ sync: { ...sync, interface: 'e0' } }), /vrrp.sync.interface: conntrackd reads the interface name "e0" as a number: rename the link/);
   t.throws(() => pair({ sync: { ...sync, interface: 'eth 0' } }), /vrrp.sync.interface: expected a network interface name/);
-  t.throws(() => pair({ sync: { ...sync, engine: 'keepalived' } }), /vrrp.sync.engine: expected one of conntrackd, got "keepalived"/);
+  t.throws(() => pair({ sync: { ...sync, engine: 'keepalived' } }), /vrrp.sync.engine: expected conntrackd or ipvs, got "keepalived"/);
   t.throws(() => pair({ sync: { ...sync, expectations: ['irc'] } }), /vrrp.sync.expectations\[0\]/);
   t.throws(() => pair({ peers: [...peers, { name: 'd3', address: '10.96.0.4', priority: 200 }] }), /vrrp.sync: conntrackd syncs two directors: give exactly two vrrp.peers/);
   t.throws(() => pair({ peers: undefined, priority: 100 }), /vrrp.sync: conntrackd syncs two directors/);
@@ -191,4 +191,51 @@ t.test('docs/director-pair.md: the vrrp.sync example is a valid farms file', asy
   const config = validateConfig(parse(block!));
   t.match(config.vrrp?.sync, { engine: 'conntrackd', interface: 'eth1', port: 3780 });
   t.match(renderConntrackdConf(config, config.vrrp!.peers![0]!, { lockFile: '/l', socket: '/s' }), 'IPv4_address 198.51.100.1\n\t\tIPv4_Destination_Address 198.51.100.2\n');
+});
+
+t.test('vrrp.sync engine ipvs: the IPVS sync daemon per role, as keepalived\'s lvs_sync_daemon sets it', async (t) => {
+  const { IpvsSync, ipvsSyncCommands, ipvsSyncOptions } = await import('../../orchestrator/vrrp/ipvs-sync.ts');
+  const ipvsFarms = [{ ...farms[0], dataplane: { type: 'ipvsadm', ipvsadm: '/usr/sbin/ipvsadm' } }];
+  const config = pair({ sync: { engine: 'ipvs', interface: 'eth1' } }, ipvsFarms);
+  t.throws(() => pair({ sync: { engine: 'ipvs', interface: 'eth1' } }), /vrrp.sync: the IPVS sync daemon syncs IPVS connections: no farm uses the ipvsadm data plane/);
+  t.throws(() => pair({ sync: { engine: 'ipvs', interface: 'eth1', syncid: 256 } }, ipvsFarms), /vrrp.sync.syncid: expected 0..255, got 256/);
+  t.ok(validateConfig({ vrrp: { interface: 'e0', 'virtual-router-id': 7, priority: 100, sync: { engine: 'ipvs', interface: 'e0' } }, farms: ipvsFarms }), 'the single-node form and any interface name are fine for ipvs');
+  const logger = pino({ level: 'silent' });
+  t.match(ipvsSyncOptions(config, logger), { ipvsadm: '/usr/sbin/ipvsadm', interface: 'eth1', syncid: 7 }, 'defaults: the farms\' ipvsadm, the virtual-router-id as sync id');
+  t.same(ipvsSyncCommands('MASTER', 'eth1', 7).start, ['--start-daemon', 'master', '--mcast-interface', 'eth1', '--syncid', '7']);
+  t.same(ipvsSyncCommands('FAULT', 'eth1', 7).start, ['--start-daemon', 'backup', '--mcast-interface', 'eth1', '--syncid', '7']);
+  t.same(ipvsSyncCommands('STOP', 'eth1', 7), { stops: [] }, 'keepalived stopped: the daemon is left as it is');
+
+  // a stand-in ipvsadm: records its arguments; a stop of a daemon that is not running fails as the kernel says
+  const dir = mkdtempSync(join(tmpdir(), 'lbguard-ipvs-sync-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = join(dir, 'ipvsadm');
+  writeFileSync(fake, `#!${process.execPath}
+const fs = require('node:fs');
+const args = process.argv.slice(2);
+fs.appendFileSync(${JSON.stringify(join(dir, 'calls.log'))}, args.join(' ') + '\\n');
+if (args[0] === '--stop-daemon') { console.error('No such process'); process.exit(255); }
+if (fs.existsSync(${JSON.stringify(join(dir, 'fail'))})) { console.error('Invalid argument'); process.exit(255); }
+`);
+  chmodSync(fake, 0o755);
+  const calls = () => readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n');
+  const ipvs = new IpvsSync({ ...ipvsSyncOptions(config, logger), ipvsadm: fake });
+  ipvs.onRole('BACKUP');
+  ipvs.onRole('MASTER');
+  await ipvs.settled();
+  t.same(calls(), [
+    '--stop-daemon master', '--stop-daemon backup', '--start-daemon backup --mcast-interface eth1 --syncid 7',
+    '--stop-daemon master', '--stop-daemon backup', '--start-daemon master --mcast-interface eth1 --syncid 7',
+  ], 'BACKUP then MASTER: both stopped (failures ignored), then the role\'s daemon started');
+  t.match(ipvs.status(), { engine: 'ipvs', running: true, daemon: 'master', lastRole: { state: 'MASTER', ok: true } });
+  writeFileSync(join(dir, 'fail'), '');
+  ipvs.onRole('BACKUP');
+  await ipvs.settled();
+  t.match(ipvs.status(), { running: false, lastRole: { state: 'BACKUP', ok: false, error: /ipvsadm --start-daemon backup --mcast-interface eth1 --syncid 7: the kernel refused it \(exit 255\): Invalid argument/ } }, 'a refused start is said with ipvsadm\'s words');
+  writeFileSync(join(dir, 'calls.log'), '');
+  await ipvs.stop();
+  t.same(calls(), ['--stop-daemon master', '--stop-daemon backup'], 'stop: both daemons stopped');
+  const { formatStatusTable } = await import('../../orchestrator/status/table.ts');
+  const line = formatStatusTable({ at: '', farms: [], transitions: [], vrrp: { state: 'MASTER', since: 'S', keepalived: { running: true, restarts: 0 }, sync: { engine: 'ipvs', running: true, daemon: 'master', restarts: 0 } } }).split('\n')[1];
+  t.equal(line, 'vrrp.sync: IPVS sync daemon master', 'lbguard status names the daemon');
 });
