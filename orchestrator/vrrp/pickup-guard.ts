@@ -31,7 +31,10 @@ export function renderPickupGuard(addresses: readonly string[]): string {
 
 export async function installPickupGuard(addresses: readonly string[], logger: Logger, nft = '/usr/sbin/nft'): Promise<void> {
   const run = await execa(nft, ['-f', '-'], { input: renderPickupGuard(addresses), reject: false, timeout: 5000 });
-  if (run.exitCode !== 0) throw new Error(`vrrp.sync: nft refused the pick-up guard table: ${run.stderr.trim().slice(0, 300) || `exit ${run.exitCode}`}`);
+  if (run.exitCode !== 0) {
+    const said = run.stderr.trim().slice(0, 300) || (run.exitCode === undefined ? `${nft} could not run (${run.code ?? run.message}; Debian: apt-get install nftables)` : `exit ${run.exitCode}`);
+    throw new Error(`vrrp.sync: nft refused the pick-up guard table: ${said}`);
+  }
   logger.info({ event: 'sync-guard', table: `inet ${GUARD_TABLE}`, addresses }, `vrrp.sync: table inet ${GUARD_TABLE} drops mid-stream TCP packets to ${addresses.join(', ')} that match no session`);
 }
 

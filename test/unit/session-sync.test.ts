@@ -239,3 +239,8 @@ if (fs.existsSync(${JSON.stringify(join(dir, 'fail'))})) { console.error('Invali
   const line = formatStatusTable({ at: '', farms: [], transitions: [], vrrp: { state: 'MASTER', since: 'S', keepalived: { running: true, restarts: 0 }, sync: { engine: 'ipvs', running: true, daemon: 'master', restarts: 0 } } }).split('\n')[1];
   t.equal(line, 'vrrp.sync: IPVS sync daemon master', 'lbguard status names the daemon');
 });
+
+t.test('the pick-up guard without nft says what is missing', async (t) => {
+  const { installPickupGuard } = await import('../../orchestrator/vrrp/pickup-guard.ts');
+  await t.rejects(installPickupGuard([vip], pino({ level: 'silent' }), '/nonexistent/nft'), /vrrp.sync: nft refused the pick-up guard table: \/nonexistent\/nft could not run \(ENOENT; Debian: apt-get install nftables\)/);
+});
