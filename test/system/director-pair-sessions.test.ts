@@ -150,6 +150,15 @@ async function failoverDuringDownload(t: Test, pair: DirectorPair, sync: boolean
   const ports = await Promise.all(paused.map((p) => p.client.port));
   if (sync) {
     await until(`${label}: the data connection in d2's external cache`, async () => ((await externalCache(pair, 1)).split('\n').length >= 2 ? true : undefined), 5000);
+    // d2's conntrackd dies: lbguard starts another, whose BACKUP commands (-t -n) ask d1 for its states again
+    const before = (await pair.status(1)).vrrp?.sync;
+    process.kill(before!.pid!, 'SIGKILL');
+    await until(`${label}: conntrackd restarted on d2`, async () => {
+      const now = (await pair.status(1)).vrrp?.sync;
+      return now?.running && now.restarts === 1 && now.pid !== before!.pid ? true : undefined;
+    }, 15_000);
+    await until(`${label}: the new conntrackd refilled from d1`, async () => ((await externalCache(pair, 1)).split('\n').length >= 2 ? true : undefined), 10_000);
+    t.match(d2.output(), /"event":"conntrackd-exited".*"signal":"SIGKILL"/, `${label}: d2's conntrackd killed: lbguard logged it, started another (its BACKUP commands -t -n run again), and its external cache holds the sessions again`);
   }
   t.comment(`${label}: before the failover, d1 tracks:\n${await tracked(pair, 0)}`);
   if (sync) t.comment(`${label}: d2's conntrackd holds in its external cache:\n${await externalCache(pair, 1)}`);
