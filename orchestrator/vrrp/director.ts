@@ -46,6 +46,7 @@ async function startConntrackd(config: Config, node: VrrpPeer, logger: Logger): 
   try {
     await conntrackd.start();
   } catch (error) {
+    await conntrackd.stop();
     await removePickupGuard(logger);
     throw error;
   }
