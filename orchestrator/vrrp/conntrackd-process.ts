@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import type { Logger } from 'pino';
 import type { ConntrackdPaths } from './conntrackd-conf.ts';
 import type { VrrpState } from './notify.ts';
-import { runtimeRoot } from './keepalived-process.ts';
+import { runtimeRoot } from './runtime-dir.ts';
 
 export interface SessionSyncStatus {
   readonly engine: 'conntrackd' | 'ipvs';

@@ -6,9 +6,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { runtimeRoot } from './runtime-dir.ts';
 import type { SessionSyncStatus } from './conntrackd-process.ts';
 import { parseNotifyLine, type VrrpState } from './notify.ts';
 
@@ -43,16 +43,6 @@ const STOP_GRACE_MS = 5000;
 const MAX_RESTART_DELAY_MS = 30_000;
 /** a keepalived that ran this long had a real life: its next death restarts at the first delay */
 const STABLE_MS = 60_000;
-
-/** /run/lbguard when lbguard may write there (root), else the temporary directory. */
-export function runtimeRoot(): string {
-  try {
-    mkdirSync('/run/lbguard', { recursive: true, mode: 0o700 });
-    return '/run/lbguard';
-  } catch {
-    return tmpdir();
-  }
-}
 
 function alive(pid: number): boolean {
   try {
