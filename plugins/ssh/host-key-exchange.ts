@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { CheckFailure } from '../runtime/errors.ts';
 import { printable } from '../runtime/outcome.ts';
@@ -6,6 +5,7 @@ import type { SocketReader } from '../runtime/socket-reader.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { fingerprint, HOST_KEY_ALGORITHMS, verifyHostKeySignature } from './host-keys.ts';
 import { GROUP_EXCHANGE_BITS, KEX_METHODS, type KexMethod, type KeyAgreement } from './kex-methods.ts';
+import { nodeCrypto } from './lazy-crypto.ts';
 import { encodePacket, readPacket } from './packets.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
@@ -51,7 +51,7 @@ export interface HostKeySeen {
 }
 
 function kexinitPayload(): Buffer {
-  const writer = new WireWriter().byte(MSG_KEXINIT).raw(randomBytes(16));
+  const writer = new WireWriter().byte(MSG_KEXINIT).raw(nodeCrypto().randomBytes(16));
   for (const [, names] of KEXINIT_FIELDS) writer.nameList(names);
   // no languages, no guessed packet, reserved 0
   return writer.nameList([]).nameList([]).boolean(false).uint32(0).toBuffer();
@@ -189,7 +189,7 @@ export async function exchangeHostKey(
   if (groupFields) hashed.raw(groupFields);
   if (method.publicEncoding === 'string') hashed.string(agreement.clientPublic).string(serverPublic);
   else hashed.mpint(agreement.clientPublic).mpint(serverPublic);
-  const exchangeHash = createHash(method.hash).update(hashed.mpint(secret).toBuffer()).digest();
+  const exchangeHash = nodeCrypto().createHash(method.hash).update(hashed.mpint(secret).toBuffer()).digest();
   const seen = { fingerprint: fingerprint(hostKey), algorithm: hostKeyAlgorithm, kex: kexName };
   if (!verifyHostKeySignature(hostKeyAlgorithm, hostKey, signature, exchangeHash)) {
     throw new CheckFailure(`host key signature does not verify: server presents ${seen.fingerprint} (${hostKeyAlgorithm}) without proof it holds that key`);
