@@ -9,6 +9,7 @@ import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
+import { tuneHeapForDaemon } from './heap-settings.ts';
 import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } from './status/client.ts';
 import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
 import { startStatusServer } from './status/server.ts';
@@ -57,6 +58,7 @@ function fail(message: string, code = 2): number {
 }
 
 async function run(file: string, logLevel: string, nodeName: string | undefined): Promise<number> {
+  const heapFlags = tuneHeapForDaemon();
   const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
   // a SIGHUP while starting (Node's default would end the process) is held and done once running
   let reloadWhileStarting = false;
@@ -99,6 +101,7 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   const descriptors = descriptorBudget();
   logger.info({ event: 'descriptors', limit: descriptors.limit ?? null, reserve: descriptors.reserve }, descriptors.describe());
+  if (heapFlags.length) logger.info({ event: 'v8-flags', flags: heapFlags }, `V8 heap settings taken: ${heapFlags.join(' ')}`);
   const warnExposure = (c: typeof config) => {
     const warning = exposureWarning(c);
     if (warning) logger.warn({ event: 'status-exposed', listen: c.status.listen }, warning);
