@@ -357,10 +357,11 @@ listen http
     balancer.kill('SIGTERM');
     await new Promise((r) => balancer.once('exit', r));
   } finally {
-    // up to 5 s to stop (the daemons write their --cpu-prof on the way out), then SIGKILL
+    // up to 5 s (BENCH_STOP_MS) to stop, then SIGKILL: the daemons write their --cpu-prof on the way
+    // out, and a busy one draining its sessions can take longer
     const running = daemons.filter((child) => child.exitCode === null && child.signalCode === null);
     for (const child of running) child.kill('SIGTERM');
-    await Promise.race([Promise.all(running.map((child) => new Promise((r) => child.once('exit', r)))), new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([Promise.all(running.map((child) => new Promise((r) => child.once('exit', r)))), new Promise((r) => setTimeout(r, Number(process.env.BENCH_STOP_MS ?? 5000)))]);
     for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     removeTopology();
     rmSync(work, { recursive: true, force: true });
