@@ -90,6 +90,14 @@ interface Downtime {
   readonly downSince?: number;
 }
 const PUBLISH_COALESCE_MS = 20;
+/**
+ * A publish costs in proportion to the backends (the desired state, then the data plane's diff):
+ * some 50 ms of loop each at 10,000. The next coalesced one waits this many times as long as the
+ * last took, so that a storm of transitions cannot hold the loop the checks run on.
+ */
+const PUBLISH_SPACING = 4;
+/** however slow the last publish, a transition reaches the data planes within this (ms) */
+const PUBLISH_MAX_WAIT_MS = 500;
 
 function describeChange(change: Change): string {
   switch (change.kind) {
@@ -150,6 +158,8 @@ export class Orchestrator {
   readonly metrics: Metrics;
   private saveTimer: NodeJS.Timeout | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
+  /** how long the last publish held the loop (ms) */
+  private publishCostMs = 0;
   /** data planes replaced by a reload, finishing their open sessions */
   private readonly retiring = new Set<Promise<void>>();
   /** aborted at stop: retiring data planes cut what they still carry */
@@ -459,8 +469,10 @@ export class Orchestrator {
 
   /** Pushes the desired state to every data plane. */
   private publish(): void {
+    const started = performance.now();
     const desired = desiredByDataplane(this.config, this.health);
     for (const [key, farms] of desired) this.reconcilers.get(key)?.setDesired(farms);
+    this.publishCostMs = performance.now() - started;
   }
 
   /**
@@ -472,7 +484,7 @@ export class Orchestrator {
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
       this.publish();
-    }, PUBLISH_COALESCE_MS);
+    }, Math.min(PUBLISH_MAX_WAIT_MS, Math.max(PUBLISH_COALESCE_MS, PUBLISH_SPACING * this.publishCostMs)));
   }
 
   private resetGauges(): void {

@@ -10,7 +10,7 @@ t.test('sets every daemon flag when the operator gave none', async (t) => {
 
 t.test('leaves a flag the operator passed, with dashes or underscores, on argv or in NODE_OPTIONS', async (t) => {
   t.same(tuneHeapForDaemon(['--heap-growing-percent=80']), ['--semi-space-growth-factor=1']);
-  t.same(tuneHeapForDaemon(['--semi_space_growth_factor=4', '--inspect']), ['--heap-growing-percent=30']);
+  t.same(tuneHeapForDaemon(['--semi_space_growth_factor=4', '--inspect']), ['--heap-growing-percent=100']);
   t.same(tuneHeapForDaemon(['--semi-space-growth-factor=2', '--heap-growing-percent=0']), [], 'both given: none set');
   t.same(tuneHeapForDaemon(['some-script.js', '--heap-growing-percent']), ['--semi-space-growth-factor=1'], 'a bare flag counts too');
 });
