@@ -16,7 +16,8 @@ import { setFlagsFromString } from 'node:v8';
  *   check instead of 260, two thirds of the checks due not run); twice it, 160 MB and the CPU
  *   per check of V8's default, which reached 230-240 MB.
  * Both are read by V8 while it runs (unlike --max-semi-space-size, fixed when the heap is made), so
- * they take effect from here on. One the operator passed (node flags, NODE_OPTIONS) is left as is.
+ * they take effect from here on. One the operator passed to node (`node --heap-growing-percent=50
+ * lbguard.mjs run`; NODE_OPTIONS takes neither) is left as is.
  */
 export const DAEMON_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--heap-growing-percent=100'];
 
@@ -26,7 +27,7 @@ function flagName(flag: string): string {
 }
 
 /** Sets DAEMON_V8_FLAGS but those the operator gave; returns the flags set. */
-export function tuneHeapForDaemon(given: readonly string[] = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): string[] {
+export function tuneHeapForDaemon(given: readonly string[] = process.execArgv): string[] {
   const taken = new Set(given.filter((arg) => arg.startsWith('--')).map(flagName));
   const applied = DAEMON_V8_FLAGS.filter((flag) => !taken.has(flagName(flag)));
   for (const flag of applied) setFlagsFromString(flag);

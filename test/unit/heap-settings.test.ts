@@ -8,7 +8,7 @@ t.test('sets every daemon flag when the operator gave none', async (t) => {
   t.ok(getHeapStatistics().total_heap_size > 0, 'the heap goes on working');
 });
 
-t.test('leaves a flag the operator passed, with dashes or underscores, on argv or in NODE_OPTIONS', async (t) => {
+t.test('leaves a flag the operator passed to node, with dashes or underscores', async (t) => {
   t.same(tuneHeapForDaemon(['--heap-growing-percent=80']), ['--semi-space-growth-factor=1']);
   t.same(tuneHeapForDaemon(['--semi_space_growth_factor=4', '--inspect']), ['--heap-growing-percent=100']);
   t.same(tuneHeapForDaemon(['--semi-space-growth-factor=2', '--heap-growing-percent=0']), [], 'both given: none set');
