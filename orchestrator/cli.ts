@@ -7,9 +7,12 @@ import { pino } from 'pino';
 import { VERSION } from '../plugins/runtime/plugin.ts';
 import { descriptorBudget } from '../lvs-adapters/userspace/descriptors.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { loadConfigOffThread, RELOAD_HEAP_MB, RELOAD_TIMEOUT_MS } from './config/load-off-thread.ts';
+import { parseDuration } from './config/duration.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { Orchestrator } from './daemon.ts';
 import { tuneHeapForDaemon } from './heap-settings.ts';
+import { ReloadQueue } from './reloads.ts';
 import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } from './status/client.ts';
 import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
 import { startStatusServer } from './status/server.ts';
@@ -20,9 +23,11 @@ import { importLvs, LVS_FORMATS, LVS_USAGE, renderLvs } from '../lvs-adapters/cl
 const USAGE = `Usage: lbguard <command> [options]
 
 Commands:
-  run -c FILE [--node NAME]
+  run -c FILE [--node NAME] [--reload-timeout DURATION] [--reload-memory MB]
                        check every backend of every farm and drive the data planes
                        (SIGHUP reloads FILE, keeping the state of unchanged backends; SIGTERM stops);
+                       a reload reads FILE in a worker thread, refused past --reload-timeout
+                       (default 30s) or --reload-memory megabytes of heap (default 512);
                        with vrrp: in FILE, also run keepalived for this director of the pair
                        (--node: which of vrrp.peers; default: the one whose address is here)
   check -c FILE        validate FILE; print every problem with its place (farms[2].backends[0].port)
@@ -57,7 +62,21 @@ function fail(message: string, code = 2): number {
   return code;
 }
 
-async function run(file: string, logLevel: string, nodeName: string | undefined): Promise<number> {
+interface ReloadLimits {
+  readonly timeoutMs: number;
+  readonly heapMb: number;
+}
+
+/** --reload-timeout and --reload-memory, or what is wrong with them. */
+function reloadLimits(timeout: string | undefined, memory: string | undefined): ReloadLimits | string {
+  const timeoutMs = timeout === undefined ? RELOAD_TIMEOUT_MS : parseDuration(timeout);
+  if (timeoutMs === undefined || timeoutMs < 100 || timeoutMs > 3_600_000) return `--reload-timeout: expected a duration from 100ms to 1h such as "30s", got ${JSON.stringify(timeout)}`;
+  const heapMb = memory === undefined ? RELOAD_HEAP_MB : Number(memory);
+  if (!/^\d+$/.test(memory ?? '0') || heapMb < 16 || heapMb > 65_536) return `--reload-memory: expected megabytes from 16 to 65536, got ${JSON.stringify(memory)}`;
+  return { timeoutMs, heapMb };
+}
+
+async function run(file: string, logLevel: string, nodeName: string | undefined, limits: ReloadLimits): Promise<number> {
   const heapFlags = tuneHeapForDaemon();
   const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
   // a SIGHUP while starting (Node's default would end the process) is held and done once running
@@ -110,9 +129,10 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
   let listen = config.status.listen;
   let tls = secrets.tls !== undefined;
   let current = status;
-  const reload = () => {
+  // the file is read, parsed and validated in a worker thread (it may take seconds); what it gives is
+  // put in place here, on the event loop
+  const apply = (next: typeof config) => {
     try {
-      const next = loadValidConfig(file);
       const nextSecrets = loadStatusSecrets(next.status);
       orchestrator.reload(next);
       director?.reload(next);
@@ -135,9 +155,25 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
           .catch((error: Error) => logger.error({ event: 'status-listen-failed', listen: from, error: error.message }, `status page cannot listen on ${from} either: ${error.message}`));
       }
     } catch (error) {
-      logger.error({ event: 'reload-refused', error: (error as Error).message }, 'reload refused; keeping the last good configuration');
+      refuse(error as Error);
     }
   };
+  const refuse = (error: Error) => {
+    if (stopping.signal.aborted) return;
+    logger.error({ event: 'reload-refused', error: error.message, ms: Math.round(performance.now() - readStarted) }, 'reload refused; keeping the last good configuration');
+  };
+  const stopping = new AbortController();
+  let readStarted = 0;
+  const reloads = new ReloadQueue({
+    read: () => {
+      readStarted = performance.now();
+      return loadConfigOffThread(file, { ...limits, signal: stopping.signal });
+    },
+    apply,
+    refuse,
+    superseded: () => logger.info({ event: 'reload-superseded' }, 'SIGHUP again while the file was read: reading it again'),
+  });
+  const reload = () => reloads.request();
   process.on('SIGHUP', reload);
   process.off('SIGHUP', holdReload);
   if (reloadWhileStarting) reload();
@@ -151,6 +187,9 @@ async function run(file: string, logLevel: string, nodeName: string | undefined)
   process.once('SIGTERM', () => cut.abort());
   process.once('SIGINT', () => cut.abort());
   logger.info({ event: 'stopping' }, 'stopping: no new sessions; open ones get the drain-timeout (SIGTERM again cuts them)');
+  // a file being read is dropped, its thread terminated; a SIGHUP from now on reads nothing
+  stopping.abort();
+  await reloads.idle();
   await current.close();
   // keepalived first: the peer takes the addresses over while the data planes drain
   await director?.stop();
@@ -165,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'key-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'log-level': { type: 'string' }, node: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, 'token-file': { type: 'string' }, libexec: { type: 'string' }, 'key-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'log-level': { type: 'string' }, node: { type: 'string' }, listen: { type: 'string' }, 'reload-timeout': { type: 'string' }, 'reload-memory': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return fail(`${(error as Error).message}\n${USAGE}`);
@@ -184,9 +223,12 @@ async function main(argv: string[]): Promise<number> {
     return fromFile ? { ...fromFile, token } : { url: 'http://127.0.0.1:9100', token };
   };
   switch (command) {
-    case 'run':
+    case 'run': {
       if (!values.config) return fail(`run needs -c FILE\n${USAGE}`);
-      return run(values.config, values['log-level'] ?? 'info', values.node);
+      const limits = reloadLimits(values['reload-timeout'], values['reload-memory']);
+      if (typeof limits === 'string') return fail(`${limits}\n${USAGE}`);
+      return run(values.config, values['log-level'] ?? 'info', values.node, limits);
+    }
     case 'check':
       if (!values.config) return fail(`check needs -c FILE\n${USAGE}`);
       try {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config, FarmConfig } from './config/schema.ts';
+import type { BackendConfig, Config, FarmConfig } from './config/schema.ts';
 import { createAdapter } from './dataplane/registry.ts';
 import type { Change, DataPlaneAdapter } from './dataplane/types.ts';
 import { dataplaneKey, desiredByDataplane, healthKey } from './desired.ts';
@@ -141,6 +141,22 @@ function sameIdentity(a: CheckIdentity, b: CheckIdentity): boolean {
   return a.address === b.address && a.port === b.port && a.check === b.check;
 }
 
+function firstByName<T>(items: readonly T[], name: (item: T) => string): Map<string, T> {
+  const byName = new Map<string, T>();
+  for (const item of items) if (!byName.has(name(item))) byName.set(name(item), item);
+  return byName;
+}
+
+/**
+ * A backend's probe, built when its first check runs: a reload of thousands of backends then does not
+ * parse every check's options on the event loop at once (the file's validation already built each
+ * one once, off it). A probe that cannot be built fails its check with the reason.
+ */
+function probeBuiltAtFirstRun(farm: FarmConfig, backend: BackendConfig): BackendProbe {
+  let probe: BackendProbe | undefined;
+  return (signal) => (probe ??= buildProbe(farm, backend))(signal);
+}
+
 /**
  * The daemon: config -> scheduler -> probe -> health -> reconciler -> adapter -> data plane.
  * One instance per `lbguard run`; reload() swaps the config keeping unchanged backends' health.
@@ -277,6 +293,9 @@ export class Orchestrator {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
       const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
+      // by name, the first of each: a farm of thousands of backends must not cost a search per backend
+      const weights = firstByName(servers, (s) => s.name);
+      const countedBy = firstByName(counters ?? [], (c) => c.backend);
       const status = reconciler?.status;
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
       return {
@@ -292,12 +311,12 @@ export class Orchestrator {
           const key = healthKey(farm.name, backend.name);
           const record = this.health.get(key)!;
           const down = this.downtime.get(key);
-          const counted = counters?.find((c) => c.backend === backend.name);
+          const counted = countedBy.get(backend.name);
           return {
             name: backend.name,
             address: backend.address,
             port: backendPort(farm, backend),
-            weight: servers.find((s) => s.name === backend.name)?.weight ?? 0,
+            weight: weights.get(backend.name)?.weight ?? 0,
             maxConns: backend['max-conns'],
             ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
             state: backend.maintenance ? 'maintenance' : visibleState(record),
@@ -408,8 +427,7 @@ export class Orchestrator {
           this.backends.set(key, { ...this.backends.get(key)!, farm });
           return;
         }
-        const probe = buildProbe(farm, backend);
-        this.backends.set(key, { farm, identity: identities[i]!, probe });
+        this.backends.set(key, { farm, identity: identities[i]!, probe: probeBuiltAtFirstRun(farm, backend) });
         this.scheduler.add({ id: key, intervalMs: farm.check.interval, run: (signal) => this.runCheck(key, farm.name, backend.name, signal) });
       });
     }

@@ -74,11 +74,8 @@ await build({
 });
 // the daemon, and the userspace balancer's worker process it forks beside itself (workers.ts finds
 // it next to the bundle)
-await build({
-  entryPoints: [
-    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
-    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
-  ],
+/** ESM bundles of our code that load their npm dependencies from node_modules */
+const esm = {
   outdir: join(root, 'dist'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -88,6 +85,22 @@ await build({
   packages: 'external',
   define,
   logLevel: 'warning',
+};
+await build({
+  ...esm,
+  entryPoints: [
+    { in: join(root, 'orchestrator', 'cli.ts'), out: 'lbguard' },
+    { in: join(root, 'lvs-adapters', 'userspace', 'worker.ts'), out: 'userspace-worker' },
+  ],
+});
+// the thread that reads the farms file at SIGHUP (load-off-thread.ts finds it next to the bundle):
+// what it imports lazily (the YAML parser, the schema, the probes) in a chunk of its own, loaded only
+// once the file passed the cheap checks
+await build({
+  ...esm,
+  entryPoints: [{ in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' }],
+  chunkNames: 'config-worker-[name]',
+  splitting: true,
 });
 const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs'];
 for (const file of built) chmodSync(join(root, file), 0o755);

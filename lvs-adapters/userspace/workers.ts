@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Server } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/types.ts';
+import { workerEntry } from '../../orchestrator/worker-entry.ts';
 import type { DialPolicy } from './dial.ts';
 
 export interface WorkerSettings {
@@ -33,17 +33,6 @@ export type FromWorker =
 
 /** Distributes Omit over the union of messages, so that each keeps its own fields. */
 type Unsent<T> = T extends unknown ? Omit<T, 'seq'> : never;
-
-/**
- * The worker's code: beside this module in the source tree (run with the tsx loader the main process
- * has, or given it), beside the bundle (dist/userspace-worker.mjs) once built.
- */
-function workerEntry(): { path: string; execArgv: string[] } {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return { path: fileURLToPath(new URL('./userspace-worker.mjs', here)), execArgv: process.execArgv };
-  const hasLoader = process.execArgv.some((arg) => /tsx|typescript/.test(arg));
-  return { path: fileURLToPath(new URL('./worker.ts', here)), execArgv: hasLoader ? process.execArgv : [...process.execArgv, '--import', 'tsx'] };
-}
 
 /**
  * glibc gives freed heap back to the system once 128 KiB lie free at its top; a relay that allocates
@@ -214,7 +203,7 @@ export class WorkerProcesses {
   }
 
   private start(slot: number): void {
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'worker.ts', 'userspace-worker.mjs');
     const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     let hello!: () => void;
     const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve() };

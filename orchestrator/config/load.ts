@@ -1,30 +1,9 @@
 import { parseDocument } from 'yaml';
 import type * as z from 'zod';
-import { readTextFile, unreadableReason } from '../../plugins/runtime/read-file.ts';
-import { shapeProblem } from './bounds.ts';
+import { ConfigError, type ConfigProblem, readConfigText } from './read.ts';
 import { type Config, configSchema } from './schema.ts';
 
-/** One thing wrong with a farms file, with where it is: `farms[2].backends[0].port`. */
-export interface ConfigProblem {
-  readonly path: string;
-  readonly message: string;
-}
-
-/** A broken file can hold a million problems: the first ones tell the operator what to fix. */
-const SHOWN_PROBLEMS = 50;
-
-function shownProblems(problems: readonly ConfigProblem[]): string {
-  const lines = problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p.path}: ${p.message}`);
-  if (problems.length > SHOWN_PROBLEMS) lines.push(`  ... and ${problems.length - SHOWN_PROBLEMS} more`);
-  return lines.join('\n');
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(readonly file: string, readonly problems: readonly ConfigProblem[]) {
-    super(`${file}: ${problems.length} problem(s)\n${shownProblems(problems)}`);
-  }
-}
+export { ConfigError, type ConfigProblem, MAX_CONFIG_BYTES, readConfigText } from './read.ts';
 
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -81,19 +60,13 @@ export function validateConfig(data: unknown, file = '(config)'): Config {
   throw new ConfigError(file, issues.flatMap(problemOf));
 }
 
-/** A farms file is written by hand: thousands of backends fit in far less. */
-export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-
 /** Reads, parses (YAML, duplicate keys refused) and validates a farms file. */
 export function loadConfig(file: string): Config {
-  let text: string;
-  try {
-    text = readTextFile(file, MAX_CONFIG_BYTES);
-  } catch (error) {
-    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${unreadableReason(error)}` }]);
-  }
-  const shape = shapeProblem(text);
-  if (shape) throw new ConfigError(file, [{ path: `line ${shape.line}`, message: `${shape.message}; not parsed` }]);
+  return parseConfigText(file, readConfigText(file));
+}
+
+/** Parses (YAML, duplicate keys refused) and validates the text of a farms file read by readConfigText. */
+export function parseConfigText(file: string, text: string): Config {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) {
     throw new ConfigError(file, document.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })));

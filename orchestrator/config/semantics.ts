@@ -2,7 +2,7 @@ import { UsageError } from '../../plugins/runtime/errors.ts';
 import { availableAdapters } from '../dataplane/registry.ts';
 import { buildProbe } from '../probes.ts';
 import { statusSecretProblems } from '../status/secrets.ts';
-import { ConfigError, type ConfigProblem, loadConfig } from './load.ts';
+import { ConfigError, type ConfigProblem, parseConfigText, readConfigText } from './load.ts';
 import type { Config } from './schema.ts';
 import { zevenetNameProblems } from '../../zevenet-adapters/zevenet/names.ts';
 
@@ -34,7 +34,12 @@ export function semanticProblems(config: Config): ConfigProblem[] {
 
 /** Loads a farms file and refuses it whole if anything is wrong (ConfigError lists every problem). */
 export function loadValidConfig(file: string): Config {
-  const config = loadConfig(file);
+  return validConfigFromText(file, readConfigText(file));
+}
+
+/** loadValidConfig of a text readConfigText read. */
+export function validConfigFromText(file: string, text: string): Config {
+  const config = parseConfigText(file, text);
   const problems = semanticProblems(config);
   if (problems.length) throw new ConfigError(file, problems);
   return config;

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { CheckFailure, HostNotFound, InvalidHost } from './errors.ts';
 import { CRITICAL, type State } from './state.ts';
@@ -39,6 +38,8 @@ export async function resolveHost(host: string, family: AddressFamily, signal: A
   });
   aborted.catch(() => undefined);
   try {
+    // loaded only for a name: an address (the usual -H) spares a plugin node:dns/promises' start-up
+    const { lookup } = await import('node:dns/promises');
     const found = await Promise.race([lookup(host, { family }), aborted]);
     return { address: found.address, family: found.family as 4 | 6 };
   } catch (error) {

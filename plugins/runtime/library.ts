@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Script } from 'node:vm';
 
 /** set by scripts/build.mjs in the plugin bundles only: the libraries lie prebundled beside them */
 declare const __LBGUARD_VENDORED__: boolean | undefined;
@@ -15,7 +13,7 @@ declare const __LBGUARD_VENDORED__: boolean | undefined;
  * daemon, the tests), `fromPackage` imports the installed package.
  */
 export async function loadLibrary<T>(name: 'ssh2' | 'basic-ftp', fromPackage: () => Promise<unknown>): Promise<T> {
-  const loaded = typeof __LBGUARD_VENDORED__ === 'boolean' ? requireVendored(join(__dirname, 'vendor', `${name}.js`)) : await fromPackage();
+  const loaded = typeof __LBGUARD_VENDORED__ === 'boolean' ? await requireVendored(join(__dirname, 'vendor', `${name}.js`)) : await fromPackage();
   // CommonJS through import() arrives under `default`
   return ((loaded as { default?: T }).default ?? loaded) as T;
 }
@@ -24,7 +22,9 @@ export async function loadLibrary<T>(name: 'ssh2' | 'basic-ftp', fromPackage: ()
  * A vendored file is one function expression, `(function (exports, require, module, __filename,
  * __dirname) {...})`, the way Node wraps a CommonJS module: compiled here with its code cache.
  */
-export function requireVendored(path: string): unknown {
+export async function requireVendored(path: string): Promise<unknown> {
+  // node:vm and node:module only here, not at every plugin start
+  const [{ Script }, { createRequire }] = await Promise.all([import('node:vm'), import('node:module')]);
   const source = readFileSync(path, 'utf8');
   let cachedData: Buffer | undefined;
   try {

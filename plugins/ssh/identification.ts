@@ -70,6 +70,15 @@ export async function readIdentification(reader: SocketReader, signal: AbortSign
   }
 }
 
+/** Where the bytes after the identification line begin in what was read, if its line end has arrived. */
+export function identificationEnd(buffer: Buffer): number | undefined {
+  let offset = 0;
+  for (let newline: number; (newline = buffer.indexOf(0x0a, offset)) !== -1; offset = newline + 1) {
+    if (buffer.subarray(offset, offset + 4).toString('latin1') === 'SSH-') return newline + 1;
+  }
+  return undefined;
+}
+
 function finish(line: string, prelude: string[], trace: Trace): IdentificationRead {
   const identification = parseIdentification(line);
   if (!identification) throw new CheckFailure(`Invalid protocol version control string ${printable(line)}`);

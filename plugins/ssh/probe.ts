@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { CheckFailure } from '../runtime/errors.ts';
 import type { AddressFamily } from '../runtime/host.ts';
@@ -7,7 +6,8 @@ import { SocketReader } from '../runtime/socket-reader.ts';
 import type { State } from '../runtime/state.ts';
 import { connectTcp } from '../runtime/tcp.ts';
 import type { Trace } from '../runtime/trace.ts';
-import { type IdentificationRead, readIdentification } from './identification.ts';
+import { identificationEnd, type IdentificationRead, readIdentification } from './identification.ts';
+import type { ClientHello } from './host-key-exchange.ts';
 import { loadSsh2 } from './load-ssh2.ts';
 
 export interface SshProbeOptions {
@@ -47,20 +47,25 @@ export function needsSshSession(options: SshProbeOptions): boolean {
   return options.hostKey !== undefined || options.user !== undefined || options.sftpPath !== undefined;
 }
 
-/** OpenSSH's fingerprint form: `SHA256:` + unpadded base64 of the SHA-256 of the key blob. */
-export function fingerprint(keyBlob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
+/** A login needs a whole SSH client (ssh2); pinning the host key alone needs only the key exchange. */
+function needsLogin(options: SshProbeOptions): boolean {
+  return options.user !== undefined || options.sftpPath !== undefined;
 }
 
 /**
- * Connects, reads the server identification and, when a host key, a user or an SFTP path is asked
- * for, continues as a full SSH client (ssh2, loaded only then) over the same connection.
+ * Connects, reads the server identification and, when a host key is pinned, does the key exchange
+ * up to the server's signed host key (host-key-exchange.ts). A login or an SFTP path continues as
+ * a full SSH client instead (ssh2, loaded only then) over the same connection.
  */
 export async function probeSsh(options: SshProbeOptions, signal: AbortSignal, trace: Trace): Promise<SshProbeResult> {
   const socket = await connectTcp(options, signal, trace);
   try {
     const connect = trace.enter('waiting for the server identification');
-    const reader = new SocketReader(socket, 16 * 1024);
+    // pinning a host key without a login: our side of the key exchange goes out at once (node:crypto
+    // is loaded here, not at start: the banner check does without it)
+    const hello = needsSshSession(options) && !needsLogin(options) ? (await import('./host-key-exchange.ts')).sendClientHello(socket, options.clientIdentification) : undefined;
+    // room for one whole packet of the key exchange (35000 bytes at most) after the identification
+    const reader = new SocketReader(socket, needsSshSession(options) ? 48 * 1024 : 16 * 1024);
     const read = await readIdentification(reader, signal, trace);
     const identification = trace.elapsed();
     if (!needsSshSession(options)) {
@@ -68,11 +73,33 @@ export async function probeSsh(options: SshProbeOptions, signal: AbortSignal, tr
       socket.end(`${options.clientIdentification}\r\n`);
       return { ...read, timings: { connect, identification } };
     }
+    if (hello) return await pinHostKey(socket, reader, read, hello, { connect, identification }, options, signal, trace);
     const replay = reader.detach();
     return await continueSession(socket, replay, read, { connect, identification }, options, signal, trace);
   } finally {
     socket.destroySoon();
   }
+}
+
+async function pinHostKey(
+  socket: Socket,
+  reader: SocketReader,
+  read: IdentificationRead,
+  hello: ClientHello,
+  timings: SshTimings,
+  options: SshProbeOptions,
+  signal: AbortSignal,
+  trace: Trace,
+): Promise<SshProbeResult> {
+  // an identification without its line end leaves the server nothing to follow it with: the read below ends or times out
+  reader.consume(identificationEnd(reader.buffer) ?? reader.buffer.length);
+  trace.enter('exchanging keys');
+  const { exchangeHostKey } = await import('./host-key-exchange.ts');
+  const seen = await exchangeHostKey(socket, reader, hello, read.identification.line, signal, trace);
+  timings.kex = trace.enter('closing');
+  trace.note(1, `key exchange done, host key ${seen.fingerprint}`);
+  if (seen.fingerprint !== options.hostKey) throw new CheckFailure(`host key mismatch: server offers ${seen.fingerprint}, expected ${options.hostKey}`);
+  return { ...read, timings, hostKeyFingerprint: seen.fingerprint };
 }
 
 async function continueSession(
@@ -84,7 +111,7 @@ async function continueSession(
   signal: AbortSignal,
   trace: Trace,
 ): Promise<SshProbeResult> {
-  const ssh2 = await loadSsh2();
+  const [ssh2, { fingerprint }] = await Promise.all([loadSsh2(), import('./host-keys.ts')]);
   socket.unshift(replay);
   const client = new ssh2.Client();
   let seenFingerprint: string | undefined;

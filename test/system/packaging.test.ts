@@ -47,6 +47,10 @@ t.test('npm pack: the bundles, the README and package.json, nothing else', async
   t.equal(tarball, join(dir, `lbguard-${version}.tgz`));
   t.same(packedFiles, [
     'README.md',
+    // the thread that reads the farms file at SIGHUP, its parser and schema in a chunk it loads late
+    'dist/config-worker-chunk.mjs',
+    'dist/config-worker-semantics.mjs',
+    'dist/config-worker.mjs',
     'dist/lbguard.mjs',
     'dist/plugins/check_ftp.cjs',
     'dist/plugins/check_ssh.cjs',

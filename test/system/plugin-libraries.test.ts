@@ -30,7 +30,8 @@ process.on('exit', () => {
 );
 
 async function loads(plugin: string, args: readonly string[]): Promise<{ code: number | null; firstLine: string; builtins: string[]; vendor: string[] }> {
-  const run = await runCommand(process.execPath, ['--require', preload, pluginPath(plugin), ...args]);
+  // without the NODE_OPTIONS tap's process tracking puts into every child (its hooks load node:crypto)
+  const run = await runCommand('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, '--require', preload, pluginPath(plugin), ...args]);
   const report = /\nLOADED (.*)\n/.exec(run.stderr)?.[1];
   if (!report) throw new Error(`no report from ${plugin}: ${run.stdout}${run.stderr}`);
   return { code: run.code, firstLine: run.firstLine, ...(JSON.parse(report) as { builtins: string[]; vendor: string[] }) };
@@ -57,16 +58,25 @@ t.test('check_ftp: TLS and basic-ftp only for the checks that use them', async (
   t.ok(tls.builtins.includes('tls'), '--auth-tls: node:tls');
 });
 
-t.test('check_ssh: ssh2 only for a session', async (t) => {
+t.test('check_ssh: node:crypto only to pin a host key, ssh2 only for a login', async (t) => {
   const target = ['-H', '127.0.0.1', '-p', String(sshd.port)];
   const banner = await loads('check_ssh', target);
   t.equal(banner.code, 0, banner.firstLine);
   t.same(banner.vendor, []);
   t.notOk(banner.builtins.includes('tls'));
+  t.notOk(banner.builtins.includes('crypto'), 'the banner check leaves node:crypto alone');
+  for (const builtin of ['dns/promises', 'perf_hooks', 'vm', 'module']) {
+    t.notOk(banner.builtins.includes(builtin), `and ${builtin}: -H is an address, phases are timed with process.hrtime, no library is loaded`);
+  }
   const hostkey = await loads('check_ssh', [...target, '--hostkey', sshd.hostKeyFingerprint]);
   t.equal(hostkey.code, 0, hostkey.firstLine);
-  t.same(hostkey.vendor, ['ssh2.js', 'ssh2.js.cache']);
-  t.notOk(hostkey.builtins.includes('http'), "ssh2's client alone: not its HTTP agents");
+  t.same(hostkey.vendor, [], '--hostkey: the key exchange is our own, ssh2 stays unread');
+  t.ok(hostkey.builtins.includes('crypto'), '--hostkey: node:crypto');
+  t.notOk(hostkey.builtins.includes('zlib'), 'nor what ssh2 pulls in');
+  const login = await loads('check_ssh', [...target, '--hostkey', sshd.hostKeyFingerprint, '--user', sshd.user, '--identity', sshd.userKeyPath]);
+  t.equal(login.code, 0, login.firstLine);
+  t.same(login.vendor, ['ssh2.js', 'ssh2.js.cache'], '--user: ssh2, from its bundle and code cache');
+  t.notOk(login.builtins.includes('http'), "ssh2's client alone: not its HTTP agents");
 });
 
 t.test('the code caches are accepted by the Node that runs the plugins', async (t) => {
