@@ -3,7 +3,7 @@
 // (dist/plugins/vendor/) and loaded lazily, only by the checks that need a full SSH or FTP session. The lbguard daemon is an
 // ESM bundle of our code that loads its npm dependencies from node_modules (start-up time is no concern).
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,10 +96,12 @@ await build({
 // the thread that reads the farms file at SIGHUP (load-off-thread.ts finds it next to the bundle):
 // what it imports lazily (the YAML parser, the schema, the probes) in a chunk of its own, loaded only
 // once the file passed the cheap checks
+// chunk names carry a hash: the ones an earlier build left go first, or npm pack would ship them too
+for (const old of readdirSync(join(root, 'dist'))) if (/^config-worker-.+\.mjs$/.test(old)) rmSync(join(root, 'dist', old));
 await build({
   ...esm,
   entryPoints: [{ in: join(root, 'orchestrator', 'config', 'load-worker.ts'), out: 'config-worker' }],
-  chunkNames: 'config-worker-[name]',
+  chunkNames: 'config-worker-[name]-[hash]',
   splitting: true,
 });
 const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs'];

@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 # Daemons the system tests start (each on its own loopback port, never the packaged service),
 # monitoring-plugins' C plugins for side-by-side tests, and the tools the benchmarks compare against.
 APT_PACKAGES=(nodejs npm openssh-server openssh-client monitoring-plugins-basic vsftpd tftpd-hpa tftp-hpa atftp qemu-system-x86 busybox-static ipvsadm cpio kmod
-  nftables nftlb iproute2 hyperfine openssl ca-certificates nagios4-core chromium keepalived ldirectord curl haproxy iperf3 wrk nginx-light icinga2-bin gcc libc6-dev)
+  nftables nftlb iproute2 hyperfine openssl ca-certificates nagios4-core chromium keepalived ldirectord curl haproxy iperf3 wrk nginx-light icinga2-bin gcc libc6-dev
+  conntrackd conntrack)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   # node may come from elsewhere (nodesource, nvm): only ask apt for it when there is none

@@ -45,7 +45,7 @@ function problemOf(issue: z.core.$ZodIssue): ConfigProblem[] {
       const tag = (issue as { note?: string }).note;
       // a union's own message (workers: `expected ... or "auto", got ...`) beats the generic one
       const own = issue.message.startsWith('Invalid input') ? undefined : issue.message;
-      return [{ path, message: tag ?? own ?? `not a valid value: ${describe(input)}` }];
+      return [{ path, message: own ?? tag ?? `not a valid value: ${describe(input)}` }];
     }
     default:
       return [{ path, message: issue.message }];

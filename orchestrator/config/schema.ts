@@ -127,6 +127,9 @@ const dataplane = z.discriminatedUnion('type', [
     start: z.boolean().default(false),
     /** snat: replies come back through the balancer by itself; dnat: backends must route through it */
     mode: z.enum(['snat', 'dnat']).default('snat'),
+    /** snat to this address instead of masquerading (nftlb's source-addr); a director pair syncing
+     *  sessions needs one of its virtual addresses here, so that replies follow the pair */
+    'source-address': z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IP address' }).optional(),
   }),
   z.strictObject({
     type: z.literal('zevenet'),
@@ -160,6 +163,9 @@ const farm = z
       if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
       seen.add(b.name);
     });
+    if (f.dataplane.type === 'nftlb' && f.dataplane.mode === 'dnat' && f.dataplane['source-address'] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dataplane', 'source-address'], message: 'source-address is the snat mode\'s: in dnat mode the backends see the client\'s address' });
+    }
     if (f.persistence && !/^(\d{1,3}\.){3}\d{1,3}$|^\d{1,3}$/.test(f.persistence.netmask)) {
       ctx.addIssue({ code: 'custom', path: ['persistence', 'netmask'], message: `expected a dotted netmask or a prefix length, got "${f.persistence.netmask}"` });
     }
@@ -178,7 +184,37 @@ const vrrpPeer = z.strictObject({
   /** an address of this director (how `lbguard run` finds which peer it is when --node is not given) */
   address: z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IP address' }),
   priority: intIn(1, 254),
+  /** this director's address on vrrp.sync.interface (default: address) */
+  'sync-address': z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IP address' }).optional(),
 });
+const interfaceName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'expected a network interface name such as eth1 (a letter first, at most 15 characters)');
+/**
+ * Sessions kept across a failover, by the kernel's own replication. conntrackd (nftlb farms)
+ * replicates the connection tracking entries and the FTP/TFTP helpers' expectations to the other
+ * director over UDP, FT-FW mode. Its interface name goes into conntrackd.conf as a bare word: the
+ * parser reads a name of at most four hexadecimal digits (e0, ab0) as a number and refuses the
+ * file, so such names are refused here. ipvs (ipvsadm farms): the kernel's IPVS sync daemon,
+ * master on the MASTER, backup elsewhere, multicast on the interface.
+ */
+const vrrpSync = z.discriminatedUnion('engine', [
+  z.strictObject({
+    engine: z.literal('conntrackd'),
+    interface: interfaceName.refine((s) => !/^[0-9A-Fa-f]{1,4}$/.test(s), { error: (issue) => `conntrackd reads the interface name ${JSON.stringify(issue.input)} as a number: rename the link (ip link set NAME name sync0)` }),
+    port: port.default(3780),
+    /** helpers whose expectations are synced; default: those of the nftlb farms (ftp, tftp) */
+    expectations: z.array(z.enum(['ftp', 'tftp', 'sip', 'h.245', 'q.931', 'ras'])).optional(),
+    conntrackd: z.string().min(1).default('/usr/sbin/conntrackd'),
+  }),
+  z.strictObject({
+    engine: z.literal('ipvs'),
+    interface: interfaceName,
+    /** the sync id both directors use (ipvsadm --syncid); default: the virtual-router-id */
+    syncid: intIn(0, 255).optional(),
+    /** default: the ipvsadm of the ipvsadm farms */
+    ipvsadm: z.string().min(1).optional(),
+  }),
+], { error: (issue) => `expected conntrackd or ipvs, got ${JSON.stringify((issue.input as { engine?: unknown } | undefined)?.engine)}` });
+export type VrrpSyncConfig = z.output<typeof vrrpSync>;
 const vrrp = z
   .strictObject({
     interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected a network interface name such as eth0'),
@@ -199,6 +235,8 @@ const vrrp = z
     'auth-password-env': z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
     /** the keepalived `lbguard run` starts for VRRP */
     keepalived: z.string().min(1).default('/usr/sbin/keepalived'),
+    /** connection tracking synced between the two peers (nftlb farms) */
+    sync: vrrpSync.optional(),
   })
   .superRefine((v, ctx) => {
     if (v['auth-password-file'] && v['auth-password-env']) ctx.addIssue({ code: 'custom', message: 'give auth-password-file or auth-password-env, not both' });
@@ -214,7 +252,16 @@ const vrrp = z
       names.add(peer.name);
       addresses.add(peer.address);
     });
+    if (v.sync?.engine === 'conntrackd' && v.peers?.length !== 2) ctx.addIssue({ code: 'custom', path: ['sync'], message: 'conntrackd syncs two directors: give exactly two vrrp.peers' });
+    const syncAddresses = (v.peers ?? []).map((p) => p['sync-address'] ?? p.address);
+    if (v.sync?.engine === 'conntrackd' && new Set(syncAddresses).size !== syncAddresses.length) ctx.addIssue({ code: 'custom', path: ['peers'], message: 'the peers need distinct sync-address (or address) values' });
   });
+
+/** The addresses a pair moves: vrrp.virtual-ipaddress without prefix or options, else the farms' virtual addresses. */
+export function pairAddresses(vrrpConfig: { 'virtual-ipaddress'?: readonly string[] | undefined }, farms: readonly { virtual: { address: string } }[]): string[] {
+  const listed = vrrpConfig['virtual-ipaddress']?.map((a) => a.split(' ')[0]!.split('/')[0]!);
+  return [...new Set(listed ?? farms.map((f) => f.virtual.address))];
+}
 
 export const configSchema = z
   .strictObject({
@@ -240,7 +287,34 @@ export const configSchema = z
       if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['farms', i, 'name'], message: `duplicate farm name "${f.name}"` });
       seen.add(f.name);
     });
+    if (c.vrrp?.sync) checkSessionSync(c.vrrp, c.farms, ctx);
   });
+
+/**
+ * conntrackd replicates what the kernel tracks: only nftlb farms have their sessions there. A synced
+ * session must also name an address the other director will hold: nftlb's masquerade puts this
+ * director's own address in it, so each nftlb farm in snat mode snats to one of the pair's addresses.
+ */
+function checkSessionSync(v: { 'virtual-ipaddress'?: string[] | undefined; sync?: VrrpSyncConfig | undefined }, farms: readonly z.output<typeof farm>[], ctx: z.RefinementCtx): void {
+  if (v.sync?.engine === 'ipvs') {
+    if (!farms.some((f) => f.dataplane.type === 'ipvsadm')) ctx.addIssue({ code: 'custom', path: ['vrrp', 'sync'], message: 'the IPVS sync daemon syncs IPVS connections: no farm uses the ipvsadm data plane' });
+    return;
+  }
+  if (!farms.some((f) => f.dataplane.type === 'nftlb')) {
+    ctx.addIssue({ code: 'custom', path: ['vrrp', 'sync'], message: 'conntrackd syncs the kernel\'s connection tracking: no farm uses the nftlb data plane (the userspace one keeps its sessions in lbguard and cannot sync them)' });
+  }
+  const moving = pairAddresses(v, farms);
+  farms.forEach((f, i) => {
+    const plane = f.dataplane;
+    if (plane.type !== 'nftlb' || plane.mode !== 'snat') return;
+    const source = plane['source-address'];
+    if (source === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['farms', i, 'dataplane', 'source-address'], message: `farm ${f.name}: with vrrp.sync, give source-address: one of the pair's addresses (${moving.join(', ')}); masquerading would put this director's own address in every synced session` });
+    } else if (!moving.includes(source)) {
+      ctx.addIssue({ code: 'custom', path: ['farms', i, 'dataplane', 'source-address'], message: `farm ${f.name}: source-address ${source} does not move with the pair (${moving.join(', ')}): the backends' replies to synced sessions would not reach the new master` });
+    }
+  });
+}
 
 export type Config = z.output<typeof configSchema>;
 export type FarmConfig = Config['farms'][number];

@@ -17,7 +17,11 @@ export function formatStatusTable(status: StatusSnapshot): string {
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i]!))).join('  '));
   const broken = status.farms.filter((f) => !f.dataplane.ok).map((f) => `data plane of ${f.name} (${f.dataplane.type}): ${f.dataplane.error ?? 'not applied yet'}`);
   const vrrp = status.vrrp ? [`vrrp: ${status.vrrp.state}${status.vrrp.node ? ` on ${status.vrrp.node}` : ''} since ${status.vrrp.since}${status.vrrp.keepalived.running ? '' : ' (keepalived not running)'}`] : [];
-  return [...vrrp, ...lines, ...broken].join('\n') + '\n';
+  const sync = status.vrrp?.sync;
+  const syncLine = sync
+    ? [`vrrp.sync: ${sync.engine === 'ipvs' ? `IPVS sync daemon ${sync.daemon ?? 'not started'}` : `conntrackd ${sync.running ? 'running' : 'not running'}`}${sync.restarts ? `, restarted ${sync.restarts} times` : ''}${sync.lastRole ? `; as ${sync.lastRole.state} (${sync.lastRole.at}): ${sync.lastRole.ok ? 'its commands ran' : sync.lastRole.error}` : ''}`]
+    : [];
+  return [...vrrp, ...syncLine, ...lines, ...broken].join('\n') + '\n';
 }
 
 export async function printStatusTable(target: StatusTarget): Promise<number> {

@@ -9,6 +9,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { SessionSyncStatus } from './conntrackd-process.ts';
 import { parseNotifyLine, type VrrpState } from './notify.ts';
 
 export interface VrrpStatus {
@@ -19,6 +20,8 @@ export interface VrrpStatus {
   readonly since: string;
   readonly priority?: number;
   readonly keepalived: { readonly running: boolean; readonly pid?: number; readonly restarts: number };
+  /** vrrp.sync: the conntrackd lbguard runs */
+  readonly sync?: SessionSyncStatus;
 }
 
 export interface KeepalivedProcessOptions {
@@ -31,6 +34,8 @@ export interface KeepalivedProcessOptions {
   readonly render: (notifyFifo: string) => string;
   /** first restart delay; doubles up to 30 s while keepalived keeps dying */
   readonly restartDelayMs?: number;
+  /** called on every change of role, after it is logged */
+  readonly onState?: (state: VrrpState) => void;
 }
 
 const INSTANCE = 'lbguard';
@@ -40,7 +45,7 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_MS = 60_000;
 
 /** /run/lbguard when lbguard may write there (root), else the temporary directory. */
-function runtimeRoot(): string {
+export function runtimeRoot(): string {
   try {
     mkdirSync('/run/lbguard', { recursive: true, mode: 0o700 });
     return '/run/lbguard';
@@ -139,6 +144,7 @@ export class KeepalivedProcess {
     this.state = state;
     this.since = Date.now();
     this.options.logger.info({ event: 'vrrp-state', node: this.options.node, from, to: state, priority: this.priority }, `vrrp: ${from} -> ${state}${this.options.node ? ` on ${this.options.node}` : ''}`);
+    this.options.onState?.(state);
   }
 
   /**

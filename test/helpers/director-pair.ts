@@ -60,12 +60,31 @@ export interface FirstServed {
 }
 
 export interface PairStatus {
-  readonly vrrp?: { state: string; node?: string; since: string; priority?: number; keepalived: { running: boolean; pid?: number; restarts: number } };
+  readonly vrrp?: {
+    state: string; node?: string; since: string; priority?: number; keepalived: { running: boolean; pid?: number; restarts: number };
+    sync?: { engine: string; running: boolean; pid?: number; restarts: number; lastRole?: { state: string; at: string; ok: boolean; error?: string } };
+  };
   readonly farms: { backends: { state: string }[] }[];
+}
+
+export interface PairOptions {
+  /** a veth link `sync0` between the directors (10.96.9.1, .2) for conntrackd */
+  readonly syncLink?: boolean;
+  /** vsftpd's anon_max_rate on the backends (bytes/s): a download that lasts */
+  readonly ftpRate?: number;
+}
+
+export interface FarmsOptions {
+  /** userspace (default), or nftlb started by lbguard in each director, snat to the VIP */
+  readonly dataplane?: 'userspace' | 'nftlb';
+  /** vrrp.sync with conntrackd over sync0 (needs syncLink) */
+  readonly sync?: boolean;
 }
 
 export interface DirectorPair {
   readonly vip: string;
+  /** the pair's virtual-router-id (names lbguard's runtime directories: /run/lbguard/sync-ID-dN) */
+  readonly routerId: number;
   readonly directors: readonly { name: string; ns: string; address: string }[];
   readonly client: string;
   readonly dir: string;
@@ -73,7 +92,7 @@ export interface DirectorPair {
    * The pair's one farms file. Priorities close to 255 keep keepalived's skew small: a backup takes
    * over 3 adverts + (256 - priority)/256 of one after the last advert it heard.
    */
-  farmsFile(settings: VrrpSettings, priorities?: readonly number[]): string;
+  farmsFile(settings: VrrpSettings, priorities?: readonly number[], options?: FarmsOptions): string;
   /** starts d1, then d2 once d1 is MASTER; resolves when d2 is BACKUP and both see every backend up */
   startBoth(file: string, limitMs?: number): Promise<DirectorProcess[]>;
   /** waits until director index reports state */
@@ -90,6 +109,8 @@ export interface DirectorPair {
   linkUp(index: number): void;
   /** whole transfers from the client: resolves with who served, or rejects with curl/tftp's complaint */
   ftp(active: boolean, timeoutMs?: number, connectMs?: number): Promise<string>;
+  /** runs argv in the client's namespace (no shell) */
+  inClient(argv: string[], timeoutMs: number): ReturnType<typeof runCommand>;
   tftp(timeoutMs?: number): Promise<string>;
   /**
    * From `death` (Date.now()), tries each kind of transfer until one succeeds, bounded by limitMs;
@@ -99,7 +120,7 @@ export interface DirectorPair {
   remove(): Promise<void>;
 }
 
-export function directorPair(): DirectorPair {
+export function directorPair(options: PairOptions = {}): DirectorPair {
   requireBinary(IP, 'iproute2');
   const vsftpd = requireBinary('/usr/sbin/vsftpd', 'vsftpd');
   const tftpd = requireBinary('/usr/sbin/in.tftpd', 'tftpd-hpa');
@@ -126,7 +147,9 @@ export function directorPair(): DirectorPair {
     await removeNamespaces(backends, all);
     rmSync(dir, { recursive: true, force: true });
     // what a director killed with SIGKILL could not clean (lbguard's keepalived runtime directory)
-    for (const d of directors) rmSync(`/run/lbguard/vrrp-${routerId}-${d.name}`, { recursive: true, force: true });
+    for (const d of directors) {
+      for (const kind of ['vrrp', 'sync']) rmSync(`/run/lbguard/${kind}-${routerId}-${d.name}`, { recursive: true, force: true });
+    }
   };
 
   const plug = (ns: string, port: string, address: string) => {
@@ -142,11 +165,20 @@ export function directorPair(): DirectorPair {
     ip('-n', sw, 'link', 'set', 'br0', 'up');
     plug(client, 'pc', '10.96.0.3');
     directors.forEach((d, i) => plug(d.ns, `pd${i + 1}`, d.address));
+    // nftlb forwards: the kernel routes between client and backends
+    for (const d of directors) ip('netns', 'exec', d.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    if (options.syncLink) {
+      ip('link', 'add', 'sync0', 'netns', directors[0]!.ns, 'type', 'veth', 'peer', 'name', 'sync0', 'netns', directors[1]!.ns);
+      directors.forEach((d, i) => {
+        ip('-n', d.ns, 'addr', 'add', `10.96.9.${i + 1}/24`, 'dev', 'sync0');
+        ip('-n', d.ns, 'link', 'set', 'sync0', 'up');
+      });
+    }
     backendNs.forEach((ns, i) => {
       const n = i + 1;
       const address = `10.96.0.1${n}`;
       plug(ns, `pb${n}`, address);
-      writeBackendFiles(dir, n, address);
+      writeBackendFiles(dir, n, address, options.ftpRate ? [`anon_max_rate=${options.ftpRate}`] : []);
       const backend: L4Backend = { ns, address, label: `backend${n}` };
       backend.ftp = startBackendFtp(dir, backend, vsftpd);
       backend.tftp = startBackendTftp(dir, backend, tftpd);
@@ -213,12 +245,14 @@ export function directorPair(): DirectorPair {
 
   return {
     vip,
+    routerId,
     directors,
     client,
     dir,
-    farmsFile({ version, advertInt }, priorities = [254, 250]) {
+    farmsFile({ version, advertInt }, priorities = [254, 250], farmsOptions = {}) {
       const check = { interval: '2s', timeout: '1500ms', rise: 1, fall: 3 };
-      const dataplane = { type: 'userspace', 'passive-ports': '50000-50099' };
+      const nftlb = farmsOptions.dataplane === 'nftlb';
+      const dataplane = nftlb ? { type: 'nftlb', start: true, 'source-address': vip } : { type: 'userspace', 'passive-ports': '50000-50099' };
       const backendList = backends.map((b) => ({ name: b.label, address: b.address }));
       const farms = {
         vrrp: {
@@ -227,14 +261,15 @@ export function directorPair(): DirectorPair {
           version,
           'advert-int': advertInt,
           'virtual-ipaddress': [`${vip}/24`],
-          peers: directors.map((d, i) => ({ name: d.name, address: d.address, priority: priorities[i]! })),
+          peers: directors.map((d, i) => ({ name: d.name, address: d.address, priority: priorities[i]!, ...(farmsOptions.sync ? { 'sync-address': `10.96.9.${i + 1}` } : {}) })),
+          ...(farmsOptions.sync ? { sync: { engine: 'conntrackd', interface: 'sync0' } } : {}),
         },
         farms: [
           { name: 'ftp', service: 'ftp', virtual: { address: vip, ports: [21] }, scheduler: 'rr', dataplane, check: { probe: 'ftp', ...check }, backends: backendList },
           { name: 'tftp', service: 'tftp', virtual: { address: vip, ports: [69] }, scheduler: 'rr', dataplane, check: { probe: 'tftp', options: { file: 'who.txt' }, ...check }, backends: backendList },
         ],
       };
-      const file = join(dir, `farms-v${version}-${advertInt}-${priorities.join('-')}.yaml`);
+      const file = join(dir, `farms-v${version}-${advertInt}-${priorities.join('-')}${nftlb ? '-nftlb' : ''}${farmsOptions.sync ? '-sync' : ''}.yaml`);
       writeFileSync(file, stringify(farms));
       return file;
     },
@@ -320,6 +355,7 @@ export function directorPair(): DirectorPair {
       ip('-n', directors[index]!.ns, 'link', 'set', 'e0', 'up');
     },
     ftp,
+    inClient,
     tftp,
     async firstServed(death, limitMs, other, otherProcess) {
       const [ftpPassive, ftpActive, tftpMs, vipMoved] = await Promise.all([

@@ -52,9 +52,10 @@ fi
 ln -sfn "vmlinux-$kver" "$cache/vmlinux"
 
 # IPVS with every scheduler and the FTP helper, nftables for the firewall marks, veth for
-# namespaces inside the guest, and 9p over virtio to reach the host's root and the shared project.
+# namespaces inside the guest, a bridge to join two directors (ipvs-sync.sh), and 9p over virtio
+# to reach the host's root and the shared project.
 modules="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_ftp
-  nf_tables nf_conntrack nft_chain_nat nft_nat nft_ct nf_conntrack_tftp nf_nat_tftp veth virtio_pci 9pnet_virtio 9p"
+  nf_tables nf_conntrack nft_chain_nat nft_nat nft_ct nf_conntrack_tftp nf_nat_tftp veth bridge virtio_pci 9pnet_virtio 9p"
 stamp=$(printf '%s\n' "$kver" "$modules" "$(sha256sum "$here/guest-init" /bin/busybox)" | sha256sum | cut -c1-16)
 if [ ! -s "$cache/initrd-$stamp.cpio" ]; then
   root=$(mktemp -d "$cache/root.XXXXXX")

@@ -20,6 +20,8 @@ export interface NftlbAdapterOptions {
   /** start nftlb here (the key is the one it generates) */
   readonly start?: boolean;
   readonly mode?: NftlbMode;
+  /** snat to this address instead of masquerading */
+  readonly sourceAddress?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly binary?: string;
   readonly timeoutMs?: number;
@@ -41,6 +43,10 @@ export class NftlbAdapter implements DataPlaneAdapter {
   constructor(private readonly options: NftlbAdapterOptions) {
     this.mode = options.mode ?? 'snat';
     this.client = new NftlbClient({ url: options.url, key: () => this.currentKey(), timeoutMs: options.timeoutMs });
+  }
+
+  private fields(spec: VirtualServiceSpec) {
+    return farmFields(spec, this.mode, this.options.sourceAddress);
   }
 
   /** the nftlb process this adapter started, if any (tests, status) */
@@ -100,7 +106,7 @@ export class NftlbAdapter implements DataPlaneAdapter {
     for (const farm of farms) this.held.set(farm.name, (farm.backends ?? []).map((b) => b.name));
     return farms.map((farm) => {
       const known = this.specs.get(farm.name);
-      const service = known && farmHolds(farm, farmFields(known, this.mode)) ? known : serviceFromFarm(farm);
+      const service = known && farmHolds(farm, this.fields(known)) ? known : serviceFromFarm(farm);
       if (!known) this.specs.set(farm.name, service);
       const servers = serversFromFarm(farm, (backend) => this.ports.get(`${farm.name}/${backend.name}`) ?? service.ports?.[0]?.from ?? 0);
       return { service, servers };
@@ -134,13 +140,13 @@ export class NftlbAdapter implements DataPlaneAdapter {
     switch (change.kind) {
       case 'add-farm': {
         const spec = change.farm.service;
-        const fields = farmFields(spec, this.mode);
+        const fields = this.fields(spec);
         await this.client.post([{ ...fields, backends: change.farm.servers.map((s) => this.backend(spec, s)) }]);
         this.specs.set(spec.farm, spec);
         return;
       }
       case 'update-farm': {
-        await this.client.post([farmFields(change.service, this.mode)]);
+        await this.client.post([this.fields(change.service)]);
         this.specs.set(change.service.farm, change.service);
         return;
       }
@@ -199,8 +205,8 @@ function describe(change: Change): string {
   }
 }
 
-/** The registry's factory: `dataplane: {type: nftlb, url, key-file, start, mode}`. */
+/** The registry's factory: `dataplane: {type: nftlb, url, key-file, start, mode, source-address}`. */
 export function createNftlbAdapter(config: DataplaneConfig): DataPlaneAdapter {
   if (config.type !== 'nftlb') throw new Error(`the nftlb adapter cannot take a "${config.type}" data plane`);
-  return new NftlbAdapter({ url: config.url, keyFile: config['key-file'], start: config.start, mode: config.mode });
+  return new NftlbAdapter({ url: config.url, keyFile: config['key-file'], start: config.start, mode: config.mode, ...(config['source-address'] === undefined ? {} : { sourceAddress: config['source-address'] }) });
 }

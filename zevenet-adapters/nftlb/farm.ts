@@ -38,8 +38,11 @@ function helperOf(service: VirtualServiceSpec['service']): string {
   return service === 'ftp' || service === 'tftp' ? service : 'none';
 }
 
-/** The farm-level fields nftlb gets for a virtual service (no backends). Throws what nftlb cannot do. */
-export function farmFields(spec: VirtualServiceSpec, mode: NftlbMode): Fields {
+/**
+ * The farm-level fields nftlb gets for a virtual service (no backends). Throws what nftlb cannot do.
+ * sourceAddress (snat): nftlb's source-addr, the address the backends see instead of this host's own.
+ */
+export function farmFields(spec: VirtualServiceSpec, mode: NftlbMode, sourceAddress?: string): Fields {
   const family = isIP(spec.address);
   if (family === 0) throw new Error(`farm ${spec.farm}: nftlb needs an IP address as the virtual address, got "${spec.address}"`);
   if (!spec.ports?.length) throw new Error(`farm ${spec.farm}: nftlb farms need virtual ports (fwmark farms are an IPVS feature)`);
@@ -56,6 +59,7 @@ export function farmFields(spec: VirtualServiceSpec, mode: NftlbMode): Fields {
     helper: helperOf(spec.service),
     persistence: 'none',
     state: 'up',
+    ...(sourceAddress === undefined ? {} : { 'source-addr': sourceAddress }),
   };
   if (spec.persistence) {
     const mask = spec.persistence.netmask;
