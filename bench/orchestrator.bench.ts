@@ -3,7 +3,7 @@
 // check, on the same schedule and the same scheduler, in the same run. Then both at full speed
 // (interval far below what either can sustain) to compare capacity. Then the built daemon as an
 // operator runs it (`node dist/lbguard.mjs run -c farms.json`, `npm run build` first) with 2,000 and
-// 10,000 backends every 2 s (BENCH_DAEMON_BACKENDS; BENCH_ORCHESTRATOR=daemon runs only those), read from its own /metrics (checks, start
+// 10,000 backends every 2 s, after 1 backend for the floor (BENCH_DAEMON_BACKENDS; BENCH_ORCHESTRATOR=daemon runs only those), read from its own /metrics (checks, start
 // lateness histogram) and /proc (RSS); BENCH_PROF=DIR: --cpu-prof into DIR. Bounded: fixed durations.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -233,7 +233,8 @@ async function inProcessAndSpawn(): Promise<void> {
 
 /** the built daemon alone in its process, as deployed */
 async function builtDaemon(): Promise<void> {
-  const sizes = (process.env.BENCH_DAEMON_BACKENDS ?? '2000,10000').split(',').map(Number);
+  // one backend first: Node's and lbguard's floor, against which the cost of a backend is read
+  const sizes = (process.env.BENCH_DAEMON_BACKENDS ?? '1,2000,10000').split(',').map(Number);
   const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; backends: number })[] = [];
   for (const size of sizes) {
     const many = await startListeners(size);
@@ -244,7 +245,10 @@ async function builtDaemon(): Promise<void> {
     }
   }
   heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000)`);
-  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | CPU us per check |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.usPerCheck.toFixed(0)} |`);
+  const floor = runs.find((r) => r.backends === 1);
+  const perBackend = (r: (typeof runs)[number]) => (floor && r !== floor ? ((r.maxRssMb - floor.maxRssMb) * 1024 / r.backends).toFixed(1) : '-');
+  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  // the floor's CPU is the idle daemon's (timers, scrapes), not a check's
+  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floor ? '-' : r.usPerCheck.toFixed(0)} |`);
 }

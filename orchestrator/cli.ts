@@ -12,6 +12,7 @@ import { parseDuration } from './config/duration.ts';
 import { loadValidConfig } from './config/semantics.ts';
 import { DATAPLANE_KINDS } from './dataplane-kinds.ts';
 import { Orchestrator } from './daemon.ts';
+import { tuneHeapForDaemon } from './heap-settings.ts';
 import { ReloadQueue } from './reloads.ts';
 import { exposureWarning, type StatusTarget, statusRequest, targetFromConfig } from './status/client.ts';
 import { loadStatusSecrets, readToken, type StatusSecrets } from './status/secrets.ts';
@@ -77,6 +78,7 @@ function reloadLimits(timeout: string | undefined, memory: string | undefined): 
 }
 
 async function run(file: string, logLevel: string, nodeName: string | undefined, limits: ReloadLimits): Promise<number> {
+  const heapFlags = tuneHeapForDaemon();
   const logger = pino({ level: logLevel, base: { app: 'lbguard' } });
   // a SIGHUP while starting (Node's default would end the process) is held and done once running
   let reloadWhileStarting = false;
@@ -119,6 +121,7 @@ async function run(file: string, logLevel: string, nodeName: string | undefined,
   logger.info({ event: 'status-listening', url: status.url }, `status page at ${status.url}/`);
   const descriptors = descriptorBudget();
   logger.info({ event: 'descriptors', limit: descriptors.limit ?? null, reserve: descriptors.reserve }, descriptors.describe());
+  if (heapFlags.length) logger.info({ event: 'v8-flags', flags: heapFlags }, `V8 heap settings taken: ${heapFlags.join(' ')}`);
   const warnExposure = (c: typeof config) => {
     const warning = exposureWarning(c);
     if (warning) logger.warn({ event: 'status-exposed', listen: c.status.listen }, warning);

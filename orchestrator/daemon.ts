@@ -78,7 +78,7 @@ export interface OrchestratorOptions {
 
 interface BackendRuntime {
   readonly farm: FarmConfig;
-  readonly identity: string;
+  readonly identity: CheckIdentity;
   readonly check: BackendCheck;
 }
 
@@ -92,6 +92,14 @@ interface Downtime {
   readonly downSince?: number;
 }
 const PUBLISH_COALESCE_MS = 20;
+/**
+ * A publish costs in proportion to the backends (the desired state, then the data plane's diff):
+ * some 50 ms of loop each at 10,000. The next coalesced one waits this many times as long as the
+ * last took, so that a storm of transitions cannot hold the loop the checks run on.
+ */
+const PUBLISH_SPACING = 4;
+/** however slow the last publish, a transition reaches the data planes within this (ms) */
+const PUBLISH_MAX_WAIT_MS = 500;
 
 function describeChange(change: Change): string {
   switch (change.kind) {
@@ -114,10 +122,25 @@ function dataplaneStatus(farm: FarmConfig, reconciler: Reconciler | undefined): 
   return { type: farm.dataplane.type, ok: reconciler?.status.ok ?? false, error: reconciler?.status.lastError };
 }
 
-/** A backend keeps its health across a reload only if nothing about how it is checked changed. */
-function identityOf(farm: FarmConfig, index: number): string {
-  const backend = farm.backends[index]!;
-  return JSON.stringify([backend.address, backendPort(farm, backend), farm.check]);
+/**
+ * What a backend's checks depend on: a backend keeps its health across a reload only if none of it
+ * changed. The farm's check settings are one string shared by its backends (not a copy each: 10,000
+ * backends kept 4 MB of them).
+ */
+interface CheckIdentity {
+  readonly address: string;
+  readonly port: number;
+  readonly check: string;
+}
+
+/** The identities of a farm's backends, in their order. */
+function identitiesOf(farm: FarmConfig): CheckIdentity[] {
+  const check = JSON.stringify(farm.check);
+  return farm.backends.map((backend) => ({ address: backend.address, port: backendPort(farm, backend), check }));
+}
+
+function sameIdentity(a: CheckIdentity, b: CheckIdentity): boolean {
+  return a.address === b.address && a.port === b.port && a.check === b.check;
 }
 
 function firstByName<T>(items: readonly T[], name: (item: T) => string): Map<string, T> {
@@ -153,6 +176,8 @@ export class Orchestrator {
   readonly metrics: Metrics;
   private saveTimer: NodeJS.Timeout | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
+  /** how long the last publish held the loop (ms) */
+  private publishCostMs = 0;
   /** data planes replaced by a reload, finishing their open sessions */
   private readonly retiring = new Set<Promise<void>>();
   /** aborted at stop: retiring data planes cut what they still carry */
@@ -200,10 +225,11 @@ export class Orchestrator {
     const now = Date.now();
     const keep = new Set<string>();
     for (const farm of next.farms) {
+      const identities = identitiesOf(farm);
       farm.backends.forEach((backend, i) => {
         const key = healthKey(farm.name, backend.name);
         const running = this.backends.get(key);
-        if (running && running.identity === identityOf(farm, i)) keep.add(key);
+        if (running && sameIdentity(running.identity, identities[i]!)) keep.add(key);
       });
     }
     for (const key of [...this.health.keys()]) {
@@ -402,6 +428,7 @@ export class Orchestrator {
   private syncJobs(keep: ReadonlySet<string> = new Set()): void {
     const wanted = new Set<string>();
     for (const farm of this.config.farms) {
+      const identities = identitiesOf(farm);
       farm.backends.forEach((backend, i) => {
         const key = healthKey(farm.name, backend.name);
         wanted.add(key);
@@ -409,7 +436,7 @@ export class Orchestrator {
           this.backends.set(key, { ...this.backends.get(key)!, farm });
           return;
         }
-        this.backends.set(key, { farm, identity: identityOf(farm, i), check: checkBuiltAtFirstRun(farm, backend) });
+        this.backends.set(key, { farm, identity: identities[i]!, check: checkBuiltAtFirstRun(farm, backend) });
         this.scheduler.add({ id: key, intervalMs: farm.check.interval, run: (signal) => this.runCheck(key, farm.name, backend.name, signal) });
       });
     }
@@ -469,8 +496,10 @@ export class Orchestrator {
 
   /** Pushes the desired state to every data plane. */
   private publish(): void {
+    const started = performance.now();
     const desired = desiredByDataplane(this.config, this.health);
     for (const [key, farms] of desired) this.reconcilers.get(key)?.setDesired(farms);
+    this.publishCostMs = performance.now() - started;
   }
 
   /**
@@ -482,7 +511,7 @@ export class Orchestrator {
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
       this.publish();
-    }, PUBLISH_COALESCE_MS);
+    }, Math.min(PUBLISH_MAX_WAIT_MS, Math.max(PUBLISH_COALESCE_MS, PUBLISH_SPACING * this.publishCostMs)));
   }
 
   private resetGauges(): void {
