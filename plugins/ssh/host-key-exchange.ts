@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { CheckFailure } from '../runtime/errors.ts';
 import { printable } from '../runtime/outcome.ts';
@@ -6,6 +5,7 @@ import type { SocketReader } from '../runtime/socket-reader.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { fingerprint, HOST_KEY_ALGORITHMS, verifyHostKeySignature } from './host-keys.ts';
 import { GROUP_EXCHANGE_BITS, KEX_METHODS, type KexMethod, type KeyAgreement } from './kex-methods.ts';
+import { nodeCrypto } from './lazy-crypto.ts';
 import { encodePacket, readPacket } from './packets.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
@@ -51,7 +51,7 @@ export interface HostKeySeen {
 }
 
 function kexinitPayload(): Buffer {
-  const writer = new WireWriter().byte(MSG_KEXINIT).raw(randomBytes(16));
+  const writer = new WireWriter().byte(MSG_KEXINIT).raw(nodeCrypto().randomBytes(16));
   for (const [, names] of KEXINIT_FIELDS) writer.nameList(names);
   // no languages, no guessed packet, reserved 0
   return writer.nameList([]).nameList([]).boolean(false).uint32(0).toBuffer();
@@ -89,6 +89,15 @@ function agree(field: string, ours: readonly string[], theirs: readonly string[]
   return chosen;
 }
 
+/** Reads the server's KEXINIT (after its type and cookie) and agrees on every algorithm list. */
+function negotiate(serverKexinit: Buffer): { kexName: string; hostKeyAlgorithm: string; guessFollows: boolean } {
+  const offer = new WireReader(serverKexinit.subarray(17), 'KEXINIT');
+  const chosen = KEXINIT_FIELDS.map(([field, ours]) => agree(field, ours, offer.nameList()));
+  offer.nameList();
+  offer.nameList();
+  return { kexName: chosen[0] as string, hostKeyAlgorithm: chosen[1] as string, guessFollows: offer.boolean() };
+}
+
 /** What we sent first: our identification and KEXINIT (both enter the exchange hash), and a key pair made ahead. */
 export interface ClientHello {
   readonly identification: string;
@@ -107,7 +116,7 @@ export function sendClientHello(socket: Socket, identification: string): ClientH
   socket.write(Buffer.concat([Buffer.from(`${identification}\r\n`, 'latin1'), encodePacket(kexinit)]));
   const method = KEX_METHODS.values().next().value as KexMethod;
   const prepared = { method, agreement: method.start() };
-  warmUp(prepared.agreement);
+  warmUp(prepared.agreement, kexinit);
   return { identification, kexinit, prepared };
 }
 
@@ -116,11 +125,14 @@ const SAMPLE_ED25519_KEY = new WireWriter().string('ssh-ed25519').string(Buffer.
 
 /**
  * The first call of each node:crypto operation costs about a millisecond more than the next ones
- * (lazy compilation, OpenSSL set-up). Made once on throw-away values while the server is still
- * forking, the calls after its reply, which the check waits for, are the fast ones. For the usual
- * case: curve25519 and an Ed25519 host key.
+ * (lazy compilation, OpenSSL set-up), and so, less, does our own parsing. Made once on throw-away
+ * values (our own KEXINIT, our own public key) while the server is still forking, the calls after
+ * its answers, which the check waits for, are the fast ones. For the usual case: curve25519 and
+ * an Ed25519 host key.
  */
-function warmUp(agreement: KeyAgreement): void {
+function warmUp(agreement: KeyAgreement, kexinit: Buffer): void {
+  negotiate(kexinit);
+  encodePacket(kexinit);
   agreement.sharedSecret(agreement.clientPublic);
   const signature = new WireWriter().string('ssh-ed25519').string(Buffer.alloc(64)).toBuffer();
   verifyHostKeySignature('ssh-ed25519', SAMPLE_ED25519_KEY, signature, Buffer.alloc(32));
@@ -164,13 +176,7 @@ export async function exchangeHostKey(
   trace: Trace,
 ): Promise<HostKeySeen> {
   const serverKexinit = await expect(MSG_KEXINIT, 'KEXINIT', reader, signal, trace);
-  const offer = new WireReader(serverKexinit.subarray(17), 'KEXINIT');
-  const chosen = KEXINIT_FIELDS.map(([field, ours]) => agree(field, ours, offer.nameList()));
-  offer.nameList();
-  offer.nameList();
-  const guessFollows = offer.boolean();
-  const kexName = chosen[0] as string;
-  const hostKeyAlgorithm = chosen[1] as string;
+  const { kexName, hostKeyAlgorithm, guessFollows } = negotiate(serverKexinit);
   trace.note(2, `key exchange ${kexName}, host key algorithm ${hostKeyAlgorithm}`);
   const method = KEX_METHODS.get(kexName)!;
   const { agreement, groupFields } = await startAgreement(method, hello, socket, reader, signal, trace);
@@ -189,7 +195,7 @@ export async function exchangeHostKey(
   if (groupFields) hashed.raw(groupFields);
   if (method.publicEncoding === 'string') hashed.string(agreement.clientPublic).string(serverPublic);
   else hashed.mpint(agreement.clientPublic).mpint(serverPublic);
-  const exchangeHash = createHash(method.hash).update(hashed.mpint(secret).toBuffer()).digest();
+  const exchangeHash = nodeCrypto().createHash(method.hash).update(hashed.mpint(secret).toBuffer()).digest();
   const seen = { fingerprint: fingerprint(hostKey), algorithm: hostKeyAlgorithm, kex: kexName };
   if (!verifyHostKeySignature(hostKeyAlgorithm, hostKey, signature, exchangeHash)) {
     throw new CheckFailure(`host key signature does not verify: server presents ${seen.fingerprint} (${hostKeyAlgorithm}) without proof it holds that key`);

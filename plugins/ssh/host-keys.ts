@@ -1,11 +1,12 @@
-import { createHash, createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { CheckFailure } from '../runtime/errors.ts';
 import { printable } from '../runtime/outcome.ts';
+import { nodeCrypto } from './lazy-crypto.ts';
 import { WireReader } from './wire.ts';
 
 /** OpenSSH's fingerprint form: `SHA256:` + unpadded base64 of the SHA-256 of the key blob. */
 export function fingerprint(keyBlob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
+  return `SHA256:${nodeCrypto().createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
 }
 
 interface HostKeyAlgorithm {
@@ -64,7 +65,7 @@ function importKey(algorithm: HostKeyAlgorithm, blob: Buffer): KeyObject {
     jwk = { kty: 'RSA', e: b64(e), n: b64(n) };
   }
   try {
-    return createPublicKey({ key: jwk, format: 'jwk' });
+    return nodeCrypto().createPublicKey({ key: jwk, format: 'jwk' });
   } catch {
     throw malformedKey(`not a valid ${algorithm.keyType} key`);
   }
@@ -93,14 +94,14 @@ export function verifyHostKeySignature(algorithmName: string, keyBlob: Buffer, s
   try {
     if (algorithm.ecdsa) {
       const raw = ecdsaSignature(signature, algorithm.ecdsa.size);
-      return raw !== undefined && verify(algorithm.hash, exchangeHash, { key, dsaEncoding: 'ieee-p1363' }, raw);
+      return raw !== undefined && nodeCrypto().verify(algorithm.hash, exchangeHash, { key, dsaEncoding: 'ieee-p1363' }, raw);
     }
     if (algorithm.keyType === 'ssh-rsa') {
       // some servers drop leading zero bytes of the signature; OpenSSL wants the modulus' length
       const modulusBytes = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
       if (signature.length < modulusBytes) signature = Buffer.concat([Buffer.alloc(modulusBytes - signature.length), signature]);
     }
-    return verify(algorithm.hash, exchangeHash, key, signature);
+    return nodeCrypto().verify(algorithm.hash, exchangeHash, key, signature);
   } catch {
     return false;
   }

@@ -1,5 +1,6 @@
-import { createECDH, createPublicKey, type DiffieHellman, diffieHellman, generateKeyPairSync, getDiffieHellman, randomBytes } from 'node:crypto';
+import type { DiffieHellman } from 'node:crypto';
 import { CheckFailure } from '../runtime/errors.ts';
+import { nodeCrypto } from './lazy-crypto.ts';
 
 /** One side of a key agreement: our public value, and the shared secret K once the server's arrives. */
 export interface KeyAgreement {
@@ -33,15 +34,15 @@ function curve25519(): KexMethod {
     hash: 'sha256',
     publicEncoding: 'string',
     start() {
-      const { publicKey, privateKey } = generateKeyPairSync('x25519');
+      const { publicKey, privateKey } = nodeCrypto().generateKeyPairSync('x25519');
       return {
         clientPublic: Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'),
         sharedSecret(serverPublic) {
           if (serverPublic.length !== 32) throw badServerValue('X25519');
           let secret: Buffer;
           try {
-            const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: serverPublic.toString('base64url') }, format: 'jwk' });
-            secret = diffieHellman({ privateKey, publicKey: peer });
+            const peer = nodeCrypto().createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: serverPublic.toString('base64url') }, format: 'jwk' });
+            secret = nodeCrypto().diffieHellman({ privateKey, publicKey: peer });
           } catch {
             throw badServerValue('X25519');
           }
@@ -60,7 +61,7 @@ function nistEcdh(curve: string, hash: KexMethod['hash']): KexMethod {
     hash,
     publicEncoding: 'string',
     start() {
-      const ecdh = createECDH(curve);
+      const ecdh = nodeCrypto().createECDH(curve);
       const clientPublic = ecdh.generateKeys();
       return {
         clientPublic,
@@ -95,7 +96,7 @@ function finiteField(dh: Pick<DiffieHellman, 'generateKeys' | 'getPrime' | 'comp
 
 /** diffie-hellman-groupN-shaX (RFC 8268): the MODP groups of RFC 3526, which Node carries by name. */
 function modpGroup(group: string, hash: KexMethod['hash']): KexMethod {
-  return { hash, publicEncoding: 'mpint', start: () => finiteField(getDiffieHellman(group)) };
+  return { hash, publicEncoding: 'mpint', start: () => finiteField(nodeCrypto().getDiffieHellman(group)) };
 }
 
 /** The group sizes we ask for in a group exchange (RFC 4419 section 3; RFC 8270 raised the floor to 2048). */
@@ -135,7 +136,7 @@ const groupExchange: KexMethod = {
     if (bits < GROUP_EXCHANGE_BITS.min || bits > GROUP_EXCHANGE_BITS.max || prime % 2n === 0n || generator <= 1n || generator >= prime - 1n) {
       throw new CheckFailure(`server offered an unacceptable Diffie-Hellman group (${bits} bits)`);
     }
-    const exponent = toBigInt(randomBytes(64)) | (1n << 511n);
+    const exponent = toBigInt(nodeCrypto().randomBytes(64)) | (1n << 511n);
     return {
       clientPublic: toMagnitude(modPow(generator, exponent, prime)),
       sharedSecret(serverPublic) {

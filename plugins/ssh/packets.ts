@@ -1,7 +1,7 @@
-import { randomFillSync } from 'node:crypto';
 import { CheckFailure } from '../runtime/errors.ts';
 import type { SocketReader } from '../runtime/socket-reader.ts';
 import { strerror } from '../runtime/tcp.ts';
+import { nodeCrypto } from './lazy-crypto.ts';
 
 /** RFC 4253 section 6.1: every implementation handles packets of 35000 bytes; we accept no more. */
 export const MAX_PACKET_LENGTH = 35000;
@@ -16,7 +16,7 @@ export function encodePacket(payload: Buffer): Buffer {
   packet.writeUInt32BE(1 + payload.length + padding, 0);
   packet[4] = padding;
   payload.copy(packet, 5);
-  randomFillSync(packet, 5 + payload.length, padding);
+  nodeCrypto().randomFillSync(packet, 5 + payload.length, padding);
   return packet;
 }
 

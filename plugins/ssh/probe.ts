@@ -7,7 +7,8 @@ import type { State } from '../runtime/state.ts';
 import { connectTcp } from '../runtime/tcp.ts';
 import type { Trace } from '../runtime/trace.ts';
 import { identificationEnd, type IdentificationRead, readIdentification } from './identification.ts';
-import type { ClientHello } from './host-key-exchange.ts';
+import { type ClientHello, exchangeHostKey, sendClientHello } from './host-key-exchange.ts';
+import { fingerprint } from './host-keys.ts';
 import { loadSsh2 } from './load-ssh2.ts';
 
 export interface SshProbeOptions {
@@ -63,7 +64,7 @@ export async function probeSsh(options: SshProbeOptions, signal: AbortSignal, tr
     const connect = trace.enter('waiting for the server identification');
     // pinning a host key without a login: our side of the key exchange goes out at once (node:crypto
     // is loaded here, not at start: the banner check does without it)
-    const hello = needsSshSession(options) && !needsLogin(options) ? (await import('./host-key-exchange.ts')).sendClientHello(socket, options.clientIdentification) : undefined;
+    const hello = needsSshSession(options) && !needsLogin(options) ? sendClientHello(socket, options.clientIdentification) : undefined;
     // room for one whole packet of the key exchange (35000 bytes at most) after the identification
     const reader = new SocketReader(socket, needsSshSession(options) ? 48 * 1024 : 16 * 1024);
     const read = await readIdentification(reader, signal, trace);
@@ -94,7 +95,6 @@ async function pinHostKey(
   // an identification without its line end leaves the server nothing to follow it with: the read below ends or times out
   reader.consume(identificationEnd(reader.buffer) ?? reader.buffer.length);
   trace.enter('exchanging keys');
-  const { exchangeHostKey } = await import('./host-key-exchange.ts');
   const seen = await exchangeHostKey(socket, reader, hello, read.identification.line, signal, trace);
   timings.kex = trace.enter('closing');
   trace.note(1, `key exchange done, host key ${seen.fingerprint}`);
@@ -111,7 +111,7 @@ async function continueSession(
   signal: AbortSignal,
   trace: Trace,
 ): Promise<SshProbeResult> {
-  const [ssh2, { fingerprint }] = await Promise.all([loadSsh2(), import('./host-keys.ts')]);
+  const ssh2 = await loadSsh2();
   socket.unshift(replay);
   const client = new ssh2.Client();
   let seenFingerprint: string | undefined;
