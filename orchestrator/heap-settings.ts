@@ -5,11 +5,14 @@ import { setFlagsFromString } from 'node:v8';
  * (a shell, systemd, a container): nothing to pass by hand.
  *
  * A checking daemon allocates at a steady rate (a few KB per check, thousands of checks a second)
- * and keeps little: some 4.5 KB per backend. With V8's defaults the young generation grows to 2 x 16
+ * and keeps little: some 3 KB per backend. With V8's defaults the young generation grows to 2 x 16
  * MB and the old one to several times what is alive before a full collection runs, which made a
  * 2,000-backend daemon 140 MB of which 25 MB was alive (measured in `npm run bench -- orchestrator`).
- * - The young generation keeps its initial size (1 MB semi-spaces): scavenges come more often but
- *   each is as cheap, since what a check allocates dies with the check.
+ * - The young generation keeps the size it has once the modules are loaded (2 x 8 MB: loading zod,
+ *   yaml and execa grows it from 2 x 1 MB), where V8 would double it to 2 x 16 MB. Smaller costs
+ *   CPU: held at 2 x 1 MB from the first line (a launcher tried), what a check keeps for a few ms
+ *   outlives more scavenges and is copied to the old generation; 10,000 backends took 330-350 us
+ *   of CPU per check instead of 230-245, for 13 MB less.
  * - The old generation may grow to twice what was alive after the last full collection before the
  *   next one, instead of up to 4x. Tighter costs more than it saves: at 10,000 backends (5,000
  *   checks/s, 45 MB alive) 30 % past it made full collections take the loop (560 us of CPU per
