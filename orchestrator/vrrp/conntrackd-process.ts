@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
+import { RestartBackoff } from './restart-backoff.ts';
 import type { ConntrackdPaths } from './conntrackd-conf.ts';
 import type { VrrpState } from './notify.ts';
 import { runtimeRoot } from './runtime-dir.ts';
@@ -43,8 +44,6 @@ export const ROLE_COMMANDS: Readonly<Partial<Record<VrrpState, readonly string[]
   FAULT: ['-t'],
 };
 
-const MAX_RESTART_DELAY_MS = 30_000;
-const STABLE_MS = 60_000;
 const READY_MS = 5000;
 
 function aliveWith(pid: number, needle: string): boolean {
@@ -62,7 +61,7 @@ export class ConntrackdProcess {
   private ready: Promise<void> = Promise.resolve();
   private stopping = false;
   private restarts = 0;
-  private restartDelay: number;
+  private readonly backoff: RestartBackoff;
   private restartTimer: NodeJS.Timeout | undefined;
   private role: VrrpState = 'INIT';
   private lastRole: SessionSyncStatus['lastRole'];
@@ -72,7 +71,7 @@ export class ConntrackdProcess {
   private lastLines: string[] = [];
 
   constructor(private readonly options: ConntrackdProcessOptions) {
-    this.restartDelay = options.restartDelayMs ?? 1000;
+    this.backoff = new RestartBackoff(options.restartDelayMs ?? 1000);
     this.dir = join(runtimeRoot(), `sync-${options.id.replace(/[^A-Za-z0-9_.-]/g, '-')}`);
   }
 
@@ -201,9 +200,7 @@ export class ConntrackdProcess {
       child.once('exit', (code, signal) => {
         resolve();
         if (this.stopping) return;
-        if (Date.now() - started > STABLE_MS) this.restartDelay = this.options.restartDelayMs ?? 1000;
-        const delay = this.restartDelay;
-        this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
+        const delay = this.backoff.next(started);
         this.options.logger.error({ event: 'conntrackd-exited', code, signal, restartInMs: delay }, `vrrp.sync: conntrackd exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms`);
         this.restartTimer = setTimeout(() => {
           this.restarts++;

@@ -8,6 +8,7 @@ import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readF
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { RestartBackoff } from './restart-backoff.ts';
 import { runtimeRoot } from './runtime-dir.ts';
 import type { SessionSyncStatus } from './conntrackd-process.ts';
 import { parseNotifyLine, type VrrpState } from './notify.ts';
@@ -40,9 +41,6 @@ export interface KeepalivedProcessOptions {
 
 const INSTANCE = 'lbguard';
 const STOP_GRACE_MS = 5000;
-const MAX_RESTART_DELAY_MS = 30_000;
-/** a keepalived that ran this long had a real life: its next death restarts at the first delay */
-const STABLE_MS = 60_000;
 
 function alive(pid: number): boolean {
   try {
@@ -59,7 +57,7 @@ export class KeepalivedProcess {
   private fifo: Socket | undefined;
   private stopping = false;
   private restarts = 0;
-  private restartDelay: number;
+  private readonly backoff: RestartBackoff;
   private restartTimer: NodeJS.Timeout | undefined;
   private state: VrrpState = 'INIT';
   private since = Date.now();
@@ -69,7 +67,7 @@ export class KeepalivedProcess {
 
   constructor(private readonly options: KeepalivedProcessOptions) {
     this.render = options.render;
-    this.restartDelay = options.restartDelayMs ?? 1000;
+    this.backoff = new RestartBackoff(options.restartDelayMs ?? 1000);
     this.dir = join(runtimeRoot(), `vrrp-${options.id.replace(/[^A-Za-z0-9_.-]/g, '-')}`);
   }
 
@@ -209,9 +207,7 @@ export class KeepalivedProcess {
         if (this.stopping) return;
         this.stopLeftover('SIGKILL');
         this.setState('STOP');
-        if (Date.now() - started > STABLE_MS) this.restartDelay = this.options.restartDelayMs ?? 1000;
-        const delay = this.restartDelay;
-        this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
+        const delay = this.backoff.next(started);
         this.options.logger.error({ event: 'keepalived-exited', code, signal, restartInMs: delay }, `vrrp: keepalived exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms`);
         this.restartTimer = setTimeout(() => {
           this.restarts++;
