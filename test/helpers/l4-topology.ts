@@ -35,6 +35,26 @@ export async function removeNamespaces(backends: readonly L4Backend[], namespace
     await b.tftp?.stop();
   }
   for (const ns of namespaces) {
+    // what the daemons forked and let go of (a vsftpd session in its own session id, mid-transfer)
+    // still runs in the namespace: every process there is this test's, and none outlives it. A
+    // session forked while they are killed is caught by the next pass.
+    for (let pass = 0; pass < 5; pass++) {
+      let pids: string[];
+      try {
+        pids = execFileSync(IP, ['netns', 'pids', ns], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n').filter(Boolean);
+      } catch {
+        break; // never made
+      }
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     try {
       execFileSync(IP, ['netns', 'del', ns], { stdio: 'ignore' });
     } catch {
