@@ -152,7 +152,8 @@ function latenessBuckets(page: string): Map<number, number> {
  */
 async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-bench-orchestrator-'));
-  const statusPort = 20000 + (process.pid % 20000);
+  // below the ephemeral range (32768-60999 here), where the listeners' ports are
+  const statusPort = 20000 + (process.pid % 12000);
   const file = join(dir, 'farms.json');
   writeFileSync(file, JSON.stringify({
     status: { listen: `127.0.0.1:${statusPort}` },

@@ -8,6 +8,7 @@ import { checkSshPlugin } from '../../plugins/ssh/definition.ts';
 import { tcpProbe } from '../../plugins/tcp/definition.ts';
 import { checkTftpPlugin } from '../../plugins/tftp/definition.ts';
 import { commandBackendCheck } from './command-backend-check.ts';
+import { tcpConnectCheck } from './tcp-connect-check.ts';
 import type { BackendConfig, FarmConfig } from '../config/schema.ts';
 import type { Verdict } from '../health/backend-health.ts';
 import type { BackendCheck } from './types.ts';
@@ -49,9 +50,14 @@ export function buildBackendCheck(farm: FarmConfig, backend: BackendConfig): Bac
     timeout: check.timeout / 1000,
   });
   const deadline = { seconds: check.timeout / 1000, state: CRITICAL };
+  const warningIsUp = check['warning-is-up'];
+  if (definition === tcpProbe) {
+    const fast = tcpConnectCheck(options, deadline, (outcome, ms) => verdictOf(outcome, definition, ms, warningIsUp));
+    if (fast) return (signal) => fast.run(signal);
+  }
   return async (signal) => {
     const started = performance.now();
     const outcome = await runCheck(definition.check, options, deadline, { signal });
-    return verdictOf(outcome, definition, performance.now() - started, check['warning-is-up']);
+    return verdictOf(outcome, definition, performance.now() - started, warningIsUp);
   };
 }

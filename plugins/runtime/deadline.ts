@@ -1,3 +1,4 @@
+import { offAbort, onAbort } from './abort-hooks.ts';
 import { CheckFailure, UsageError } from './errors.ts';
 import type { Outcome } from './outcome.ts';
 import { type State, UNKNOWN } from './state.ts';
@@ -38,19 +39,13 @@ export async function runCheck<O>(check: CheckFunction<O>, options: O, deadline:
   const trace = run.trace ?? new Trace();
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(run.signal?.reason);
-  run.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (run.signal) onAbort(run.signal, onOuterAbort);
   const verbosity = run.verbosity ?? 0;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => {
-      const phase = trace.phase === 'starting' ? '' : ` while ${trace.phase}`;
       controller.abort(new Error('deadline'));
-      resolve({
-        state: deadline.state,
-        text: `Socket timeout after ${formatSeconds(deadline.seconds)} seconds${phase}`,
-        perfdata: [],
-        details: trace.detailsFor(verbosity),
-      });
+      resolve(deadlineOutcome(deadline, trace.phase, trace.detailsFor(verbosity)));
     }, deadline.seconds * 1000);
   });
   const attempt = check(options, controller.signal, trace).then(
@@ -61,9 +56,15 @@ export async function runCheck<O>(check: CheckFunction<O>, options: O, deadline:
     return await Promise.race([attempt, expired]);
   } finally {
     clearTimeout(timer);
-    run.signal?.removeEventListener('abort', onOuterAbort);
+    if (run.signal) offAbort(run.signal, onOuterAbort);
     controller.abort(FINISHED);
   }
+}
+
+/** What a check that ran out of time reports: `Socket timeout after 10 seconds while connecting`. */
+export function deadlineOutcome(deadline: Deadline, phase: string, details: readonly string[] = []): Outcome {
+  const during = phase === 'starting' ? '' : ` while ${phase}`;
+  return { state: deadline.state, text: `Socket timeout after ${formatSeconds(deadline.seconds)} seconds${during}`, perfdata: [], details };
 }
 
 export function failureOutcome(error: unknown, details: readonly string[] = []): Outcome {

@@ -32,6 +32,13 @@ export interface TcpTarget {
   readonly unresolvedState?: State;
 }
 
+/** A failed connect in the C plugins' words: `connect to address H and port P: Connection refused`. */
+export function connectFailure(target: TcpTarget, error: unknown, path?: string): CheckFailure {
+  const where = path ? `socket ${path}` : `address ${target.host} and port ${target.port}`;
+  const state = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? target.refusedState ?? CRITICAL : CRITICAL;
+  return new CheckFailure(`connect to ${where}: ${strerror(error)}`, state);
+}
+
 /**
  * Opens a TCP (or Unix socket) connection that is destroyed if the signal aborts. Failures become
  * CheckFailure with the C plugins' wording: `connect to address H and port P: Connection refused`.
@@ -54,9 +61,7 @@ export async function connectTcp(target: TcpTarget, signal: AbortSignal, trace: 
     socket.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
       socket.destroy();
-      const where = path ? `socket ${path}` : `address ${target.host} and port ${target.port}`;
-      const state = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? target.refusedState ?? CRITICAL : CRITICAL;
-      reject(new CheckFailure(`connect to ${where}: ${strerror(error)}`, state));
+      reject(connectFailure(target, error, path));
     });
     socket.once('connect', () => {
       socket.removeAllListeners('error');

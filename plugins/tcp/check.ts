@@ -17,6 +17,11 @@ export async function checkTcp(options: TcpCheckOptions, signal: AbortSignal, tr
   const socket = await connectTcp(options, signal, trace);
   const elapsed = trace.elapsed();
   socket.destroy();
+  return connectedOutcome(options, elapsed);
+}
+
+/** A connect that succeeded after `elapsed` seconds, judged against the thresholds. */
+export function connectedOutcome(options: TcpCheckOptions, elapsed: number): Outcome {
   const time = evaluateScalar(responseTime(elapsed, options.timeoutSeconds), options.thresholds);
   return {
     state: time.state,
