@@ -150,7 +150,7 @@ function latenessBuckets(page: string): Map<number, number> {
  * between two scrapes of its /metrics SECONDS apart, once every backend had its first check. The
  * p99 of start lateness is the histogram bucket it falls in ('<= 0.1' passes a 100 ms target).
  */
-async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number }> {
+async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-bench-orchestrator-'));
   // below the ephemeral range (32768-60999 here), where the listeners' ports are
   const statusPort = 20000 + (process.pid % 12000);
@@ -196,7 +196,7 @@ async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p
     const [b0, b1] = [latenessBuckets(before), latenessBuckets(after)];
     const total = (b1.get(Infinity) ?? 0) - (b0.get(Infinity) ?? 0);
     const p99 = [...b1.keys()].sort((a, b) => a - b).find((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0) >= 0.99 * total);
-    return { name: 'lbguard run (built daemon)', checksPerSecond: checks / elapsed, failed, p99LateMs: NaN, p99Bucket: p99 === undefined ? '-' : `<= ${p99 * 1000}`, maxRssMb: maxRss, peakRssMb: rssMb('VmHWM'), usPerCheck: (cpuUsed * 1e6) / checks };
+    return { name: 'lbguard run (built daemon)', checksPerSecond: checks / elapsed, failed, p99LateMs: NaN, p99Bucket: p99 === undefined ? '-' : `<= ${p99 * 1000}`, maxRssMb: maxRss, peakRssMb: rssMb('VmHWM'), usPerCheck: (cpuUsed * 1e6) / checks, cores: cpuUsed / elapsed };
   } finally {
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
@@ -236,7 +236,7 @@ async function inProcessAndSpawn(): Promise<void> {
 async function builtDaemon(): Promise<void> {
   // one backend first: Node's and lbguard's floor, against which the cost of a backend is read
   const sizes = (process.env.BENCH_DAEMON_BACKENDS ?? '1,2000,10000').split(',').map(Number);
-  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; backends: number })[] = [];
+  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; backends: number })[] = [];
   for (const size of sizes) {
     const many = await startListeners(size);
     try {
@@ -248,8 +248,8 @@ async function builtDaemon(): Promise<void> {
   heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000)`);
   const floor = runs.find((r) => r.backends === 1);
   const perBackend = (r: (typeof runs)[number]) => (floor && r !== floor ? ((r.maxRssMb - floor.maxRssMb) * 1024 / r.backends).toFixed(1) : '-');
-  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check | daemon CPU, cores |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   // the floor's CPU is the idle daemon's (timers, scrapes), not a check's
-  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floor ? '-' : r.usPerCheck.toFixed(0)} |`);
+  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floor ? '-' : r.usPerCheck.toFixed(0)} | ${r.cores.toFixed(2)} |`);
 }

@@ -1,9 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BackendUpGauge } from './backend-up-gauge.ts';
 import type { DataPlaneCounters } from './dataplane/types.ts';
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly backendUp: Gauge<'farm' | 'backend'>;
+  readonly backendUp: BackendUpGauge;
+  /** the /metrics page: the registry's metrics, then lbguard_backend_up */
+  exposition(): Promise<string>;
   readonly checks: Counter<'farm' | 'result'>;
   readonly checkDuration: Histogram<'farm'>;
   readonly startLateness: Histogram<string>;
@@ -41,9 +44,11 @@ export function createMetrics(traffic: () => DataPlaneCounters[] = () => []): Me
   const registry = new Registry();
   const registers = [registry];
   dataplaneTraffic(registers, traffic);
+  const backendUp = new BackendUpGauge();
   return {
     registry,
-    backendUp: new Gauge({ name: 'lbguard_backend_up', help: '1 when the backend takes new sessions', labelNames: ['farm', 'backend'], registers }),
+    backendUp,
+    exposition: async () => `${await registry.metrics()}\n${backendUp.exposition()}\n`,
     checks: new Counter({ name: 'lbguard_checks_total', help: 'Health checks run', labelNames: ['farm', 'result'], registers }),
     checkDuration: new Histogram({ name: 'lbguard_check_duration_seconds', help: 'Duration of health checks', labelNames: ['farm'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers }),
     startLateness: new Histogram({ name: 'lbguard_check_start_lateness_seconds', help: 'How late checks start against their schedule', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1], registers }),

@@ -5,6 +5,7 @@
 // and EMFILE, ENFILE, EAGAIN, ENOMEM when the host runs out) is a GroupRun with its spawnError.
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { offAbort, onAbort } from '../../plugins/runtime/abort-hooks.ts';
 
 export interface GroupRunOptions {
   readonly file: string;
@@ -60,23 +61,6 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   } catch {
     return false; // ESRCH: nobody left; EPERM cannot happen for our own children
   }
-}
-
-// One 'abort' listener per signal however many checks share it (a daemon-wide signal would
-// otherwise trip Node's MaxListeners warning with more than ten checks running).
-const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
-
-function whenAborted(signal: AbortSignal, callback: () => void): () => void {
-  let callbacks = abortWatchers.get(signal);
-  if (!callbacks) {
-    const set = new Set<() => void>();
-    abortWatchers.set(signal, set);
-    signal.addEventListener('abort', () => { for (const fn of [...set]) fn(); }, { once: true });
-    callbacks = set;
-  }
-  callbacks.add(callback);
-  const registered = callbacks;
-  return () => registered.delete(callback);
 }
 
 interface Capture {
@@ -189,7 +173,9 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
     });
   }
   const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
-  const forgetAbort = whenAborted(options.signal, () => stop('abort'));
+  // one listener on the daemon's signal however many checks share it (abort-hooks.ts)
+  const onStop = () => stop('abort');
+  onAbort(options.signal, onStop);
 
   try {
     await finished;
@@ -197,7 +183,7 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
     clearTimeout(timer);
     clearTimeout(graceTimer);
     clearTimeout(drainTimer);
-    forgetAbort();
+    offAbort(options.signal, onStop);
     if (pid !== null) liveGroups.delete(pid);
   }
   const spawnError = pid === null ? errorCode(failure ?? 'did not start') : null;

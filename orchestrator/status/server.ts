@@ -100,7 +100,7 @@ export async function startStatusServer(orchestrator: Orchestrator, listen: stri
     switch (url.pathname) {
       case '/': return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE, { 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'" });
       case '/status': return send(res, 200, 'application/json', JSON.stringify(orchestrator.snapshot()));
-      case '/metrics': return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+      case '/metrics': return send(res, 200, metrics.registry.contentType, await metrics.exposition());
       default: return maintenance(req, res, url);
     }
   };
