@@ -3,7 +3,8 @@
 // check, on the same schedule and the same scheduler, in the same run. Then both at full speed
 // (interval far below what either can sustain) to compare capacity. Then the built daemon as an
 // operator runs it (`node dist/lbguard.mjs run -c farms.json`, `npm run build` first) with 2,000 and
-// 10,000 backends every 2 s, after 1 backend for the floor (BENCH_DAEMON_BACKENDS; BENCH_ORCHESTRATOR=daemon runs only those), read from its own /metrics (checks, start
+// 10,000 backends every 2 s, after 1 backend for the floor (BENCH_DAEMON_BACKENDS; BENCH_ORCHESTRATOR=daemon runs only those;
+// BENCH_BASELINE=another build's lbguard.mjs runs it too, beside this one at each size), read from its own /metrics (checks, start
 // lateness histogram) and /proc (RSS); BENCH_PROF=DIR: --cpu-prof into DIR. Bounded: fixed durations.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,7 +151,7 @@ function latenessBuckets(page: string): Map<number, number> {
  * between two scrapes of its /metrics SECONDS apart, once every backend had its first check. The
  * p99 of start lateness is the histogram bucket it falls in ('<= 0.1' passes a 100 ms target).
  */
-async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number }> {
+async function daemonRun(ports: number[], intervalMs: number, bundle: string): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-bench-orchestrator-'));
   // below the ephemeral range (32768-60999 here), where the listeners' ports are
   const statusPort = 20000 + (process.pid % 12000);
@@ -165,7 +166,7 @@ async function daemonRun(ports: number[], intervalMs: number): Promise<Run & { p
   }));
   const { GLIBC_TUNABLES: _unset, ...env } = process.env;
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
-  const child = spawn(process.execPath, [...prof, join(ROOT, 'dist', 'lbguard.mjs'), 'run', '-c', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const child = spawn(process.execPath, [...prof, bundle, 'run', '-c', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const scrape = async () => (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
   const rssMb = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -236,20 +237,29 @@ async function inProcessAndSpawn(): Promise<void> {
 async function builtDaemon(): Promise<void> {
   // one backend first: Node's and lbguard's floor, against which the cost of a backend is read
   const sizes = (process.env.BENCH_DAEMON_BACKENDS ?? '1,2000,10000').split(',').map(Number);
-  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; backends: number })[] = [];
-  for (const size of sizes) {
+  // BENCH_BASELINE=PATH: another build's lbguard.mjs (a commit before a change), run beside this
+  // one at each size on the same listeners, first and second in turn, so that both see the same load
+  const bundles = [join(ROOT, 'dist', 'lbguard.mjs'), ...(process.env.BENCH_BASELINE ? [process.env.BENCH_BASELINE] : [])];
+  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; backends: number; build: string })[] = [];
+  for (const [turn, size] of sizes.entries()) {
     const many = await startListeners(size);
     try {
-      runs.push({ ...(await daemonRun(many.ports, 2000)), backends: size });
+      const order = [...bundles.entries()];
+      if (turn % 2) order.reverse();
+      for (const [i, bundle] of order) runs.push({ ...(await daemonRun(many.ports, 2000, bundle)), backends: size, build: i === 0 ? 'this' : 'baseline' });
     } finally {
       many.stop();
     }
   }
   heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000)`);
-  const floor = runs.find((r) => r.backends === 1);
-  const perBackend = (r: (typeof runs)[number]) => (floor && r !== floor ? ((r.maxRssMb - floor.maxRssMb) * 1024 / r.backends).toFixed(1) : '-');
-  console.log('| backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check | daemon CPU, cores |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  const floorOf = (r: (typeof runs)[number]) => runs.find((f) => f.backends === 1 && f.build === r.build);
+  const perBackend = (r: (typeof runs)[number]) => {
+    const floor = floorOf(r);
+    return floor && r !== floor ? ((r.maxRssMb - floor.maxRssMb) * 1024 / r.backends).toFixed(1) : '-';
+  };
+  if (bundles.length > 1) console.log(`baseline: ${bundles[1]}\n`);
+  console.log('| build | backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check | daemon CPU, cores |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   // the floor's CPU is the idle daemon's (timers, scrapes), not a check's
-  for (const r of runs) console.log(`| ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floor ? '-' : r.usPerCheck.toFixed(0)} | ${r.cores.toFixed(2)} |`);
+  for (const r of runs) console.log(`| ${r.build} | ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floorOf(r) ? '-' : r.usPerCheck.toFixed(0)} | ${r.cores.toFixed(2)} |`);
 }

@@ -1,6 +1,6 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { offAbort, onAbort } from '../../plugins/runtime/abort-hooks.ts';
-import { type Deadline, deadlineOutcome, failureOutcome } from '../../plugins/runtime/deadline.ts';
+import { afterPendingIo, type Deadline, deadlineOutcome, failureOutcome } from '../../plugins/runtime/deadline.ts';
 import type { Outcome } from '../../plugins/runtime/outcome.ts';
 import { connectFailure } from '../../plugins/runtime/tcp.ts';
 import { connectedOutcome, type TcpCheckOptions } from '../../plugins/tcp/check.ts';
@@ -28,7 +28,8 @@ class ConnectAttempt {
     private readonly resolve: (verdict: Verdict) => void,
   ) {
     const { options } = check;
-    this.timer = setTimeout(this.onDeadline, check.deadline.seconds * 1000);
+    // judged once the loop has read what came in meanwhile (afterPendingIo)
+    this.timer = setTimeout(afterPendingIo, check.deadline.seconds * 1000, this.onDeadlinePassed);
     this.socket = connect({ host: options.host, port: options.port, family: check.family });
     this.socket.once('connect', this.onConnect);
     this.socket.once('error', this.onError);
@@ -43,7 +44,7 @@ class ConnectAttempt {
     this.finish(failureOutcome(connectFailure(this.check.options, error)));
   };
 
-  private readonly onDeadline = (): void => {
+  private readonly onDeadlinePassed = (): void => {
     this.finish(deadlineOutcome(this.check.deadline, 'connecting'));
   };
 

@@ -31,6 +31,16 @@ function formatSeconds(seconds: number): string {
 }
 
 /**
+ * Runs `expire` once the event loop has read what already arrived. Node runs due timers before it
+ * polls for I/O: after the loop was held past a deadline (a busy or starved daemon), the timer would
+ * fire ahead of an answer that came in time and sits unread, and a backend would be counted failed
+ * for the daemon's own lateness. setImmediate runs after that poll: an answer read there wins.
+ */
+export function afterPendingIo(expire: () => void): void {
+  setImmediate(expire);
+}
+
+/**
  * Runs a check with a hard deadline and turns every way it can end into an Outcome: the deadline
  * passing (the probe's signal is aborted so it closes its sockets), a CheckFailure, a usage problem,
  * or an unexpected exception (UNKNOWN, one line, never a stack trace). Never throws.
@@ -43,10 +53,10 @@ export async function runCheck<O>(check: CheckFunction<O>, options: O, deadline:
   const verbosity = run.verbosity ?? 0;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => {
+    timer = setTimeout(afterPendingIo, deadline.seconds * 1000, () => {
       controller.abort(new Error('deadline'));
       resolve(deadlineOutcome(deadline, trace.phase, trace.detailsFor(verbosity)));
-    }, deadline.seconds * 1000);
+    });
   });
   const attempt = check(options, controller.signal, trace).then(
     (outcome) => ({ ...outcome, details: [...outcome.details, ...trace.detailsFor(verbosity)] }),

@@ -123,6 +123,21 @@ t.test('the deadline passes while connecting: both paths say so, and the socket 
   t.equal(await settled(), before, 'the waiting socket was destroyed');
 });
 
+t.test('a loop held past the deadline: an answer that came in time is read before the deadline is judged', async (t) => {
+  const server = await closeAtOnce();
+  t.teardown(() => server.close());
+  const { fast, generic } = checks(server.port, 200);
+  for (const [name, check] of [['fast', fast], ['generic', generic]] as const) {
+    const running = check(new AbortController().signal);
+    // the connect goes out on the next tick; then the daemon is busy for 400 ms, twice the deadline
+    await new Promise<void>((r) => process.nextTick(r));
+    const until = Date.now() + 400;
+    while (Date.now() < until);
+    const verdict = await running;
+    t.equal(verdict.ok, true, `${name}: ${verdict.line}`);
+  }
+});
+
 t.test('the daemon stopping ends a waiting check at once, and a stopped signal starts none', async (t) => {
   const port = await stalledListener(t);
   const { fast } = checks(port, 5000);
