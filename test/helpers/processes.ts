@@ -31,6 +31,47 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface RefusingPort {
+  readonly port: number;
+  release(): Promise<void>;
+}
+
+// Binds a TCP socket to 127.0.0.1 port 0 without listen() and without SO_REUSEADDR, prints the
+// port and holds it until its stdin closes (the test's end, or the test process's death).
+const HOLD_PORT = 'use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\\n"; bind($s, pack_sockaddr_in(0, inet_aton("127.0.0.1"))) or die "bind: $!\\n"; my ($port) = unpack_sockaddr_in(getsockname($s)); $| = 1; print "$port\\n"; <STDIN>;';
+
+/**
+ * A TCP port on 127.0.0.1 that refuses connections until release(), and that no other process can
+ * take meanwhile (freePort's can be taken between its close and the test's connect): a socket
+ * bound there without listening, so a SYN gets a reset, and without SO_REUSEADDR, so another bind
+ * to it fails. Node binds TCP only with SO_REUSEADDR, so perl (Essential in Debian) holds it.
+ */
+export async function refusingPort(): Promise<RefusingPort> {
+  const perl = requireBinary('/usr/bin/perl', 'perl-base');
+  const holder = spawn(perl, ['-e', HOLD_PORT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => holder.once('close', () => resolve()));
+  let said = '';
+  holder.stderr?.on('data', (d) => (said += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    holder.stdout?.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    holder.once('error', reject);
+    void exited.then(() => reject(new Error(`perl could not hold a port: ${said.trim() || 'no output'}`)));
+  });
+  return {
+    port,
+    async release() {
+      holder.stdin?.end();
+      const timer = setTimeout(() => holder.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
