@@ -2,8 +2,8 @@
 // it keeps an IPVS table, records every argv, and answers with the real tool's messages and exit
 // codes (2: bad arguments, 255: the kernel refused) for -A -E -D -a -e -d -C -R -Sn and
 // -Ln --thresholds. Like ipvsadm 1.31, -Sn leaves the thresholds (-x, -y) out. A run whose path
-// ends in "nft" is recorded as an nft script. The wording follows ipvsadm 1.31's ipvsadm.c and
-// libipvs.c; the real tool on a real kernel is driven by test/system/ipvs-vm.test.ts.
+// ends in "nft" is recorded as an nft script. The real tool on a real kernel is driven by
+// test/system/ipvs-vm.test.ts.
 import type { RunOptions, ToolRun, ToolRunner } from '../../lvs-adapters/ipvsadm/runner.ts';
 
 interface FakeDest {
