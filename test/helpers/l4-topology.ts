@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, requireBinary, startDaemon } from './processes.ts';
+import { type Daemon, killProcessesMentioning, requireBinary, startDaemon } from './processes.ts';
 
 const IP = '/usr/sbin/ip';
 
@@ -79,9 +79,6 @@ export function addNamespaces(namespaces: readonly string[]): void {
 /**
  * Backend N's files under dir: `ftpN/pub/who.txt` (`backendN`), `tftpN/who.txt` (`tftp-backendN`),
  * and `vsftpdN.conf` (anonymous, passive 40000-40100 and active, listening on address only).
- * isolate_network=NO: by default vsftpd 3 clones each session's unprivileged process into a network
- * namespace of its own, where `ip netns pids` of the backend's namespace does not find it; one whose
- * client vanished mid-transfer then outlived the test, blocked in a send for TCP's retry time.
  */
 export function writeBackendFiles(dir: string, n: number, address: string, vsftpdExtra: readonly string[] = []): void {
   mkdirSync('/var/run/vsftpd/empty', { recursive: true });
@@ -102,7 +99,7 @@ export function writeBackendFiles(dir: string, n: number, address: string, vsftp
       'listen=YES', 'listen_ipv6=NO', `listen_address=${address}`, 'background=NO',
       'anonymous_enable=YES', `anon_root=${ftpRoot}`, 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO',
       'pasv_enable=YES', 'pasv_min_port=40000', 'pasv_max_port=40100', 'port_enable=YES', 'connect_from_port_20=NO',
-      'seccomp_sandbox=NO', 'isolate_network=NO', 'secure_chroot_dir=/var/run/vsftpd/empty', 'xferlog_enable=NO', 'max_per_ip=0', 'max_clients=0',
+      'seccomp_sandbox=NO', 'secure_chroot_dir=/var/run/vsftpd/empty', 'xferlog_enable=NO', 'max_per_ip=0', 'max_clients=0',
       `vsftpd_log_file=${join(dir, `vsftpd${n}.log`)}`, ...vsftpdExtra, '',
     ].join('\n'),
   );
@@ -139,6 +136,7 @@ export function l4Topology(): L4Topology {
   const backends: L4Backend[] = [];
   const remove = async () => {
     await removeNamespaces(backends, all);
+    await killProcessesMentioning(dir);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

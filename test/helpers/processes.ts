@@ -98,19 +98,39 @@ export async function until<T>(what: string, get: () => T | undefined | Promise<
   }
 }
 
-/** `PID: command line` of each live process whose command line contains `text` (a test's own directory, say). */
-export function processesMentioning(text: string): string[] {
-  const found: string[] = [];
+/** The live processes whose command line contains `text` (a test's own temporary directory, say). */
+export function processesMentioning(text: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.split('\0').join(' ').trim()}`);
+      if (cmdline.includes(text)) found.push({ pid: Number(entry), cmdline: cmdline.split('\0').join(' ').trim() });
     } catch {
       // gone meanwhile
     }
   }
   return found;
+}
+
+/**
+ * SIGKILLs, by PID, every process whose command line names `dir`, a directory of the test's own
+ * (mkdtemp): what its daemons forked and let go of, in a session and a namespace of its own. A
+ * process forked meanwhile is caught by the next of up to five passes.
+ */
+export async function killProcessesMentioning(dir: string): Promise<void> {
+  for (let pass = 0; pass < 5; pass++) {
+    const left = processesMentioning(dir);
+    if (left.length === 0) return;
+    for (const { pid } of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** The pids of a process's children (Linux /proc; none once it is gone). */

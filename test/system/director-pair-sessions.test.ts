@@ -220,5 +220,5 @@ t.test('nftlb pair: a download in flight survives the master link going down wit
 
   // the download cut without sync left a backend vsftpd session blocked in a send: teardown ends it
   await pair.remove();
-  t.same(processesMentioning(pair.dir), [], 'no process the pair started outlives it (vsftpd sessions included)');
+  t.same(processesMentioning(pair.dir).map((p) => `${p.pid}: ${p.cmdline}`), [], 'no process the pair started outlives it (vsftpd sessions included)');
 });
