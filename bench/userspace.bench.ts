@@ -10,7 +10,8 @@
 // close, 5 s), for the balancer alone and with `workers: auto` (BENCH_WORKERS: a number, auto, or
 // 1 to leave that row out). BENCH_TASKSET=0 (or 0-1...) pins the lbguard daemons to those CPUs
 // (taskset -c): `workers: auto` then starts one process per CPU it may use.
-// TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+// TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get, through the
+// balancer alone and with the same `workers` (TFTP sessions handed out by the main process).
 // BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
 // BENCH_COMPARE=<another checkout, built> runs that tree's daemon alongside (own ports, TFTP on 1069)
 // in the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
@@ -230,7 +231,7 @@ listen http
   const farmsAt = (base: number, tftp: number | undefined, dataplane: object = {}) => [
     farm('iperf', 'tcp', 7000 + base, 5201, dataplane),
     farm('http', 'tcp', 8000 + base, 80, dataplane),
-    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, {})] : []),
+    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, dataplane)] : []),
   ];
   let statusPort = 9300;
   try {
@@ -257,7 +258,7 @@ listen http
     const balancer = await startBalancer(ROOT, farmsAt(4, 69), flags);
     // the same daemon with worker processes for the TCP farms (`workers: auto`: one process per CPU)
     const workers = process.env.BENCH_WORKERS ?? 'auto';
-    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, undefined, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
+    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, 2069, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
     // the same daemon given the systemd unit's malloc setting by hand: its speed should not depend on it
     const withMalloc = process.env.BENCH_MALLOC ? await startBalancer(ROOT, farmsAt(34, undefined), flags, { ...plainEnv, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=33554432' }) : undefined;
     const compare = process.env.BENCH_COMPARE;
@@ -320,6 +321,7 @@ listen http
     const tftpTargets = [
       { name: 'direct', host: BE, port: 69, pid: undefined },
       { name: 'lbguard userspace', host: VIP, port: 69, pid: balancer.pid },
+      ...(withWorkers ? [{ name: `lbguard userspace, workers: ${workers}`, host: VIP, port: 2069, pid: withWorkers.pid }] : []),
       ...(other ? [{ name: `lbguard ${compare}`, host: VIP, port: 1069, pid: other.pid }] : []),
     ];
     // one get through each first, so that no target pays for a cold start (JIT, page cache) in the figures
