@@ -111,6 +111,8 @@ interface Worker {
   ready: boolean;
   /** resolves when it is ready (or gone) */
   started: Promise<void>;
+  /** its hello came: it has loaded */
+  loaded: boolean;
   /** TFTP requests handed to it and not yet written to its channel */
   handing: number;
 }
@@ -121,6 +123,11 @@ const RESPAWN_MAX_MS = 30_000;
 const STABLE_MS = 10_000;
 /** a worker that leaves a message unanswered this long is stuck: it is killed and started afresh */
 const ANSWER_MS = 10_000;
+/**
+ * a message sent before the worker's hello also waits for it to load: from the sources (tsx, tests)
+ * on a loaded machine that took 7-8 s, and a kill at 10 s restarted it over and over
+ */
+const START_MS = 60_000;
 /** TFTP requests a worker may have queued on its channel: past that (a flood) the main process takes them */
 const HANDING_MAX = 256;
 
@@ -252,12 +259,15 @@ export class WorkerProcesses {
     const entry = workerEntry(import.meta.url, 'worker.ts', 'userspace-worker.mjs');
     const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     let hello!: () => void;
-    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve(), handing: 0 };
+    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve(), loaded: false, handing: 0 };
     this.slots[slot] = worker;
     child.on('message', (message: FromWorker) => {
       if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
       else if (message.kind === 'done') worker.pending.get(message.seq)?.();
-      else if (message.kind === 'hello') hello();
+      else if (message.kind === 'hello') {
+        worker.loaded = true;
+        hello();
+      }
       else if (message.kind === 'server-failed') this.onServerFailed(String(message.farm), String(message.server), String(message.reason));
       else if (message.kind === 'tftp-answer') this.onTftpAnswer(message.listen, Buffer.from(message.message, 'base64'), message.to);
     });
@@ -312,7 +322,7 @@ export class WorkerProcesses {
     if (!worker.child.connected) return Promise.resolve();
     const seq = ++this.seq;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => worker.child.kill('SIGKILL'), ANSWER_MS);
+      const timer = setTimeout(() => worker.child.kill('SIGKILL'), worker.loaded ? ANSWER_MS : START_MS);
       worker.pending.set(seq, () => {
         clearTimeout(timer);
         worker.pending.delete(seq);
