@@ -68,6 +68,8 @@ function removeTopology(): void {
 const daemons: ChildProcess[] = [];
 /** what each daemon printed so far (a failed round shows the balancer's own account) */
 const printed = new Map<number, () => string>();
+/** each balancer's status port, by pid: its /metrics tell why a get failed */
+const statusPorts = new Map<number, number>();
 /** the environment an operator's shell would give: the bench's, with no malloc setting */
 const { GLIBC_TUNABLES: _unset, ...plainEnv } = process.env;
 function daemon(ns: string, argv: string[], ready?: RegExp | ((output: string) => boolean), env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
@@ -251,13 +253,17 @@ listen http
      * is in its data plane; `env` defaults to the operator's plain one.
      */
     const startBalancer = (tree: string, farms: object[], flags = '', env: NodeJS.ProcessEnv = plainEnv) => {
-      const file = join(work, `farms-${statusPort}.json`);
-      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort++}` }, farms }));
+      const status = statusPort++;
+      const file = join(work, `farms-${status}.json`);
+      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${status}` }, farms }));
       const pin = process.env.BENCH_TASKSET ? ['taskset', '-c', process.env.BENCH_TASKSET] : [];
       const nice = process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : [];
       const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
       const added = (output: string) => (output.match(/"kind":"add-server"/g) ?? []).length >= farms.length;
-      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env);
+      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env).then((child) => {
+        if (child.pid !== undefined) statusPorts.set(child.pid, status);
+        return child;
+      });
     };
     const flags = process.env.BENCH_NODE_FLAGS;
     const balancer = await startBalancer(ROOT, farmsAt(4, 69), flags);
@@ -344,6 +350,9 @@ listen http
         const log = target.pid === undefined ? '' : (printed.get(target.pid)?.() ?? '');
         const said = log.split('\n').flatMap((l) => (l.includes('tftp') ? (/"msg":"([^"]*)"/.exec(l)?.slice(1) ?? []) : []));
         if (got.failures) console.log(`(${target.name} logged: ${said.slice(-4).join(' | ') || 'nothing about tftp'})`);
+        const metrics = got.failures && target.pid !== undefined ? run(NS.lb, ['curl', '-s', `http://127.0.0.1:${statusPorts.get(target.pid)}/metrics`]) : '';
+        const errors = metrics.split('\n').filter((l) => l.startsWith('lbguard_dataplane_traffic_errors_total') && l.includes('farm="tftp"'));
+        if (got.failures) console.log(`(${target.name} counted: ${errors.join(' | ') || 'no TFTP errors'})`);
         sample.cpu.push(got.cpu);
         // the balancer's CPU per 512-byte block a client received (2,049 per 1 MiB get)
         sample.usPerBlock.push((got.cpuSeconds * 1e6) / (200 * 2049));

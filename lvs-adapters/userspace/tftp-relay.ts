@@ -289,8 +289,16 @@ export class TftpService {
     this.pool.connectFailed(failed, 'no TFTP answer');
     const resumable = s.tid === undefined || (s.op === 'RRQ' && (s.readAhead || s.wide !== undefined));
     const lease = resumable ? this.pool.open(s.client.address, () => this.end(s), s.tried) : undefined;
+    if (!lease && s.tid === undefined) {
+      // no other server for a request: this one may only be slow (tftpd-hpa forking for a storm of
+      // requests answered some after 2-3 s). The request waits for it as the client would, the
+      // client's retransmissions passed on, until the idle timeout; an ERROR would fail a transfer
+      // the server was about to serve.
+      s.owed = undefined;
+      return;
+    }
     if (!lease) {
-      const error = s.tid === undefined ? encodeError(0, 'No server available') : s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
+      const error = s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
       s.toClientBytes += error.length;
       s.toClient.send(error, s.client.port, s.client.address);
       s.owed = undefined;
@@ -371,6 +379,8 @@ export class TftpService {
     }
     if (s.tid === undefined) {
       s.tid = from.port;
+      // it answered: error-limit counts silent requests in a row, not over the server's lifetime
+      this.pool.connected(s.lease.server);
       // connected, the kernel keeps other senders away and each send skips the address look-up
       s.toServer.connect(from.port, from.address, () => {
         for (const queued of s.waiting ?? []) s.toServer.send(queued);
