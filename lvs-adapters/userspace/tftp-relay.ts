@@ -286,17 +286,18 @@ export class TftpService {
    */
   private serverSilent(s: Session): void {
     const failed = s.lease.server;
-    this.pool.connectFailed(failed, 'no TFTP answer');
     const resumable = s.tid === undefined || (s.op === 'RRQ' && (s.readAhead || s.wide !== undefined));
     const lease = resumable ? this.pool.open(s.client.address, () => this.end(s), s.tried) : undefined;
     if (!lease && s.tid === undefined) {
       // no other server for a request: this one may only be slow (tftpd-hpa forking for a storm of
       // requests answered some after 2-3 s). The request waits for it as the client would, the
-      // client's retransmissions passed on, until the idle timeout; an ERROR would fail a transfer
-      // the server was about to serve.
+      // client's retransmissions passed on, until the idle timeout. Neither an ERROR nor a failure
+      // counted toward error-limit (a storm's silences come many to a sweep): either would refuse
+      // transfers the server was about to serve. Its checks judge whether it is down.
       s.owed = undefined;
       return;
     }
+    this.pool.connectFailed(failed, 'no TFTP answer');
     if (!lease) {
       const error = s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
       s.toClientBytes += error.length;
