@@ -3,7 +3,7 @@ import { type Change, changedFarm, type DataPlaneAdapter, type FarmState, type R
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
 import { applyMarks, markRules, snatRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
-import { ipvsadm, IpvsadmError, runTool } from './runner.ts';
+import { ipvsadm, IpvsadmError, runTool, type ToolRunner } from './runner.ts';
 import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
 
 export interface IpvsadmAdapterOptions {
@@ -14,6 +14,8 @@ export interface IpvsadmAdapterOptions {
   readonly method?: Method;
   /** more commands than this go to the kernel in one `ipvsadm -R` batch (default 8) */
   readonly batchAbove?: number;
+  /** runs ipvsadm and nft with an argv (default runTool: a child process, no shell); tests pass a fake */
+  readonly run?: ToolRunner;
 }
 
 /**
@@ -32,6 +34,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
   readonly nftPath: string;
   readonly method: Method;
   readonly batchAbove: number;
+  private readonly run: ToolRunner;
   /** the farms as last asked for */
   private readonly asked = new Map<string, FarmState>();
   private marksApplied: string | undefined;
@@ -43,6 +46,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     this.nftPath = options.nft ?? '/usr/sbin/nft';
     this.method = options.method ?? 'nat';
     this.batchAbove = options.batchAbove ?? 8;
+    this.run = options.run ?? runTool;
   }
 
   /**
@@ -50,7 +54,8 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
    * `ipvsadm -Ln --thresholds` (-Sn leaves -x and -y out). The two run side by side.
    */
   async table(): Promise<IpvsService[]> {
-    const [save, limits] = await Promise.all([ipvsadm(this.ipvsadmPath, ['-Sn']), ipvsadm(this.ipvsadmPath, ['-Ln', '--thresholds'])]);
+    const read = (argv: string[]) => ipvsadm(this.ipvsadmPath, argv, {}, this.run);
+    const [save, limits] = await Promise.all([read(['-Sn']), read(['-Ln', '--thresholds'])]);
     return withThresholds(parseSave(save.stdout), parseThresholds(limits.stdout));
   }
 
@@ -145,7 +150,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     if (batched) await this.runBatch(commands);
     else for (const argv of commands) {
       this.history.push(argv);
-      await ipvsadm(this.ipvsadmPath, argv);
+      await ipvsadm(this.ipvsadmPath, argv, {}, this.run);
     }
     const runMs = lap();
     if (batched) await this.verify(wanted);
@@ -182,7 +187,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     // ipvsadm -R goes on after a kernel error and exits with the status of the last line only,
     // so the batch is judged by reading the table back (verify), with its stderr as the reason.
     this.history.push(['-R', `(${commands.length} rules)`]);
-    const result = await runTool(this.ipvsadmPath, ['-R'], { input: `${commands.map((c) => c.join(' ')).join('\n')}\n` });
+    const result = await this.run(this.ipvsadmPath, ['-R'], { input: `${commands.map((c) => c.join(' ')).join('\n')}\n` });
     this.lastBatchErrors = result.code === 0 ? result.stderr.trim() : `exit ${result.code}: ${result.stderr.trim()}`;
   }
 
@@ -208,7 +213,7 @@ export class IpvsadmAdapter implements DataPlaneAdapter {
     const snat = snatRules(farms, this.method);
     const text = [...rules, ...snat].join('\n');
     if (text === this.marksApplied || (text === '' && this.marksApplied === undefined)) return;
-    await applyMarks(this.nftPath, rules, snat);
+    await applyMarks(this.nftPath, rules, snat, this.run);
     this.marksApplied = text;
   }
 

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { markedPorts, type Method } from './farm-map.ts';
-import { runTool } from './runner.ts';
+import { runTool, type ToolRunner } from './runner.ts';
 
 /**
  * The firewall marks of fwmark farms, in an nftables table of lbguard's own (`inet lbguard_ipvs`),
@@ -67,8 +67,8 @@ export function markScript(rules: readonly string[], snat: readonly string[] = [
   return `${lines.join('\n')}\n`;
 }
 
-export async function applyMarks(nft: string, rules: readonly string[], snat: readonly string[] = []): Promise<void> {
-  const result = await runTool(nft, ['-f', '-'], { input: markScript(rules, snat) });
+export async function applyMarks(nft: string, rules: readonly string[], snat: readonly string[] = [], run: ToolRunner = runTool): Promise<void> {
+  const result = await run(nft, ['-f', '-'], { input: markScript(rules, snat) });
   if (result.code !== 0) {
     const hint = result.code === -1 ? '' : ' (is nftables available, and are we root?)';
     throw new Error(`nft -f - (table inet ${MARK_TABLE}) failed with exit ${result.code}${hint}: ${result.stderr.trim() || result.stdout.trim()}`);

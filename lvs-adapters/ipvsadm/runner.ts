@@ -55,7 +55,17 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
-export function runTool(path: string, argv: readonly string[], options: RunOptions = {}): Promise<ToolResult & { signal: NodeJS.Signals | null }> {
+export interface ToolRun extends ToolResult {
+  readonly signal: NodeJS.Signals | null;
+}
+
+/**
+ * How ipvsadm and nft get run: runTool below in production; unit tests hand the adapter an
+ * in-process fake of the same shape (test/helpers/fake-ipvsadm.ts).
+ */
+export type ToolRunner = (path: string, argv: readonly string[], options?: RunOptions) => Promise<ToolRun>;
+
+export function runTool(path: string, argv: readonly string[], options: RunOptions = {}): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     // own timer rather than spawn's `timeout`, whose timer outlives a child that never started
     const child = spawn(path, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -79,8 +89,8 @@ export function runTool(path: string, argv: readonly string[], options: RunOptio
 }
 
 /** Runs one ipvsadm command; throws IpvsadmError unless it exits 0. */
-export async function ipvsadm(path: string, argv: readonly string[], options: RunOptions = {}): Promise<ToolResult> {
-  const result = await runTool(path, argv, options);
+export async function ipvsadm(path: string, argv: readonly string[], options: RunOptions = {}, run: ToolRunner = runTool): Promise<ToolResult> {
+  const result = await run(path, argv, options);
   if (result.code !== 0 || result.signal) {
     const code = result.signal ? null : result.code;
     throw new IpvsadmError(describeFailure(argv, code, result.stderr), argv, code, result.stderr);

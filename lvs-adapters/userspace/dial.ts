@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import type { Cutter, Lease, RealServer, ServerPool } from './pool.ts';
 
 export interface DialPolicy {
@@ -43,7 +43,7 @@ class Dial {
     this.lease = lease;
     this.tried.add(lease.server);
     const { address: host, port } = lease.server.spec;
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, timeout: this.policy.connectTimeoutMs }) as DialSocket;
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, timeout: this.policy.connectTimeoutMs, onread: this.caller.onread }) as DialSocket;
     socket[DIAL] = this;
     this.socket = socket;
     socket.once('connect', onDialConnect);
@@ -98,6 +98,8 @@ function onDialTimeout(this: DialSocket): void {
 /** Who waits for a dial: its dialed() is called exactly once. */
 export interface DialCaller {
   dialed(result: Dialed): void;
+  /** how the server's socket reads (net's `onread`), if not by 'data' events */
+  readonly onread?: OnReadOpts;
 }
 
 /** Starts a dial for a session of `client`. Its abort() is for a client gone while it connects. */

@@ -1,6 +1,7 @@
-import type { Socket } from 'node:net';
+import { type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import { dial, type DialCaller, type Dialed, type DialPolicy } from './dial.ts';
 import type { Lease, ServerPool } from './pool.ts';
+import { giveBackReadBuffer, takeReadBuffer } from './read-buffers.ts';
 
 export interface RelayOptions {
   /** no byte either way for this long ends the session */
@@ -28,6 +29,16 @@ class Relay {
   onDone: (() => void) | undefined;
   /** aborts the connect to a server while it runs (the client left first) */
   dialing: { abort(): void } | undefined;
+  /**
+   * Read buffers (read-buffers.ts) of each side: the one it reads into now, where known, and one a
+   * write to the other side still holds (free again when that side drains).
+   */
+  bufferA: Buffer | undefined;
+  bufferB: Buffer | undefined;
+  heldA: Buffer | undefined;
+  heldB: Buffer | undefined;
+  /** both sockets read into relay buffers (onRead), not by 'data' events */
+  intoBuffers = false;
 
   constructor(readonly a: Socket, private readonly sweep: IdleSweep) {}
 
@@ -60,6 +71,9 @@ class Relay {
   done(): void {
     this.sweep.delete(this);
     this.account();
+    // both sockets are closed: no read lands in their buffers, and closing cancelled their writes
+    for (const buffer of [this.bufferA, this.bufferB, this.heldA, this.heldB]) if (buffer) giveBackReadBuffer(buffer);
+    this.bufferA = this.bufferB = this.heldA = this.heldB = undefined;
     this.lease?.close();
     this.onDone?.();
   }
@@ -70,7 +84,8 @@ type RelaySocket = Socket & { [RELAY]: Relay };
 
 function listen(socket: RelaySocket, relay: Relay): void {
   socket[RELAY] = relay;
-  socket.on('data', onData);
+  // a socket that reads into relay buffers has no 'data' events (onRead has its bytes)
+  if (!relay.intoBuffers) socket.on('data', onData);
   socket.on('drain', resumePeer);
   socket.on('end', onEnd);
   socket.on('error', onError);
@@ -82,9 +97,54 @@ function onData(this: RelaySocket, chunk: Buffer): void {
   // backpressure: this side waits until the other has written its buffer out
   if (!to.write(chunk)) this.pause();
 }
+
+/**
+ * A read of a socket that reads into relay buffers (READ_INTO_BUFFERS): the bytes are written to the
+ * other side at once. Most writes finish in the call (the kernel took every byte) and the buffer is
+ * free for the next read; a write that goes on afterwards keeps it, and the next read gets another.
+ * Returning false pauses the reading until the other side drains (backpressure, as onData). Node calls
+ * this with the socket as `this`.
+ */
+function onRead(this: RelaySocket, bytes: number, into: Uint8Array): boolean {
+  const relay = this[RELAY];
+  const buffer = into as Buffer;
+  // the client, while its server is being connected to
+  if (!relay.b) {
+    const more = (relay as PendingRelay).keepEarly(buffer, bytes);
+    giveBackReadBuffer(buffer);
+    relay.bufferA = buffer;
+    return more;
+  }
+  const to = relay.peer(this);
+  const more = to.write(buffer.subarray(0, bytes));
+  const fromA = this === relay.a;
+  if (to.writableLength > 0) {
+    // one held buffer per side is remembered; an older one is left to the garbage collector
+    if (fromA) [relay.heldA, relay.bufferA] = [buffer, undefined];
+    else [relay.heldB, relay.bufferB] = [buffer, undefined];
+  } else {
+    // given back now and taken again by the next read (takeReadBuffer right after this returns)
+    giveBackReadBuffer(buffer);
+    if (fromA) relay.bufferA = buffer;
+    else relay.bufferB = buffer;
+  }
+  return more;
+}
+
+/** how relayed sockets read (net's `onread`); one object for all of them: the callbacks find their relay through the socket */
+const READ_INTO_BUFFERS: OnReadOpts = { buffer: takeReadBuffer, callback: onRead };
+
 /** a socket's buffered writes went out: the other side may read again */
 function resumePeer(this: RelaySocket): void {
-  this[RELAY].peer(this).resume();
+  const relay = this[RELAY];
+  // what this socket wrote came from the other side's buffers: none is held any more
+  const held = this === relay.a ? relay.heldB : relay.heldA;
+  if (held) {
+    giveBackReadBuffer(held);
+    if (this === relay.a) relay.heldB = undefined;
+    else relay.heldA = undefined;
+  }
+  relay.peer(this).resume();
 }
 /** an end from one side is passed on as a half-close */
 function onEnd(this: RelaySocket): void {
@@ -164,12 +224,32 @@ export function relay(a: Socket, b: Socket, options: RelayOptions & { readonly c
   return () => relay.cut();
 }
 
-/** A TCP session while its server is being connected to: the client's bytes wait in its socket. */
+/** the client's bytes kept while its server is being connected to: past this, its reading pauses */
+const EARLY_BYTES = 64 * 1024;
+
+/**
+ * A TCP session while its server is being connected to. The client's socket goes on reading, so
+ * that a reset or an end is seen (a reset aborts the connect); what it sends meanwhile is copied
+ * aside (its read buffer must go on) and written to the server first.
+ */
 class PendingRelay extends Relay implements DialCaller {
+  readonly onread = READ_INTO_BUFFERS;
+  override intoBuffers = true;
+  early: Buffer[] = [];
+  earlyBytes = 0;
+  clientEnded = false;
+
+  keepEarly(buffer: Buffer, bytes: number): boolean {
+    this.early.push(Buffer.from(buffer.subarray(0, bytes)));
+    this.earlyBytes += bytes;
+    return this.earlyBytes < EARLY_BYTES;
+  }
+
   dialed(result: Dialed): void {
     const client = this.a as RelaySocket;
     client.off('close', onClientGone);
     client.off('error', onClientGone);
+    client.off('end', onClientEnd);
     this.dialing = undefined;
     if (!result.lease) {
       client.destroy();
@@ -177,13 +257,39 @@ class PendingRelay extends Relay implements DialCaller {
     }
     this.lease = result.lease;
     this.counts = result.lease;
-    this.start(result.socket);
+    const server = result.socket;
+    for (const chunk of this.early) server.write(chunk);
+    this.start(server);
+    if (this.clientEnded) server.end();
+    // reading paused at EARLY_BYTES goes on
+    else if (this.earlyBytes >= EARLY_BYTES) client.resume();
+    this.early = [];
   }
+}
+
+type AcceptedSocket = Socket & { _handle: object | null };
+
+/**
+ * The accepted connection as a socket that reads into relay buffers. net.Server has no `onread`
+ * option, so its handle moves to a new Socket that has one. The first Socket, left without a
+ * handle, is destroyed: that closes nothing but its place in the server's count. Nothing was read
+ * before this (it runs in the server's 'connection' event).
+ */
+function readingIntoBuffers(accepted: Socket): Socket {
+  const handle = (accepted as AcceptedSocket)._handle;
+  if (!handle) return accepted;
+  (accepted as AcceptedSocket)._handle = null;
+  accepted.destroy();
+  return new Socket({ handle, allowHalfOpen: true, onread: READ_INTO_BUFFERS } as SocketConstructorOpts);
 }
 
 /** the client closed or failed while its server was being connected to */
 function onClientGone(this: RelaySocket): void {
   this[RELAY].dialing?.abort();
+}
+/** the client ended its side while its server was being connected to: the server gets the end after the bytes */
+function onClientEnd(this: RelaySocket): void {
+  (this[RELAY] as PendingRelay).clientEnded = true;
 }
 
 /**
@@ -193,12 +299,14 @@ function onClientGone(this: RelaySocket): void {
  * sets TCP_NODELAY on the client's socket; its address is read (a getpeername) only when
  * persistence or source hashing needs it.
  */
-export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptions & { readonly dial: DialPolicy }): void {
+export function forwardTcp(accepted: Socket, pool: ServerPool, options: RelayOptions & { readonly dial: DialPolicy }): void {
+  const client = readingIntoBuffers(accepted);
   const address = pool.needsClientAddress ? (client.remoteAddress ?? '') : '';
   const relay = new PendingRelay(client, idleSweep(options.idleMs));
   const socket = client as RelaySocket;
   socket[RELAY] = relay;
   socket.on('close', onClientGone);
   socket.on('error', onClientGone);
+  socket.on('end', onClientEnd);
   relay.dialing = dial(pool, address, relay, options.dial, relay);
 }

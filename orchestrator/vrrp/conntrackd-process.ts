@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
 import { RestartBackoff } from './restart-backoff.ts';
+import { type RoleOutcome, RoleQueue } from './role-queue.ts';
 import type { ConntrackdPaths } from './conntrackd-conf.ts';
 import type { VrrpState } from './notify.ts';
 import { runtimeRoot } from './runtime-dir.ts';
@@ -23,7 +24,7 @@ export interface SessionSyncStatus {
   readonly pid?: number;
   readonly restarts: number;
   /** the commands run on the last role change */
-  readonly lastRole?: { readonly state: VrrpState; readonly at: string; readonly ok: boolean; readonly error?: string };
+  readonly lastRole?: RoleOutcome;
 }
 
 export interface ConntrackdProcessOptions {
@@ -64,9 +65,7 @@ export class ConntrackdProcess {
   private readonly backoff: RestartBackoff;
   private restartTimer: NodeJS.Timeout | undefined;
   private role: VrrpState = 'INIT';
-  private lastRole: SessionSyncStatus['lastRole'];
-  /** role commands run one after the other, never two sequences at once */
-  private queue: Promise<void> = Promise.resolve();
+  private readonly roles = new RoleQueue();
   /** conntrackd's last lines, for the error when it cannot start */
   private lastLines: string[] = [];
 
@@ -85,7 +84,7 @@ export class ConntrackdProcess {
       running: this.running(),
       ...(this.running() && this.child?.pid ? { pid: this.child.pid } : {}),
       restarts: this.restarts,
-      ...(this.lastRole ? { lastRole: this.lastRole } : {}),
+      ...(this.roles.last ? { lastRole: this.roles.last } : {}),
     };
   }
 
@@ -118,18 +117,18 @@ export class ConntrackdProcess {
     this.role = state;
     const commands = ROLE_COMMANDS[state];
     if (!commands) return;
-    this.queue = this.queue.then(() => this.runRole(state, commands));
+    this.roles.enqueue(state, () => this.runRole(state, commands));
   }
 
   /** resolves when every queued role command has run */
   settled(): Promise<void> {
-    return this.queue;
+    return this.roles.settled();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
-    await this.queue;
+    await this.roles.settled();
     if (this.running()) {
       this.child?.kill('SIGTERM');
       const timer = setTimeout(() => this.child?.kill('SIGKILL'), 5000);
@@ -143,21 +142,20 @@ export class ConntrackdProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  private async runRole(state: VrrpState, commands: readonly string[]): Promise<void> {
+  /** Runs a role's commands in order, stopping at the first that fails; resolves to its error line. */
+  private async runRole(state: VrrpState, commands: readonly string[]): Promise<string | undefined> {
     await this.ready;
-    const at = new Date().toISOString();
     for (const command of commands) {
       const run = await execa(this.options.conntrackd, ['-C', this.paths.conf, command], { reject: false, stdin: 'ignore', timeout: this.options.commandTimeoutMs ?? 5000 });
       if (run.exitCode !== 0) {
         const said = `${run.stdout} ${run.stderr}`.trim().replace(/\s+/g, ' ').slice(0, 300);
         const error = `conntrackd ${command}: ${run.timedOut ? 'timed out' : `exit ${run.exitCode ?? run.signal}`}${said ? `: ${said}` : ''}`;
-        this.lastRole = { state, at, ok: false, error };
         this.options.logger.error({ event: 'conntrackd-command-failed', role: state, command, error }, `vrrp.sync: as ${state}, ${error}`);
-        return;
+        return error;
       }
     }
-    this.lastRole = { state, at, ok: true };
     this.options.logger.info({ event: 'conntrackd-role', role: state, commands }, `vrrp.sync: as ${state}, ran conntrackd ${commands.join(' ')}`);
+    return undefined;
   }
 
   /**

@@ -9,6 +9,7 @@ import { ipvsadm } from '../../lvs-adapters/ipvsadm/runner.ts';
 import type { Config } from '../config/schema.ts';
 import type { SessionSyncStatus } from './conntrackd-process.ts';
 import type { VrrpState } from './notify.ts';
+import { RoleQueue } from './role-queue.ts';
 
 export interface IpvsSyncOptions {
   readonly ipvsadm: string;
@@ -45,8 +46,7 @@ export function ipvsSyncOptions(config: Config, logger: Logger): IpvsSyncOptions
 
 export class IpvsSync {
   private daemon: 'master' | 'backup' | undefined;
-  private lastRole: SessionSyncStatus['lastRole'];
-  private queue: Promise<void> = Promise.resolve();
+  private readonly roles = new RoleQueue();
   private options: IpvsSyncOptions;
 
   constructor(options: IpvsSyncOptions) {
@@ -54,15 +54,16 @@ export class IpvsSync {
   }
 
   status(): SessionSyncStatus {
-    return { engine: 'ipvs', running: this.daemon !== undefined, restarts: 0, ...(this.daemon ? { daemon: this.daemon } : {}), ...(this.lastRole ? { lastRole: this.lastRole } : {}) };
+    return { engine: 'ipvs', running: this.daemon !== undefined, restarts: 0, ...(this.daemon ? { daemon: this.daemon } : {}), ...(this.roles.last ? { lastRole: this.roles.last } : {}) };
   }
 
+  /** INIT and STOP start no daemon and run nothing. */
   onRole(state: VrrpState): void {
-    this.queue = this.queue.then(() => this.apply(state));
+    if (daemonFor(state)) this.roles.enqueue(state, () => this.apply(state));
   }
 
   settled(): Promise<void> {
-    return this.queue;
+    return this.roles.settled();
   }
 
   /** A new interface or sync id takes effect at the next role change. */
@@ -71,30 +72,31 @@ export class IpvsSync {
   }
 
   async stop(): Promise<void> {
-    await this.queue;
+    await this.roles.settled();
     await this.stopAll();
     this.daemon = undefined;
   }
 
-  private async stopAll(): Promise<void> {
-    for (const argv of ipvsSyncCommands('MASTER', '', 0).stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
+  /** a stop of a daemon that is not running fails: that is ignored */
+  private async stopAll(stops = ipvsSyncCommands('MASTER', '', 0).stops): Promise<void> {
+    for (const argv of stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
   }
 
-  private async apply(state: VrrpState): Promise<void> {
+  /** Stops both daemons, starts the role's; resolves to the error line when the start failed. */
+  private async apply(state: VrrpState): Promise<string | undefined> {
     const { stops, start } = ipvsSyncCommands(state, this.options.interface, this.options.syncid);
-    if (!start) return;
-    for (const argv of stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
+    if (!start) return undefined;
+    await this.stopAll(stops);
     this.daemon = undefined;
-    const at = new Date().toISOString();
     try {
       await ipvsadm(this.options.ipvsadm, start, { timeoutMs: 5000 });
-      this.daemon = daemonFor(state);
-      this.lastRole = { state, at, ok: true };
-      this.options.logger.info({ event: 'ipvs-sync-role', role: state, argv: start }, `vrrp.sync: as ${state}, ran ipvsadm ${start.join(' ')}`);
     } catch (error) {
       const message = (error as Error).message;
-      this.lastRole = { state, at, ok: false, error: message };
       this.options.logger.error({ event: 'ipvs-sync-failed', role: state, error: message }, `vrrp.sync: as ${state}, ${message}`);
+      return message;
     }
+    this.daemon = daemonFor(state);
+    this.options.logger.info({ event: 'ipvs-sync-role', role: state, argv: start }, `vrrp.sync: as ${state}, ran ipvsadm ${start.join(' ')}`);
+    return undefined;
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
 import { addNamespaces, type L4Backend, removeNamespaces, startBackendFtp, startBackendTftp, writeBackendFiles } from './l4-topology.ts';
-import { ROOT, requireBinary, runCommand, until } from './processes.ts';
+import { killProcessesMentioning, ROOT, requireBinary, runCommand, until } from './processes.ts';
 
 const IP = '/usr/sbin/ip';
 
@@ -145,6 +145,11 @@ export function directorPair(options: PairOptions = {}): DirectorPair {
   const remove = async () => {
     for (const d of started) await d.stop();
     await removeNamespaces(backends, all);
+    // vsftpd (isolate_network, its default) runs each session's unprivileged process in a network
+    // namespace of its own, which `ip netns pids` of the backend's does not list; one whose client
+    // vanished mid-transfer stayed blocked in a send for TCP's retry time. Its command line names
+    // this pair's vsftpdN.conf.
+    await killProcessesMentioning(dir);
     rmSync(dir, { recursive: true, force: true });
     // what a director killed with SIGKILL could not clean (lbguard's keepalived runtime directory)
     for (const d of directors) {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, requireBinary, startDaemon } from './processes.ts';
+import { type Daemon, killProcessesMentioning, requireBinary, startDaemon } from './processes.ts';
 
 const IP = '/usr/sbin/ip';
 
@@ -136,6 +136,7 @@ export function l4Topology(): L4Topology {
   const backends: L4Backend[] = [];
   const remove = async () => {
     await removeNamespaces(backends, all);
+    await killProcessesMentioning(dir);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,47 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface RefusingPort {
+  readonly port: number;
+  release(): Promise<void>;
+}
+
+// Binds a TCP socket to 127.0.0.1 port 0 without listen() and without SO_REUSEADDR, prints the
+// port and holds it until its stdin closes (the test's end, or the test process's death).
+const HOLD_PORT = 'use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\\n"; bind($s, pack_sockaddr_in(0, inet_aton("127.0.0.1"))) or die "bind: $!\\n"; my ($port) = unpack_sockaddr_in(getsockname($s)); $| = 1; print "$port\\n"; <STDIN>;';
+
+/**
+ * A TCP port on 127.0.0.1 that refuses connections until release(), and that no other process can
+ * take meanwhile (freePort's can be taken between its close and the test's connect): a socket
+ * bound there without listening, so a SYN gets a reset, and without SO_REUSEADDR, so another bind
+ * to it fails. Node binds TCP only with SO_REUSEADDR, so perl (Essential in Debian) holds it.
+ */
+export async function refusingPort(): Promise<RefusingPort> {
+  const perl = requireBinary('/usr/bin/perl', 'perl-base');
+  const holder = spawn(perl, ['-e', HOLD_PORT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => holder.once('close', () => resolve()));
+  let said = '';
+  holder.stderr?.on('data', (d) => (said += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    holder.stdout?.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    holder.once('error', reject);
+    void exited.then(() => reject(new Error(`perl could not hold a port: ${said.trim() || 'no output'}`)));
+  });
+  return {
+    port,
+    async release() {
+      holder.stdin?.end();
+      const timer = setTimeout(() => holder.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -54,6 +95,41 @@ export async function until<T>(what: string, get: () => T | undefined | Promise<
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The live processes whose command line contains `text` (a test's own temporary directory, say). */
+export function processesMentioning(text: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(text)) found.push({ pid: Number(entry), cmdline: cmdline.split('\0').join(' ').trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/**
+ * SIGKILLs, by PID, every process whose command line names `dir`, a directory of the test's own
+ * (mkdtemp): what its daemons forked and let go of, in a session and a namespace of its own. A
+ * process forked meanwhile is caught by the next of up to five passes.
+ */
+export async function killProcessesMentioning(dir: string): Promise<void> {
+  for (let pass = 0; pass < 5; pass++) {
+    const left = processesMentioning(dir);
+    if (left.length === 0) return;
+    for (const { pid } of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

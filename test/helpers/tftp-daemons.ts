@@ -23,6 +23,20 @@ export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
+/**
+ * A UDP port on 127.0.0.1 where nothing answers, held until close(): a socket bound without
+ * SO_REUSEADDR that reads nothing, so no tftpd of another test can take the port meanwhile.
+ */
+export async function silentUdpPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => resolve());
+  });
+  socket.on('message', () => {}); // requests are dropped unanswered
+  return { port: socket.address().port, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
+}
+
 /** Sends RRQs for a file that does not exist until an answer comes back: UDP has no connect to wait for. */
 export async function waitForTftp(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<void> {
   const socket = createSocket(isV6(host) ? 'udp6' : 'udp4');

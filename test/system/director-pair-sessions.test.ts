@@ -13,7 +13,7 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { type DirectorPair, type DirectorProcess, directorPair } from '../helpers/director-pair.ts';
-import { requireBinary, runCommand, until } from '../helpers/processes.ts';
+import { processesMentioning, requireBinary, runCommand, until } from '../helpers/processes.ts';
 
 t.setTimeout(300_000);
 
@@ -217,4 +217,8 @@ t.test('nftlb pair: a download in flight survives the master link going down wit
   t.equal(kept.stderr, '', 'and says nothing');
   t.equal(kept.bytes, SIZE, 'every byte came');
   t.equal(kept.sha, want, 'the bytes are intact (sha256)');
+
+  // the download cut without sync left a backend vsftpd session blocked in a send: teardown ends it
+  await pair.remove();
+  t.same(processesMentioning(pair.dir).map((p) => `${p.pid}: ${p.cmdline}`), [], 'no process the pair started outlives it (vsftpd sessions included)');
 });

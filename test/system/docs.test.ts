@@ -3,8 +3,9 @@
 // send_program/expect through lbguard's model of nanny, keepalived.conf through
 // `keepalived --config-test` and its misc_path exit codes, ldirectord.cf's checkcommand scripts with
 // ldirectord's four arguments, and lbguard's own farms file through `lbguard check` and its command
-// checks. Backends: real vsftpd, tftpd-hpa and sshd on loopback (up), closed ports and a tftpd-hpa
-// without the check file (down), and a slow FTP greeting (WARNING).
+// checks. Backends: real vsftpd, tftpd-hpa and sshd on loopback (up), ports that refuse (held, so
+// that no other test's daemon takes them) and a tftpd-hpa without the check file (down), and a
+// slow FTP greeting (WARNING).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +16,16 @@ import { type CommandCheckSpec, convertNannyEscapes, runCommandCheck } from '../
 import { loadValidConfig } from '../../orchestrator/config/semantics.ts';
 import { DATAPLANE_KINDS } from '../../orchestrator/dataplane-kinds.ts';
 import { type FakeServer, slowBanner } from '../helpers/fake-servers.ts';
-import { freePort, pluginPath, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
+import { pluginPath, type RefusingPort, refusingPort, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
-import { freeUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
+import { silentUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 import { docExample, docExamples } from '../helpers/docs-examples.ts';
+
+// some 60 plugin runs one after the other: 113 s beside director-pair at load 9, past tap's 120 s
+// per file at load 25. At that limit tap runs the teardown below while it starts the next subtest,
+// whose checks then find vsftpd, sshd and the tftpds stopped: they seemed to vanish.
+t.setTimeout(300_000);
 
 const KEEPALIVED = requireBinary('/usr/sbin/keepalived', 'keepalived');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-docs-'));
@@ -44,6 +50,8 @@ let tftpd: TftpServerDir;
 let emptyTftpd: TftpServerDir;
 let sshd: Sshd;
 let slow: FakeServer;
+/** the FTP and SSH backends that are down: ports that refuse, held so that nobody else takes them */
+let refusing: RefusingPort[] = [];
 let up: Record<Service, number>;
 let down: Record<Service, number>;
 t.before(async () => {
@@ -55,11 +63,12 @@ t.before(async () => {
     slowBanner('220 slow but fine\r\n', 700),
   ]);
   writeFileSync(join(vsftpd.dir, 'anon', 'check.txt'), 'OK\n');
+  refusing = await Promise.all([refusingPort(), refusingPort()]);
   up = { ftp: vsftpd.port, tftp: tftpd.port, ssh: sshd.port };
-  down = { ftp: await freePort(), tftp: emptyTftpd.port, ssh: await freePort() };
+  down = { ftp: refusing[0]!.port, tftp: emptyTftpd.port, ssh: refusing[1]!.port };
 });
 t.teardown(async () => {
-  await Promise.all([vsftpd?.stop(), tftpd?.stop(), emptyTftpd?.stop(), sshd?.stop(), slow?.close()]);
+  await Promise.all([vsftpd?.stop(), tftpd?.stop(), emptyTftpd?.stop(), sshd?.stop(), slow?.close(), ...refusing.map((r) => r.release())]);
 });
 
 const serviceOf = (line: string): Service => {
@@ -191,7 +200,8 @@ t.test('Piranha lvs.cf: --nanny send_programs judged as nanny judges them', asyn
 });
 
 t.test('Piranha: the classic check_tftp --connect line, without --nanny, is down when the server is dead', async (t) => {
-  const dead = await freeUdpPort(); // nothing answers there: --connect treats File not found as success
+  const dead = await silentUdpPort(); // nothing answers there: --connect treats File not found as success
+  t.teardown(() => dead.close());
   const example = docExample('piranha.md', 'lvs-classic-tftp.cf');
   const sendProgram = /^\tsend_program = ("[^"]*")$/m.exec(example)?.[1] ?? '';
   const expect = /^\texpect = ("[^"]*")$/m.exec(example)?.[1] ?? '';
@@ -201,7 +211,7 @@ t.test('Piranha: the classic check_tftp --connect line, without --nanny, is down
     const nanny = nannySpec(localize(line), expect, 6000);
     const live = await runCommandCheck(nanny, { address: '127.0.0.1', port: up.tftp }, never);
     t.same([live.up, live.exitCode], [true, 0], `${line}, live: up (${live.line})`);
-    const gone = await runCommandCheck(nanny, { address: '127.0.0.1', port: dead }, never);
+    const gone = await runCommandCheck(nanny, { address: '127.0.0.1', port: dead.port }, never);
     t.same([gone.up, gone.exitCode, gone.line], [false, 0, 'output "Transfer timed out" is not the expected "OK - answer from server"'], `${line}, dead: exit 0 and down`);
   }
 });

@@ -8,9 +8,9 @@ import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-
 import { runCommandCheck } from '../../orchestrator/checks/command.ts';
 import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
 import { startFakeTftp } from '../helpers/tftp-fake.ts';
-import { freePort, pluginPath, runCommand, runPlugin } from '../helpers/processes.ts';
+import { pluginPath, refusingPort, runCommand, runPlugin } from '../helpers/processes.ts';
 import { startSshd } from '../helpers/sshd.ts';
-import { freeUdpPort, startTftpdHpa } from '../helpers/tftp-daemons.ts';
+import { silentUdpPort, startTftpdHpa } from '../helpers/tftp-daemons.ts';
 import { startVsftpd } from '../helpers/vsftpd.ts';
 
 /** What nanny does with `send_program` and `expect`: up when stdout minus its last byte equals expect. */
@@ -23,13 +23,13 @@ async function asNanny(sendProgram: string, expect: string, host: string, port: 
 t.test('nanny: --nanny prints exactly the expect text when up, something else when down, always exit 0', async (t) => {
   const ssh = await banner('SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n');
   const ftp = await banner('220 ready\r\n');
-  const dead = await freePort();
-  t.teardown(() => Promise.all([ssh.close(), ftp.close()]));
+  const dead = await refusingPort();
+  t.teardown(() => Promise.all([ssh.close(), ftp.close(), dead.release()]));
   const up = await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', ssh.port);
   t.same([up.code, up.stdout, up.up], [0, 'OK\n', true]);
   const ftpUp = await asNanny(`${pluginPath('check_ftp')} --nanny=FTP_UP -H %h -p %p -t 3`, 'FTP_UP', '127.0.0.1', ftp.port);
   t.same([ftpUp.code, ftpUp.stdout, ftpUp.up], [0, 'FTP_UP\n', true], 'a chosen expect text');
-  const down = await asNanny(`${pluginPath('check_ftp')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', dead);
+  const down = await asNanny(`${pluginPath('check_ftp')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', dead.port);
   t.equal(down.code, 0, 'exit 0: nanny would count a non-zero exit as up');
   t.match(down.stdout, /^DOWN: FTP CRITICAL - connect to address 127\.0\.0\.1 and port \d+: Connection refused\n$/);
   t.notOk(down.up);
@@ -98,8 +98,8 @@ t.test('keepalived MISC_CHECK: exit 0 up, non-zero down, SIGTERM ends the check 
 
 t.test('keepalived misc_dynamic: --misc-dynamic against real vsftpd, sshd and tftpd-hpa, read as keepalived reads the exit', async (t) => {
   const [vsftpd, sshd, tftpd, mute] = await Promise.all([startVsftpd({ tls: false }), startSshd(), startTftpdHpa({ 'tftp_check.txt': 'OK\n' }), silent()]);
-  t.teardown(() => Promise.all([vsftpd.stop(), sshd.stop(), tftpd.stop(), mute.close()]));
-  const closed = await freePort();
+  const closed = await refusingPort();
+  t.teardown(() => Promise.all([vsftpd.stop(), sshd.stop(), tftpd.stop(), mute.close(), closed.release()]));
   const never = new AbortController().signal;
   /** exit status and keepalived's verdict on a misc_path run with misc_dynamic */
   const asKeepalived = async (miscPath: string) => {
@@ -111,7 +111,7 @@ t.test('keepalived misc_dynamic: --misc-dynamic against real vsftpd, sshd and tf
   t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '-w', '0.000001'), [5, 'up, weight 3'], 'WARNING (slower than -w): 2+WARNWEIGHT');
   t.same(await ftp('--misc-dynamic=10', vsftpd.port, '-w', '0.000001'), [3, 'up, weight 1'], 'WARNING without WARNWEIGHT: weight 1');
   t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '-w', '0.000001', '-c', '0.000002'), [1, 'down'], 'CRITICAL: down');
-  t.same(await ftp('--misc-dynamic=10,3', closed), [1, 'down'], 'refused: down');
+  t.same(await ftp('--misc-dynamic=10,3', closed.port), [1, 'down'], 'refused: down');
   t.same(await ftp('--misc-dynamic', vsftpd.port), [0, 'up, configured weight'], 'no WEIGHT: OK keeps the configured weight');
   t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '--get', 'hello.txt'), [12, 'up, weight 10'], 'a deep check, multi-line output: the same exit');
   t.same(await ftp('--misc-dynamic=10,3', vsftpd.port, '--bogus-option'), [1, 'down'], 'a usage error (UNKNOWN) is down, not "up, weight 1"');
@@ -124,5 +124,7 @@ t.test('keepalived misc_dynamic: --misc-dynamic against real vsftpd, sshd and tf
   const tftp = (args: string) => asKeepalived(`${pluginPath('check_tftp')} ${args}`);
   t.same(await tftp(`--misc-dynamic=7 -H 127.0.0.1 -p ${tftpd.port} -t 3`), [9, 'up, weight 7']);
   t.same(await tftp(`--misc-dynamic=7 --connect 127.0.0.1 -p ${tftpd.port} -t 3`), [9, 'up, weight 7'], 'the classic --connect form too');
-  t.same(await tftp(`--misc-dynamic=7 --connect 127.0.0.1 -p ${await freeUdpPort()} -t 1`), [1, 'down'], 'the classic form, nobody there: down');
+  const silentTftp = await silentUdpPort();
+  t.teardown(() => silentTftp.close());
+  t.same(await tftp(`--misc-dynamic=7 --connect 127.0.0.1 -p ${silentTftp.port} -t 1`), [1, 'down'], 'the classic form, nobody answering: down');
 });
