@@ -10,7 +10,8 @@
 // close, 5 s), for the balancer alone and with `workers: auto` (BENCH_WORKERS: a number, auto, or
 // 1 to leave that row out). BENCH_TASKSET=0 (or 0-1...) pins the lbguard daemons to those CPUs
 // (taskset -c): `workers: auto` then starts one process per CPU it may use.
-// TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get.
+// TFTP: 200 concurrent tftp-hpa gets of 1 MiB (time, failures) and one 10 MiB get, through the
+// balancer alone and with the same `workers` (TFTP sessions handed out by the main process).
 // BENCH_USERSPACE=tcp|conn|tftp picks parts (conn: TCP connections/s only).
 // BENCH_COMPARE=<another checkout, built> runs that tree's daemon alongside (own ports, TFTP on 1069)
 // in the same rounds: an A/B of two versions under the same foreign load. BENCH_NODE_FLAGS and
@@ -65,6 +66,10 @@ function removeTopology(): void {
 }
 
 const daemons: ChildProcess[] = [];
+/** what each daemon printed so far (a failed round shows the balancer's own account) */
+const printed = new Map<number, () => string>();
+/** each balancer's status port, by pid: its /metrics tell why a get failed */
+const statusPorts = new Map<number, number>();
 /** the environment an operator's shell would give: the bench's, with no malloc setting */
 const { GLIBC_TUNABLES: _unset, ...plainEnv } = process.env;
 function daemon(ns: string, argv: string[], ready?: RegExp | ((output: string) => boolean), env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
@@ -72,6 +77,7 @@ function daemon(ns: string, argv: string[], ready?: RegExp | ((output: string) =
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemons.push(child);
   let output = '';
+  if (child.pid !== undefined) printed.set(child.pid, () => output);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (ready ? reject(new Error(`${argv[0]} not ready: ${output}`)) : resolve(child)), ready ? 20_000 : 500);
     const onData = (d: Buffer) => {
@@ -223,14 +229,16 @@ listen http
   const check = (probe: 'tcp' | 'tftp' | 'command', interval: string) => ({ probe, interval, timeout: '1s', rise: 1, fall: 1, ...(probe === 'command' ? { command: ['/bin/true'] } : {}) });
   const farm = (name: string, service: 'tcp' | 'tftp', port: number, target: number, dataplane: object) => ({
     name, service, virtual: { address: VIP, ports: [port] }, scheduler: service === 'tcp' ? 'wlc' : 'rr', dataplane: { type: 'userspace', ...dataplane },
-    check: service === 'tftp' ? check('tftp', '2s') : target === 5201 ? check('command', '5s') : check('tcp', '2s'),
+    // TFTP: tftpd-hpa's listening process forks for each of 200 requests at once and may leave one
+    // check unanswered past its 1 s: three failures in a row take the server out, not one
+    check: service === 'tftp' ? { ...check('tftp', '2s'), fall: 3 } : target === 5201 ? check('command', '5s') : check('tcp', '2s'),
     backends: [{ name: 'be', address: BE, port: target }],
   });
   /** farms on ports base+4 (iperf), base+1004 (http) and, given, TFTP on `tftp` */
   const farmsAt = (base: number, tftp: number | undefined, dataplane: object = {}) => [
     farm('iperf', 'tcp', 7000 + base, 5201, dataplane),
     farm('http', 'tcp', 8000 + base, 80, dataplane),
-    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, {})] : []),
+    ...(tftp ? [farm('tftp', 'tftp', tftp, 69, dataplane)] : []),
   ];
   let statusPort = 9300;
   try {
@@ -245,19 +253,23 @@ listen http
      * is in its data plane; `env` defaults to the operator's plain one.
      */
     const startBalancer = (tree: string, farms: object[], flags = '', env: NodeJS.ProcessEnv = plainEnv) => {
-      const file = join(work, `farms-${statusPort}.json`);
-      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${statusPort++}` }, farms }));
+      const status = statusPort++;
+      const file = join(work, `farms-${status}.json`);
+      writeFileSync(file, JSON.stringify({ status: { listen: `127.0.0.1:${status}` }, farms }));
       const pin = process.env.BENCH_TASKSET ? ['taskset', '-c', process.env.BENCH_TASKSET] : [];
       const nice = process.env.BENCH_NICE ? ['nice', '-n', process.env.BENCH_NICE] : [];
       const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
       const added = (output: string) => (output.match(/"kind":"add-server"/g) ?? []).length >= farms.length;
-      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env);
+      return daemon(NS.lb, [...pin, ...nice, process.execPath, ...flags.split(' ').filter(Boolean), ...prof, join(tree, 'dist', 'lbguard.mjs'), 'run', '-c', file], added, env).then((child) => {
+        if (child.pid !== undefined) statusPorts.set(child.pid, status);
+        return child;
+      });
     };
     const flags = process.env.BENCH_NODE_FLAGS;
     const balancer = await startBalancer(ROOT, farmsAt(4, 69), flags);
     // the same daemon with worker processes for the TCP farms (`workers: auto`: one process per CPU)
     const workers = process.env.BENCH_WORKERS ?? 'auto';
-    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, undefined, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
+    const withWorkers = workers !== '1' ? await startBalancer(ROOT, farmsAt(24, 2069, { workers: workers === 'auto' ? workers : Number(workers) }), flags) : undefined;
     // the same daemon given the systemd unit's malloc setting by hand: its speed should not depend on it
     const withMalloc = process.env.BENCH_MALLOC ? await startBalancer(ROOT, farmsAt(34, undefined), flags, { ...plainEnv, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=33554432' }) : undefined;
     const compare = process.env.BENCH_COMPARE;
@@ -320,6 +332,7 @@ listen http
     const tftpTargets = [
       { name: 'direct', host: BE, port: 69, pid: undefined },
       { name: 'lbguard userspace', host: VIP, port: 69, pid: balancer.pid },
+      ...(withWorkers ? [{ name: `lbguard userspace, workers: ${workers}`, host: VIP, port: 2069, pid: withWorkers.pid }] : []),
       ...(other ? [{ name: `lbguard ${compare}`, host: VIP, port: 1069, pid: other.pid }] : []),
     ];
     // one get through each first, so that no target pays for a cold start (JIT, page cache) in the figures
@@ -333,6 +346,13 @@ listen http
         const sample = tftp.get(target.name)!;
         sample.many.push(got.seconds);
         sample.manyFailures += got.failures;
+        // a balancer's failures: what it logged of the TFTP farm's servers (a check that failed under the load?)
+        const log = target.pid === undefined ? '' : (printed.get(target.pid)?.() ?? '');
+        const said = log.split('\n').flatMap((l) => (l.includes('tftp') ? (/"msg":"([^"]*)"/.exec(l)?.slice(1) ?? []) : []));
+        if (got.failures) console.log(`(${target.name} logged: ${said.slice(-4).join(' | ') || 'nothing about tftp'})`);
+        const metrics = got.failures && target.pid !== undefined ? run(NS.lb, ['curl', '-s', `http://127.0.0.1:${statusPorts.get(target.pid)}/metrics`]) : '';
+        const errors = metrics.split('\n').filter((l) => l.startsWith('lbguard_dataplane_traffic_errors_total') && l.includes('farm="tftp"'));
+        if (got.failures) console.log(`(${target.name} counted: ${errors.join(' | ') || 'no TFTP errors'})`);
         sample.cpu.push(got.cpu);
         // the balancer's CPU per 512-byte block a client received (2,049 per 1 MiB get)
         sample.usPerBlock.push((got.cpuSeconds * 1e6) / (200 * 2049));

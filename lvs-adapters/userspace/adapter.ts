@@ -9,7 +9,7 @@ import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
-import { TftpService } from './tftp-relay.ts';
+import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { sumCounters, WorkerProcesses } from './workers.ts';
 
@@ -49,13 +49,15 @@ interface Running {
 const passiveRanges = new Map<string, { ports: Promise<PassivePorts>; users: number }>();
 
 /**
- * Whether worker processes may serve a farm too: plain TCP whose every choice each process can make
- * alone. Persistence (one table of client groups), `max-conns` (one count per server) and FTP (data
- * connections that must find their control session) need the one view of the main process.
+ * Whether worker processes may serve a farm too: plain TCP and TFTP (whose requests the main process
+ * hands out) whose every choice each process can make alone. Persistence (one table of client
+ * groups), `max-conns` (one count per server) and FTP (data connections that must find their
+ * control session) need the one view of the main process.
  */
 function sharedAcrossProcesses(pool: ServerPool): boolean {
   const { spec } = pool;
-  return spec.protocol === 'tcp' && spec.service !== 'ftp' && !spec.persistence && pool.specs().every((s) => !s.maxConnections);
+  const handed = (spec.protocol === 'tcp' && spec.service !== 'ftp') || spec.service === 'tftp';
+  return handed && !spec.persistence && pool.specs().every((s) => !s.maxConnections);
 }
 
 function expandPorts(spec: VirtualServiceSpec): number[] {
@@ -111,6 +113,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     if (processes > 1) {
       const workerSettings = { maxSessions, clientSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false, dial: this.dial, errorLimit: this.errorLimit };
       this.workers = new WorkerProcesses(processes - 1, workerSettings, (farm, server, reason) => this.serverFailed(farm, server, reason));
+      this.workers.onTftpAnswer = (listen, message, to) => this.tftpPorts.get(`${listen.address}|${listen.port}`)?.answerFrom(message, to);
     }
   }
 
@@ -322,7 +325,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     const listeners: FarmListener[] = [];
     try {
       for (const port of expandPorts(spec)) {
-        if (spec.service === 'tftp') listeners.push(await TftpService.start(address, port, pool, Math.min(this.idleMs, TFTP_IDLE_MS)));
+        if (spec.service === 'tftp') listeners.push(await this.listenTftp(address, port, pool));
         else if (spec.protocol === 'udp') listeners.push(await UdpService.start(address, port, pool, this.idleMs));
         else if (spec.service === 'ftp') {
           const passive = await this.passivePorts(address);
@@ -340,6 +343,20 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     this.failing.delete(spec.farm);
     if (before && before.pool !== pool) before.pool.retire(); // a new pool for the farm: the old one's share goes
     if (before) await this.letGo(before);
+  }
+
+  /** TFTP service ports by address|port, for the answers of requests handed to workers */
+  private readonly tftpPorts = new Map<string, TftpService>();
+
+  /** A TFTP service port; with workers serving the farm, requests are spread over the processes. */
+  private async listenTftp(address: string, port: number, pool: ServerPool): Promise<TftpService> {
+    const idleMs = Math.min(this.idleMs, TFTP_IDLE_MS);
+    const listen = { address, port };
+    const workers = this.workers;
+    const handOff = workers && ((message: Buffer, client: Peer) => sharedAcrossProcesses(pool) && workers.handTftp(pool.spec.farm, listen, idleMs, message, client));
+    const service = await TftpService.start(address, port, pool, idleMs, handOff);
+    this.tftpPorts.set(`${address}|${port}`, service);
+    return service;
   }
 
   /** Closes a farm's listeners; `retire`: the farm is gone, the others share the budgets without it. */

@@ -52,6 +52,15 @@ const blksizeOption = (size: number) => Buffer.from(`blksize\0${size}\0`, 'latin
 const literalAddress = (address: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
   callback(null, address, address.includes(':') ? 6 : 4);
 
+/** a client's address and port */
+export interface Peer {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Offers a new request (the datagram as read, and its client) to another process: true when taken. */
+export type HandOff = (message: Buffer, from: Peer) => boolean;
+
 interface Session {
   readonly key: string;
   lease: Lease;
@@ -137,44 +146,70 @@ function countBytes(s: Session): void {
  */
 export class TftpService {
   private readonly sessions = new Map<string, Session>();
-  private stopSweep: () => void = () => undefined;
+  /** the once-a-second sweep, running while sessions are open */
+  private stopSweep: (() => void) | undefined;
 
   /** wide reads' block size toward IPv4 and IPv6 servers (from the interfaces' MTU at start) */
   private readonly wideBlock = { 4: wideBlockSize(false), 6: wideBlockSize(true) };
 
-  private socket!: Socket;
-  private listener!: Listener;
+  private listener: Listener | undefined;
 
-  private constructor(private readonly address: string, private readonly pool: ServerPool) {}
+  private constructor(
+    private readonly address: string,
+    private readonly pool: ServerPool,
+    private readonly idleMs: number,
+    /** sends what the service port answers itself (no server for a request) */
+    private answer: (message: Buffer, to: Peer) => void,
+    /** another process may take a new request: true when it did (workers, tftp-handoff.ts) */
+    private readonly handOff?: HandOff,
+  ) {}
 
-  static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<TftpService> {
-    const service = new TftpService(address, pool);
+  /** The service on address:port (69), its sessions in this process or, given `handOff`, handed out. */
+  static async start(address: string, port: number, pool: ServerPool, idleMs: number, handOff?: HandOff): Promise<TftpService> {
+    const service = new TftpService(address, pool, idleMs, () => undefined, handOff);
     const listener = await listenUdp(address, port, (message, from) => service.onRequest(message, from));
     service.listener = listener;
-    service.socket = listener.socket;
-    service.stopSweep = sweeper(() => {
-      for (const session of service.sessions.values()) {
-        countBytes(session);
-        if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : idleMs)) service.end(session);
-      }
-      // no longer listening and no session left: nothing to sweep for
-      if (!listener.listening && service.sessions.size === 0) service.stopSweep();
-      for (const session of service.sessions.values()) {
-        if (session.owed !== undefined && !session.finishing && ++session.owed >= SERVER_SILENT_SWEEPS) service.serverSilent(session);
-      }
-    });
+    service.answer = (message, to) => listener.socket.send(message, to.port, to.address);
     return service;
   }
 
+  /**
+   * Sessions of requests another process read on the service port and handed here (a worker):
+   * `answer` gets what that port must send back.
+   */
+  static detached(address: string, pool: ServerPool, idleMs: number, answer: (message: Buffer, to: Peer) => void): TftpService {
+    return new TftpService(address, pool, idleMs, answer);
+  }
+
+  /** Sends from the service port (a worker's answer to a request handed to it). */
+  answerFrom(message: Buffer, to: Peer): void {
+    if (this.listener?.listening) this.answer(message, to);
+  }
+
+  /** A request read on the service port by another process. */
+  accept(message: Buffer, from: Peer): void {
+    this.onRequest(message, from);
+  }
+
+  private sweep(): void {
+    for (const session of this.sessions.values()) {
+      countBytes(session);
+      if (++session.quiet * 1000 > (session.finishing ? LINGER_MS : this.idleMs)) this.end(session);
+    }
+    for (const session of this.sessions.values()) {
+      if (session.owed !== undefined && !session.finishing && ++session.owed >= SERVER_SILENT_SWEEPS) this.serverSilent(session);
+    }
+  }
+
   get listening(): boolean {
-    return this.listener.listening;
+    return this.listener?.listening ?? false;
   }
 
   get activeSessions(): number {
     return this.sessions.size;
   }
 
-  private onRequest(message: Buffer, from: RemoteInfo): void {
+  private onRequest(message: Buffer, from: Peer): void {
     let packet;
     try {
       packet = decodePacket(message);
@@ -193,10 +228,11 @@ export class TftpService {
       if (existing.tid === undefined) existing.toServer.send(existing.request, existing.backend.port, existing.backend.address);
       return;
     }
+    if (this.handOff?.(message, from)) return;
     let session: Session | undefined;
     const lease = this.pool.open(from.address, () => session && this.end(session));
     if (!lease) {
-      this.socket.send(encodeError(0, 'No server available'), from.port, from.address);
+      this.answer(encodeError(0, 'No server available'), from);
       return;
     }
     const backend = { address: lease.server.spec.address, port: lease.server.spec.port };
@@ -234,6 +270,7 @@ export class TftpService {
     };
     const s = session;
     this.sessions.set(key, s);
+    this.stopSweep ??= sweeper(() => this.sweep());
     s.toClient.on('error', () => this.pool.countError('socket', lease.server));
     s.toServer.on('error', () => this.pool.countError('socket', lease.server));
     s.toClient.on('message', (m, r) => this.onClientPacket(s, m, r));
@@ -249,11 +286,20 @@ export class TftpService {
    */
   private serverSilent(s: Session): void {
     const failed = s.lease.server;
-    this.pool.connectFailed(failed, 'no TFTP answer');
     const resumable = s.tid === undefined || (s.op === 'RRQ' && (s.readAhead || s.wide !== undefined));
     const lease = resumable ? this.pool.open(s.client.address, () => this.end(s), s.tried) : undefined;
+    if (!lease && s.tid === undefined) {
+      // no other server for a request: this one may only be slow (tftpd-hpa forking for a storm of
+      // requests answered some after 2-3 s). The request waits for it as the client would, the
+      // client's retransmissions passed on, until the idle timeout. Neither an ERROR nor a failure
+      // counted toward error-limit (a storm's silences come many to a sweep): either would refuse
+      // transfers the server was about to serve. Its checks judge whether it is down.
+      s.owed = undefined;
+      return;
+    }
+    this.pool.connectFailed(failed, 'no TFTP answer');
     if (!lease) {
-      const error = s.tid === undefined ? encodeError(0, 'No server available') : s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
+      const error = s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
       s.toClientBytes += error.length;
       s.toClient.send(error, s.client.port, s.client.address);
       s.owed = undefined;
@@ -334,6 +380,8 @@ export class TftpService {
     }
     if (s.tid === undefined) {
       s.tid = from.port;
+      // it answered: error-limit counts silent requests in a row, not over the server's lifetime
+      this.pool.connected(s.lease.server);
       // connected, the kernel keeps other senders away and each send skips the address look-up
       s.toServer.connect(from.port, from.address, () => {
         for (const queued of s.waiting ?? []) s.toServer.send(queued);
@@ -516,11 +564,16 @@ export class TftpService {
     closeUdp(s.toServer);
     countBytes(s);
     s.lease.close();
+    if (this.sessions.size === 0) {
+      // no session left: nothing to sweep for until the next one
+      this.stopSweep?.();
+      this.stopSweep = undefined;
+    }
   }
 
   /** Stops taking requests (a successor may take the port over); open transfers run on. */
   close(): Promise<void> {
-    return this.listener.close();
+    return this.listener?.close() ?? Promise.resolve();
   }
 
   /** Ends every open transfer at once. */

@@ -1,7 +1,8 @@
 // A worker process of the userspace balancer (`dataplane: {type: userspace, workers: N}`): it accepts
 // connections of the plain TCP farms on listening sockets the main process opened and shared with it
 // (a net.Server sent over the IPC channel: one socket, so the kernel hands each connection to one of
-// the processes), and relays them exactly as the main process does. The main process tells it each
+// the processes), and relays them exactly as the main process does. TFTP farms' requests are read by
+// the main process, which hands a share of them here (`tftp-request`): their sessions run here. The main process tells it each
 // farm's servers (`sync`), gives it listening sockets (`listen`), takes them back (`drop`, `forget`);
 // it reports its counters once a second. It exits when the main process goes (IPC disconnect, or
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
@@ -11,11 +12,14 @@ import { descriptorBudget } from './descriptors.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { forwardTcp } from './tcp-relay.ts';
-import type { FromWorker, ToWorker, WorkerSettings } from './workers.ts';
+import { TftpService } from './tftp-relay.ts';
+import type { FromWorker, TftpRequest, ToWorker, WorkerSettings } from './workers.ts';
 
 interface Farm {
   readonly pool: ServerPool;
   readonly listeners: Server[];
+  /** TFTP sessions of requests handed here, by the service port that read them */
+  readonly tftp: Map<string, TftpService>;
 }
 
 /** how often counters go to the main process (its /metrics are at most this old) */
@@ -35,7 +39,7 @@ function sync(state: FarmState): void {
   if (!farm) {
     const onServerFailed = (farm: string, server: string, reason: string) => send({ kind: 'server-failed', farm, server, reason });
     const limits = { clientSessions: settings.clientSessions, descriptors: descriptorBudget().sessions };
-    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }, limits), listeners: [] };
+    farm = { pool: new ServerPool(state.service, budget, { errorLimit: settings.errorLimit, onServerFailed }, limits), listeners: [], tftp: new Map() };
     farms.set(state.service.farm, farm);
   } else farm.pool.setSpec(state.service);
   const wanted = new Set(state.servers.map((s) => s.name));
@@ -68,11 +72,25 @@ function drop(name: string): void {
   for (const server of farm.listeners.splice(0)) server.close();
 }
 
+/** A TFTP request the main process read: its session runs here, on sockets of this process. */
+function tftpRequest({ farm: name, listen, idleMs, client, request }: TftpRequest): void {
+  const farm = farms.get(name);
+  if (!farm) return;
+  const key = `${listen.address}|${listen.port}`;
+  let service = farm.tftp.get(key);
+  if (!service) {
+    service = TftpService.detached(listen.address, farm.pool, idleMs, (message, to) => send({ kind: 'tftp-answer', listen, to, message: message.toString('base64') }));
+    farm.tftp.set(key, service);
+  }
+  service.accept(Buffer.from(request, 'base64'), client);
+}
+
 function report(): void {
   send({ kind: 'counters', counters: [...farms.values()].flatMap(({ pool }) => pool.counters()) });
 }
 
-process.on('message', (message: ToWorker, handle?: Server) => {
+process.on('message', (message: ToWorker | TftpRequest, handle?: Server) => {
+  if (message.kind === 'tftp-request') return tftpRequest(message);
   obey(message, handle);
   send({ kind: 'done', seq: message.seq });
 });
@@ -94,6 +112,7 @@ function obey(message: ToWorker, handle: Server | undefined): void {
       break;
     case 'forget':
       drop(message.farm);
+      for (const service of farms.get(message.farm)?.tftp.values() ?? []) service.cut();
       farms.get(message.farm)?.pool.retire();
       farms.delete(message.farm);
       break;

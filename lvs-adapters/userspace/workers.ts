@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/types.ts';
 import { workerEntry } from '../../orchestrator/worker-entry.ts';
 import type { DialPolicy } from './dial.ts';
+import type { Peer } from './tftp-relay.ts';
 
 export interface WorkerSettings {
   /** this process's share of `max-sessions` */
@@ -24,8 +25,24 @@ export type ToWorker = { readonly seq: number } & (
   | { readonly kind: 'forget'; readonly farm: string }
 );
 
+/**
+ * A TFTP request the main process read on a farm's service port (`listen`) and hands to a worker,
+ * which opens the session (tftp-relay.ts): its datagrams never pass the main process. Not answered.
+ */
+export interface TftpRequest {
+  readonly kind: 'tftp-request';
+  readonly farm: string;
+  readonly listen: Peer;
+  readonly idleMs: number;
+  readonly client: Peer;
+  /** the request datagram, base64 */
+  readonly request: string;
+}
+
 export type FromWorker =
   | { readonly kind: 'hello' }
+  /** what a farm's TFTP service port must send back to a client (no server for its request) */
+  | { readonly kind: 'tftp-answer'; readonly listen: Peer; readonly to: Peer; readonly message: string }
   | { readonly kind: 'done'; readonly seq: number }
   | { readonly kind: 'counters'; readonly counters: DataPlaneCounters[] }
   /** a server reached `error-limit` in the worker: the main process takes it out too */
@@ -94,6 +111,10 @@ interface Worker {
   ready: boolean;
   /** resolves when it is ready (or gone) */
   started: Promise<void>;
+  /** its hello came: it has loaded */
+  loaded: boolean;
+  /** TFTP requests handed to it and not yet written to its channel */
+  handing: number;
 }
 
 const RESPAWN_MIN_MS = 1000;
@@ -102,6 +123,20 @@ const RESPAWN_MAX_MS = 30_000;
 const STABLE_MS = 10_000;
 /** a worker that leaves a message unanswered this long is stuck: it is killed and started afresh */
 const ANSWER_MS = 10_000;
+/**
+ * a message sent before the worker's hello also waits for it to load: from the sources (tsx, tests)
+ * on a loaded machine that took 7-8 s, and a kill at 10 s restarted it over and over
+ */
+const START_MS = 60_000;
+/** TFTP requests a worker may have queued on its channel: past that (a flood) the main process takes them */
+const HANDING_MAX = 256;
+
+/** A client's place among the processes: the same one for each of its datagrams (FNV-1a of address and port). */
+function processOf(client: Peer, processes: number): number {
+  let hash = 0x811c9dc5 ^ client.port;
+  for (let i = 0; i < client.address.length; i++) hash = Math.imul(hash ^ client.address.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % processes;
+}
 
 /**
  * The worker processes of the userspace balancer (`workers: N` runs N - 1 of them beside the main
@@ -124,6 +159,8 @@ export class WorkerProcesses {
   private respawnMs = RESPAWN_MIN_MS;
   private closing = false;
   private seq = 0;
+  /** where a worker's TFTP answers go: the farm's service port at `listen` in the main process */
+  onTftpAnswer: (listen: Peer, message: Buffer, to: Peer) => void = () => undefined;
 
   constructor(
     readonly count: number,
@@ -197,6 +234,22 @@ export class WorkerProcesses {
     );
   }
 
+  /**
+   * Hands a new TFTP request of a served farm to the process the client's address and port fall on
+   * (a retransmitted request goes where the first went): false when that is the main process, or
+   * its worker is not ready or has a backlog, and the main process keeps it.
+   */
+  handTftp(farm: string, listen: Peer, idleMs: number, message: Buffer, client: Peer): boolean {
+    if (!this.farms.has(farm)) return false;
+    const slot = processOf(client, this.slots.length + 1) - 1;
+    const worker = slot < 0 ? undefined : this.slots[slot];
+    if (!worker?.ready || !worker.child.connected || worker.handing >= HANDING_MAX) return false;
+    const request: TftpRequest = { kind: 'tftp-request', farm, listen: { address: listen.address, port: listen.port }, idleMs, client: { address: client.address, port: client.port }, request: message.toString('base64') };
+    worker.handing++;
+    worker.child.send(request, undefined, {}, () => worker.handing--);
+    return true;
+  }
+
   /** Resolves once every worker slot has a worker that took its farms (tests, after serve()). */
   async whenReady(): Promise<void> {
     await Promise.all(this.slots.map((w) => w?.started));
@@ -206,13 +259,17 @@ export class WorkerProcesses {
     const entry = workerEntry(import.meta.url, 'worker.ts', 'userspace-worker.mjs');
     const child = fork(entry.path, [], { execArgv: entry.execArgv, env: workerEnvironment(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     let hello!: () => void;
-    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve() };
+    const worker: Worker = { child, startedAt: Date.now(), counters: [], pending: new Map(), ready: false, hello: new Promise((resolve) => (hello = resolve)), started: Promise.resolve(), loaded: false, handing: 0 };
     this.slots[slot] = worker;
     child.on('message', (message: FromWorker) => {
       if (message.kind === 'counters' && Array.isArray(message.counters)) worker.counters = message.counters;
       else if (message.kind === 'done') worker.pending.get(message.seq)?.();
-      else if (message.kind === 'hello') hello();
+      else if (message.kind === 'hello') {
+        worker.loaded = true;
+        hello();
+      }
       else if (message.kind === 'server-failed') this.onServerFailed(String(message.farm), String(message.server), String(message.reason));
+      else if (message.kind === 'tftp-answer') this.onTftpAnswer(message.listen, Buffer.from(message.message, 'base64'), message.to);
     });
     // a send to a worker that is exiting fails; its exit below starts another one
     child.on('error', () => {});
@@ -265,7 +322,7 @@ export class WorkerProcesses {
     if (!worker.child.connected) return Promise.resolve();
     const seq = ++this.seq;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => worker.child.kill('SIGKILL'), ANSWER_MS);
+      const timer = setTimeout(() => worker.child.kill('SIGKILL'), worker.loaded ? ANSWER_MS : START_MS);
       worker.pending.set(seq, () => {
         clearTimeout(timer);
         worker.pending.delete(seq);

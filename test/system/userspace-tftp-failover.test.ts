@@ -93,6 +93,34 @@ t.test('a request its server does not answer goes to the next server', async (t)
   t.equal(mutes?.errors, 1, 'its silence counted against it');
 });
 
+t.test('a lone server slow to answer requests (2.5 s): each get waits for it and is served; error-limit does not take it out', async (t) => {
+  // answers each request after 2.5 s (past the balancer's 1-2 s judgement) from a port of its own,
+  // with a one-block file, as an RFC 1350 server (no OACK)
+  const slow = createSocket('udp4');
+  await new Promise<void>((resolve) => slow.bind(0, '127.0.0.1', resolve));
+  const answering = new Set<ReturnType<typeof createSocket>>();
+  t.teardown(() => {
+    slow.close();
+    for (const socket of answering) socket.close();
+  });
+  slow.on('message', (message, from) => {
+    if (message.readUInt16BE(0) !== 1) return;
+    setTimeout(() => {
+      const session = createSocket('udp4');
+      answering.add(session);
+      session.bind(0, '127.0.0.1', () => session.send(Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from('slow but here\n')]), from.port, from.address));
+    }, 2500);
+  });
+  const { adapter, port } = await balancer(t, [{ name: 'slow', address: '127.0.0.1', port: slow.address().port, weight: 1 }]);
+  // before, each get got ERROR 'No server available' after 1-2 s, and three took the server out (error-limit 3)
+  for (let i = 0; i < 4; i++) {
+    const target = join(out, `slow-${i}.txt`);
+    const run = await runCommand(tftp, ['-m', 'binary', VIP, String(port), '-c', 'get', 'one.txt', target], { timeoutMs: 30_000 });
+    t.equal(run.code === 0 && !/Error/.test(run.stdout + run.stderr) ? readFileSync(target, 'utf8') : run.stdout + run.stderr, 'slow but here\n', `get ${i + 1} served`);
+  }
+  t.notOk(adapter.counters().some((c) => c.errorKind === 'error-limit' || c.errorKind === 'no-server'), 'never taken out, no request refused');
+});
+
 t.test('a write whose server stops answering: ERROR to the client at once', async (t) => {
   // a server that takes the WRQ and 3 blocks, then says nothing more (as a tftpd that died)
   const server = createSocket('udp4');
