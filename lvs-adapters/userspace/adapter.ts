@@ -8,7 +8,7 @@ import { listenTcp } from './listeners.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
-import { forwardTcp } from './tcp-relay.ts';
+import { forwardTcp, relaySocket } from './tcp-relay.ts';
 import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { sumCounters, WorkerProcesses } from './workers.ts';
@@ -330,7 +330,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         else if (spec.service === 'ftp') {
           const passive = await this.passivePorts(address);
           listeners.push(await listenTcp(address, port, (socket) => forwardFtp(socket, { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE, dial: this.dial })));
-        } else listeners.push(await listenTcp(address, port, (socket) => forwardTcp(socket, pool, { idleMs: this.idleMs, dial: this.dial })));
+        } else listeners.push(await listenTcp(address, port, (socket) => forwardTcp(socket, pool, { idleMs: this.idleMs, dial: this.dial }), relaySocket));
       }
     } catch (error) {
       await Promise.all(listeners.map((l) => l.close()));

@@ -267,15 +267,28 @@ class PendingRelay extends Relay implements DialCaller {
   }
 }
 
-type AcceptedSocket = Socket & { _handle: object | null };
+type AcceptedSocket = Socket & { _handle: object | null; [INTO_BUFFERS]?: true };
+const INTO_BUFFERS = Symbol('into-buffers');
 
 /**
- * The accepted connection as a socket that reads into relay buffers. net.Server has no `onread`
- * option, so its handle moves to a new Socket that has one. The first Socket, left without a
- * handle, is destroyed: that closes nothing but its place in the server's count. Nothing was read
- * before this (it runs in the server's 'connection' event).
+ * The socket of an accepted connection that reads into relay buffers, made from its handle (for
+ * listeners' acceptWith: net.Server has no `onread` option).
+ */
+export function relaySocket(handle: object): Socket {
+  const socket = new Socket({ handle, allowHalfOpen: true, onread: READ_INTO_BUFFERS } as SocketConstructorOpts) as AcceptedSocket;
+  socket.setNoDelay(true);
+  socket[INTO_BUFFERS] = true;
+  return socket;
+}
+
+/**
+ * The accepted connection as a socket that reads into relay buffers: as it is if relaySocket made
+ * it, else its handle moves to a new Socket that does (the first one, left without a handle, is
+ * destroyed: that closes nothing but its place in the server's count). Nothing was read before
+ * this (it runs in the server's 'connection' event).
  */
 function readingIntoBuffers(accepted: Socket): Socket {
+  if ((accepted as AcceptedSocket)[INTO_BUFFERS]) return accepted;
   const handle = (accepted as AcceptedSocket)._handle;
   if (!handle) return accepted;
   (accepted as AcceptedSocket)._handle = null;

@@ -11,7 +11,8 @@ import type { FarmState } from '../../orchestrator/dataplane/types.ts';
 import { descriptorBudget } from './descriptors.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
-import { forwardTcp } from './tcp-relay.ts';
+import { acceptWith } from './listeners.ts';
+import { forwardTcp, relaySocket } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
 import type { FromWorker, TftpRequest, ToWorker, WorkerSettings } from './workers.ts';
 
@@ -55,12 +56,10 @@ function listen(name: string, server: Server): void {
   }
   const { idleMs, dial } = settings;
   farm.listeners.push(server);
-  server.on('connection', (socket: Socket) => {
-    // the server object was made for us by Node from the shared handle, without our options
-    socket.allowHalfOpen = true;
-    socket.setNoDelay(true);
-    forwardTcp(socket, farm.pool, { idleMs, dial });
-  });
+  // the server object was made for us by Node from the shared handle, without our options: the
+  // sockets it accepts are made as the main process makes them (half-open, TCP_NODELAY, relay buffers)
+  acceptWith(server, () => relaySocket);
+  server.on('connection', (socket: Socket) => forwardTcp(socket, farm.pool, { idleMs, dial }));
   // a failing accept (EMFILE) must not end the process: the main process and other workers go on
   server.on('error', () => farm.pool.countError('accept'));
 }

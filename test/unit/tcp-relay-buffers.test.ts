@@ -142,3 +142,33 @@ t.test('a client that resets while its server is being connected to gives the co
   t.equal(active(), 0, 'the session is gone');
   t.ok(performance.now() - reset < 2000, `within ${Math.round(performance.now() - reset)} ms of the reset, long before the 5 s connect timeout`);
 });
+
+t.test('one listening port, two holders in turn: the relay gets sockets made for its buffers, the next holder plain ones', async (t) => {
+  const { listenTcp } = await import('../../lvs-adapters/userspace/listeners.ts');
+  const { relaySocket } = await import('../../lvs-adapters/userspace/tcp-relay.ts');
+  const port = await freePort();
+  const seen: string[] = [];
+  // relaySocket marks what it makes (a symbol 'into-buffers'); a plain socket has 'data' events
+  const holder = (name: string) => (socket: Socket) => {
+    const made = Object.getOwnPropertySymbols(socket).some((s) => s.description === 'into-buffers');
+    seen.push(`${name}:${made ? 'relay socket' : 'plain socket'}:${socket.allowHalfOpen}`);
+    if (made) return socket.destroy();
+    socket.once('data', (d: Buffer) => {
+      seen.push(`${name} read ${d.toString()}`);
+      socket.destroy();
+    });
+  };
+  const send = async () => {
+    const client = connect(port, VIP);
+    client.on('error', () => undefined);
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write('hello');
+    await new Promise((resolve) => client.once('close', resolve));
+  };
+  const first = await listenTcp(VIP, port, holder('relay'), relaySocket);
+  await send();
+  const second = await listenTcp(VIP, port, holder('plain'));
+  await send();
+  await Promise.all([first.close(), second.close()]);
+  t.same(seen, ['relay:relay socket:true', 'plain:plain socket:true', 'plain read hello']);
+});
