@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNamespace, waitForListenerIn } from './netns.ts';
@@ -49,10 +49,33 @@ export interface FtpUser {
 
 let users = 0;
 
+/**
+ * Deletes the accounts of test processes that are gone: an account is removed at its process's exit,
+ * which a process killed by tap's timeout never reaches. Its name carries the PID; a PID running
+ * again (reused) keeps its accounts.
+ */
+function removeOrphanedUsers(userdel: string): void {
+  let passwd = '';
+  try {
+    passwd = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return;
+  }
+  for (const match of passwd.matchAll(/^(lbgftp(\d+)n\d+):/gm)) {
+    if (existsSync(`/proc/${match[2]}`)) continue;
+    try {
+      execFileSync(userdel, [match[1]!], { stdio: 'ignore' });
+    } catch {
+      // removed by another test process meanwhile
+    }
+  }
+}
+
 export function createFtpUser(home: string): FtpUser {
   const useradd = requireBinary('/usr/sbin/useradd', 'passwd');
   const userdel = requireBinary('/usr/sbin/userdel', 'passwd');
   const chpasswd = requireBinary('/usr/sbin/chpasswd', 'passwd');
+  if (users === 0) removeOrphanedUsers(userdel);
   const name = `lbgftp${process.pid}n${users++}`;
   const password = `pw-${Math.random().toString(36).slice(2, 12)}`;
   try {
