@@ -41,7 +41,8 @@ export function acceptWith(server: Server, fromHandle: () => SocketFromHandle): 
   if (!handle) return;
   handle.onconnection = (status: number, client: object | undefined) => {
     if (status < 0 || !client) {
-      server.emit('error', Object.assign(new Error(`accept: ${status < 0 ? getSystemErrorName(status) : 'no handle'}`), { code: status < 0 ? getSystemErrorName(status) : undefined }));
+      const code = status < 0 ? getSystemErrorName(status) : undefined;
+      server.emit('error', Object.assign(new Error(`accept: ${code ?? 'no handle'}`), { code }));
       return;
     }
     server.emit('connection', fromHandle()(client));

@@ -267,33 +267,18 @@ class PendingRelay extends Relay implements DialCaller {
   }
 }
 
-type AcceptedSocket = Socket & { _handle: object | null; [INTO_BUFFERS]?: true };
-const INTO_BUFFERS = Symbol('into-buffers');
+type RelayClientSocket = Socket & { [MADE_FOR_RELAY]?: true };
+const MADE_FOR_RELAY = Symbol('into-buffers');
 
 /**
- * The socket of an accepted connection that reads into relay buffers, made from its handle (for
- * listeners' acceptWith: net.Server has no `onread` option).
+ * The socket of an accepted connection for forwardTcp, made from its handle: it reads into relay
+ * buffers (listeners' acceptWith makes it: net.Server has no `onread` option), half-open, TCP_NODELAY.
  */
 export function relaySocket(handle: object): Socket {
-  const socket = new Socket({ handle, allowHalfOpen: true, onread: READ_INTO_BUFFERS } as SocketConstructorOpts) as AcceptedSocket;
+  const socket = new Socket({ handle, allowHalfOpen: true, onread: READ_INTO_BUFFERS } as SocketConstructorOpts) as RelayClientSocket;
   socket.setNoDelay(true);
-  socket[INTO_BUFFERS] = true;
+  socket[MADE_FOR_RELAY] = true;
   return socket;
-}
-
-/**
- * The accepted connection as a socket that reads into relay buffers: as it is if relaySocket made
- * it, else its handle moves to a new Socket that does (the first one, left without a handle, is
- * destroyed: that closes nothing but its place in the server's count). Nothing was read before
- * this (it runs in the server's 'connection' event).
- */
-function readingIntoBuffers(accepted: Socket): Socket {
-  if ((accepted as AcceptedSocket)[INTO_BUFFERS]) return accepted;
-  const handle = (accepted as AcceptedSocket)._handle;
-  if (!handle) return accepted;
-  (accepted as AcceptedSocket)._handle = null;
-  accepted.destroy();
-  return new Socket({ handle, allowHalfOpen: true, onread: READ_INTO_BUFFERS } as SocketConstructorOpts);
 }
 
 /** the client closed or failed while its server was being connected to */
@@ -308,12 +293,12 @@ function onClientEnd(this: RelaySocket): void {
 /**
  * A new client connection on a TCP virtual service: choose a server, connect to it (a refused or
  * timed-out connect is retried on the next server, see dial.ts), relay. No usable server,
- * max-sessions reached or every try failed closes the client's connection. The listening server
- * sets TCP_NODELAY on the client's socket; its address is read (a getpeername) only when
- * persistence or source hashing needs it.
+ * max-sessions reached or every try failed closes the client's connection. `client` is a socket
+ * relaySocket made (a plain one would have its bytes read by no one); its address is read (a
+ * getpeername) only when persistence or source hashing needs it.
  */
-export function forwardTcp(accepted: Socket, pool: ServerPool, options: RelayOptions & { readonly dial: DialPolicy }): void {
-  const client = readingIntoBuffers(accepted);
+export function forwardTcp(client: Socket, pool: ServerPool, options: RelayOptions & { readonly dial: DialPolicy }): void {
+  if (!(client as RelayClientSocket)[MADE_FOR_RELAY]) throw new TypeError('forwardTcp: the socket was not made by relaySocket');
   const address = pool.needsClientAddress ? (client.remoteAddress ?? '') : '';
   const relay = new PendingRelay(client, idleSweep(options.idleMs));
   const socket = client as RelaySocket;
