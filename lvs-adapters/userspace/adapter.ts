@@ -353,7 +353,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     const idleMs = Math.min(this.idleMs, TFTP_IDLE_MS);
     const listen = { address, port };
     const workers = this.workers;
-    const handOff = workers && ((message: Buffer, client: Peer) => sharedAcrossProcesses(pool) && workers.handTftp(pool.spec.farm, listen, idleMs, message, client));
+    // handTftp hands out only while the workers serve the farm (placeOnWorkers: while it may be shared)
+    const handOff = workers && ((message: Buffer, client: Peer) => workers.handTftp(pool.spec.farm, listen, idleMs, message, client));
     const service = await TftpService.start(address, port, pool, idleMs, handOff);
     this.tftpPorts.set(`${address}|${port}`, service);
     return service;
@@ -375,6 +376,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     for (const listener of listeners) if (listener.cut) this.cutters.push(() => listener.cut?.());
     for (const done of this.stopped) if (done.all().every((s) => s.active === 0)) this.stopped.delete(done);
     if (![...this.running.values()].some((r) => r.pool === pool)) this.stopped.add(pool);
+    // a TFTP port a successor took keeps its entry (the successor's)
+    for (const [key, service] of this.tftpPorts) if ((listeners as object[]).includes(service)) this.tftpPorts.delete(key);
     await Promise.all(listeners.map((l) => l.close()));
   }
 }

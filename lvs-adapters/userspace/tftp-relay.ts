@@ -69,8 +69,8 @@ interface Session {
   /** the request as the client sent it, and as it went to the server (with blksize when wide) */
   readonly clientRequest: Buffer;
   request: Buffer;
-  readonly client: { readonly address: string; readonly port: number };
-  backend: { readonly address: string; readonly port: number };
+  readonly client: Peer;
+  backend: Peer;
   /** the server's transfer ID (its session port), learned from its first answer */
   tid: number | undefined;
   /** faces the client: a fresh port, the client's ACKs and DATA come back to it */
