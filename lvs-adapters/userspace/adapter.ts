@@ -8,6 +8,7 @@ import { listenTcp, plainSocket } from './listeners.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
+import { requireTcpHandles } from './tcp-handles.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
@@ -330,7 +331,10 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         else if (spec.service === 'ftp') {
           const passive = await this.passivePorts(address);
           listeners.push(await listenTcp(address, port, (handle) => forwardFtp(plainSocket(handle), { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE, dial: this.dial })));
-        } else listeners.push(await listenTcp(address, port, (handle) => forwardTcp(handle, pool, { idleMs: this.idleMs, dial: this.dial })));
+        } else {
+          requireTcpHandles();
+          listeners.push(await listenTcp(address, port, (handle) => forwardTcp(handle, pool, { idleMs: this.idleMs, dial: this.dial })));
+        }
       }
     } catch (error) {
       await Promise.all(listeners.map((l) => l.close()));
