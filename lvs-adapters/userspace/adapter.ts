@@ -10,6 +10,7 @@ import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
 import { requireTcpHandles } from './tcp-handles.ts';
 import { forwardTcp } from './tcp-relay.ts';
+import { peerKey } from './udp.ts';
 import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { sumCounters, WorkerProcesses } from './workers.ts';
@@ -114,7 +115,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     if (processes > 1) {
       const workerSettings = { maxSessions, clientSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false, dial: this.dial, errorLimit: this.errorLimit };
       this.workers = new WorkerProcesses(processes - 1, workerSettings, (farm, server, reason) => this.serverFailed(farm, server, reason));
-      this.workers.onTftpAnswer = (listen, message, to) => this.tftpPorts.get(`${listen.address}|${listen.port}`)?.answerFrom(message, to);
+      this.workers.onTftpAnswer = (listen, message, to) => this.tftpPorts.get(peerKey(listen))?.answerFrom(message, to);
     }
   }
 
@@ -360,7 +361,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     // handTftp hands out only while the workers serve the farm (placeOnWorkers: while it may be shared)
     const handOff = workers && ((message: Buffer, client: Peer) => workers.handTftp(pool.spec.farm, listen, idleMs, message, client));
     const service = await TftpService.start(address, port, pool, idleMs, handOff);
-    this.tftpPorts.set(`${address}|${port}`, service);
+    this.tftpPorts.set(peerKey(listen), service);
     return service;
   }
 
