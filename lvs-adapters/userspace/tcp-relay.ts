@@ -82,8 +82,6 @@ class Session extends Sweepable {
   early = 0;
   private readonly earlyIn: Buffer;
   closing = false;
-  /** handles whose close has not called back yet */
-  open = 1;
 
   constructor(
     client: Handle,
@@ -125,7 +123,6 @@ class Session extends Sweepable {
     this.lease = result.lease;
     const client = this.client;
     const server = new Side(this, result.socket);
-    this.open++;
     this.server = server;
     client.other = server;
     server.other = client;
@@ -151,18 +148,18 @@ class Session extends Sweepable {
     if (shutdownOf(side.other.handle, onShut, side.other) < 0) this.cut();
   }
 
-  /** Ends the session at once (also its normal end): both connections close. */
+  /**
+   * Ends the session at once (also its normal end): both connections close. libuv closes a TCP
+   * handle's descriptor in the call and stops its reads and writes (writes still queued are
+   * cancelled later, touching no byte), so the buffers and the lease are given back at once, with
+   * no close callback to wait for.
+   */
   cut(): void {
     if (this.closing) return;
     this.closing = true;
     this.dialing?.abort();
-    this.client.handle.close(onClosed);
-    this.server?.handle.close(onClosed);
-  }
-
-  /** a handle's close called back: when both did, the buffers go back and the lease ends */
-  closed(): void {
-    if (--this.open > 0) return;
+    this.client.handle.close();
+    this.server?.handle.close();
     if (this.server) this.sweep.delete(this);
     this.account();
     for (const side of [this.client, this.server]) {
@@ -223,9 +220,6 @@ function onShut(this: Request<Side>, status: number): void {
   if (status < 0 || (session.client.shut && session.server?.shut)) session.cut();
 }
 
-function onClosed(this: Handle): void {
-  this[SIDE]?.session.closed();
-}
 
 /** A connect attempt of the handle connector: its dial, and the timer that gives it up. */
 interface Attempt {
