@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { dial, type Connector, type Dial, type Dialed, type DialPolicy } from './dial.ts';
 import { idleSweep, type IdleSweep, Sweepable } from './idle-sweep.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { giveBackReadBuffer, takeReadBuffer } from './read-buffers.ts';
+import { ConnectionBuffers, READ_BUFFER_BYTES } from './read-buffers.ts';
 import { connectTo, errorName, isEof, newTcpHandle, peerAddress, type Request, readBytes, shutdownOf, type TcpHandle, writeTo } from './tcp-handles.ts';
 
 export interface RelayOptions {
@@ -30,45 +30,29 @@ const EARLY_ROOM = 16 * 1024;
 const SIDE = Symbol('side');
 type Handle = TcpHandle & { [SIDE]?: Side };
 
-/** One connection of a session: its handle, its read buffer, and how far its direction got. */
-class Side {
+/** One connection of a session: its handle, its read buffers, and how far its direction got. */
+class Side extends ConnectionBuffers {
   other!: Side;
   /** bytes read so far */
   bytes = 0;
-  /** where in `buffer` the last read landed (not 0 only for the client's bytes kept while dialing) */
-  offset = 0;
-  /** writes of this side's bytes to the other that go on after their call (each holds its buffer) */
-  pending = 0;
   /** EOF read: nothing more comes from this side */
   ended = false;
   /** its write half is shut (the other side's EOF passed on) */
   shut = false;
-  /** the buffer reads land in */
-  buffer: Buffer = takeReadBuffer();
-  /** the other buffer, taken at the first write that went on after its call */
-  spare: Buffer | undefined;
 
   constructor(
     readonly session: Session,
     readonly handle: Handle,
   ) {
+    super();
     handle[SIDE] = this;
     handle.onread = onRead;
     handle.useUserBuffer(this.buffer);
   }
 
-  /** reads again after a write or a pause, unless the side is done or both buffers are held */
+  /** reads again after a write or a pause, unless the side is done or two writes hold its buffers */
   resume(): void {
-    if (!this.ended && !this.session.closing && this.pending < 2) this.handle.readStart();
-  }
-
-  /** The next read goes into the other buffer (this one is held by a write); returned for onread. */
-  swap(): Buffer {
-    const next = this.spare ?? takeReadBuffer();
-    this.spare = this.buffer;
-    this.buffer = next;
-    this.offset = 0;
-    return next;
+    if (!this.ended && !this.session.closing && !this.full) this.handle.readStart();
   }
 }
 
@@ -109,9 +93,12 @@ class Session extends Sweepable {
     const client = this.client;
     this.early = client.offset + bytes;
     if (client.buffer.length - this.early < EARLY_ROOM) {
-      // full: no reading until the server is connected; then the reads go to the other buffer
+      // full: no reading until the server is connected; then the reads go to another buffer
       client.handle.readStop();
-      return client.swap();
+      client.held.push(this.earlyIn);
+      const next = client.next();
+      client.held.pop();
+      return next;
     }
     client.offset = this.early;
     return client.buffer.subarray(this.early);
@@ -133,8 +120,12 @@ class Session extends Sweepable {
       // reads go on after these bytes in the same buffer, or (paused full) into the other one
       const status = writeTo(server.handle, this.earlyIn.subarray(0, this.early), onWritten, client);
       if (typeof status === 'number') return this.cut();
-      if (status === 'pending') client.pending++;
-      if (client.buffer !== this.earlyIn) client.resume();
+      if (status === 'pending') client.held.push(this.earlyIn);
+      if (client.buffer !== this.earlyIn) {
+        // paused full: reads go to another buffer; this one is free once its bytes are out
+        if (status === 'done') client.release(this.earlyIn);
+        client.resume();
+      }
     }
     if (client.ended) this.passEnd(client);
   }
@@ -144,7 +135,7 @@ class Session extends Sweepable {
     // the last direction: the other side ended already, its end reached `side` (shut) and no byte of
     // `side` is on its way to it. Closing both sends the other side its FIN as a shutdown would,
     // one system call and one callback fewer (nothing unread, so no reset).
-    if (side.other.ended && side.shut && side.pending === 0) return this.cut();
+    if (side.other.ended && side.shut && side.held.length === 0) return this.cut();
     if (shutdownOf(side.other.handle, onShut, side.other) < 0) this.cut();
   }
 
@@ -162,11 +153,8 @@ class Session extends Sweepable {
     this.server?.handle.close();
     if (this.server) this.sweep.delete(this);
     this.account();
-    for (const side of [this.client, this.server]) {
-      if (!side) continue;
-      giveBackReadBuffer(side.buffer);
-      if (side.spare) giveBackReadBuffer(side.spare);
-    }
+    this.client.giveBackAll();
+    this.server?.giveBackAll();
     this.lease?.close();
   }
 }
@@ -185,14 +173,17 @@ function onRead(this: Handle): Uint8Array | undefined {
       session.cut();
       return undefined;
     }
+    // a bulk transfer: the read filled the small buffer, the kernel had at least this much waiting
+    if (!side.large && start === 0 && bytes === side.buffer.length) side.large = true;
     if (status === 'pending') {
-      // with both buffers held, no reading until the older write is done
-      if (++side.pending === 2) this.readStop();
-      return side.swap();
+      side.held.push(side.buffer);
+      // with two writes holding buffers, no reading until the older is done
+      if (side.full) this.readStop();
+      return side.next();
     }
-    if (start === 0) return undefined;
-    side.offset = 0;
-    return side.buffer;
+    // done in the call: no earlier write is queued either (libuv writes in order)
+    if (start === 0 && !(side.large && side.buffer.length === READ_BUFFER_BYTES)) return undefined;
+    return side.next();
   }
   if (bytes === 0) return undefined;
   if (isEof(bytes)) {
@@ -209,8 +200,10 @@ function onRead(this: Handle): Uint8Array | undefined {
 function onWritten(this: Request<Side>, status: number): void {
   const side = this.context;
   if (status < 0) return side.session.cut();
-  // reading waited for this write only when both buffers were held
-  if (side.pending-- === 2) side.resume();
+  // reading waited for this write only when two writes held buffers
+  const waited = side.full;
+  side.written();
+  if (waited) side.resume();
 }
 
 function onShut(this: Request<Side>, status: number): void {
