@@ -142,8 +142,8 @@ export class ConntrackdProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Runs a role's commands in order, stopping at the first that fails; resolves to its error line. */
-  private async runRole(state: VrrpState, commands: readonly string[]): Promise<string | undefined> {
+  /** Runs a role's commands in order, stopping at the first that fails; throws its error line. */
+  private async runRole(state: VrrpState, commands: readonly string[]): Promise<void> {
     await this.ready;
     for (const command of commands) {
       const run = await execa(this.options.conntrackd, ['-C', this.paths.conf, command], { reject: false, stdin: 'ignore', timeout: this.options.commandTimeoutMs ?? 5000 });
@@ -151,11 +151,10 @@ export class ConntrackdProcess {
         const said = `${run.stdout} ${run.stderr}`.trim().replace(/\s+/g, ' ').slice(0, 300);
         const error = `conntrackd ${command}: ${run.timedOut ? 'timed out' : `exit ${run.exitCode ?? run.signal}`}${said ? `: ${said}` : ''}`;
         this.options.logger.error({ event: 'conntrackd-command-failed', role: state, command, error }, `vrrp.sync: as ${state}, ${error}`);
-        return error;
+        throw new Error(error);
       }
     }
     this.options.logger.info({ event: 'conntrackd-role', role: state, commands }, `vrrp.sync: as ${state}, ran conntrackd ${commands.join(' ')}`);
-    return undefined;
   }
 
   /**

@@ -82,10 +82,10 @@ export class IpvsSync {
     for (const argv of stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
   }
 
-  /** Stops both daemons, starts the role's; resolves to the error line when the start failed. */
-  private async apply(state: VrrpState): Promise<string | undefined> {
+  /** Stops both daemons, starts the role's; throws (ipvsadm's error) when the start failed. */
+  private async apply(state: VrrpState): Promise<void> {
     const { stops, start } = ipvsSyncCommands(state, this.options.interface, this.options.syncid);
-    if (!start) return undefined;
+    if (!start) return;
     await this.stopAll(stops);
     this.daemon = undefined;
     try {
@@ -93,10 +93,9 @@ export class IpvsSync {
     } catch (error) {
       const message = (error as Error).message;
       this.options.logger.error({ event: 'ipvs-sync-failed', role: state, error: message }, `vrrp.sync: as ${state}, ${message}`);
-      return message;
+      throw error;
     }
     this.daemon = daemonFor(state);
     this.options.logger.info({ event: 'ipvs-sync-role', role: state, argv: start }, `vrrp.sync: as ${state}, ran ipvsadm ${start.join(' ')}`);
-    return undefined;
   }
 }
