@@ -25,11 +25,15 @@ export function daemonFor(state: VrrpState): 'master' | 'backup' | undefined {
   return undefined;
 }
 
+/** The ipvsadm argument lists that stop both sync daemons (each fails when its daemon is not running). */
+export function ipvsSyncStopCommands(): string[][] {
+  return [['--stop-daemon', 'master'], ['--stop-daemon', 'backup']];
+}
+
 /** The ipvsadm argument lists for a role, in order; the stops may fail. */
 export function ipvsSyncCommands(state: VrrpState, iface: string, syncid: number): { stops: string[][]; start?: string[] } {
-  const stops = [['--stop-daemon', 'master'], ['--stop-daemon', 'backup']];
   const daemon = daemonFor(state);
-  return daemon ? { stops, start: ['--start-daemon', daemon, '--mcast-interface', iface, '--syncid', String(syncid)] } : { stops: [] };
+  return daemon ? { stops: ipvsSyncStopCommands(), start: ['--start-daemon', daemon, '--mcast-interface', iface, '--syncid', String(syncid)] } : { stops: [] };
 }
 
 export function ipvsSyncOptions(config: Config, logger: Logger): IpvsSyncOptions {
@@ -78,7 +82,7 @@ export class IpvsSync {
   }
 
   /** a stop of a daemon that is not running fails: that is ignored */
-  private async stopAll(stops = ipvsSyncCommands('MASTER', '', 0).stops): Promise<void> {
+  private async stopAll(stops = ipvsSyncStopCommands()): Promise<void> {
     for (const argv of stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
   }
 
