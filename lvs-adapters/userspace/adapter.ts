@@ -4,11 +4,11 @@ import { type Change, changedFarm, type CloseOptions, type DataPlaneAdapter, typ
 import { DEFAULT_DIAL, type DialPolicy } from './dial.ts';
 import { forwardFtp } from './ftp-session.ts';
 import { descriptorBudget } from './descriptors.ts';
-import { listenTcp } from './listeners.ts';
+import { listenTcp, plainSocket } from './listeners.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
-import { forwardTcp, relaySocket } from './tcp-relay.ts';
+import { forwardTcp } from './tcp-relay.ts';
 import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { sumCounters, WorkerProcesses } from './workers.ts';
@@ -329,8 +329,8 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         else if (spec.protocol === 'udp') listeners.push(await UdpService.start(address, port, pool, this.idleMs));
         else if (spec.service === 'ftp') {
           const passive = await this.passivePorts(address);
-          listeners.push(await listenTcp(address, port, (socket) => forwardFtp(socket, { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE, dial: this.dial })));
-        } else listeners.push(await listenTcp(address, port, (socket) => forwardTcp(socket, pool, { idleMs: this.idleMs, dial: this.dial }), relaySocket));
+          listeners.push(await listenTcp(address, port, (handle) => forwardFtp(plainSocket(handle), { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE, dial: this.dial })));
+        } else listeners.push(await listenTcp(address, port, (handle) => forwardTcp(handle, pool, { idleMs: this.idleMs, dial: this.dial })));
       }
     } catch (error) {
       await Promise.all(listeners.map((l) => l.close()));

@@ -1,4 +1,4 @@
-import { connect, type OnReadOpts, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Cutter, Lease, RealServer, ServerPool } from './pool.ts';
 
 export interface DialPolicy {
@@ -10,23 +10,30 @@ export interface DialPolicy {
 
 export const DEFAULT_DIAL: DialPolicy = { connectTimeoutMs: 1000, retries: 2 };
 
-/** How a dial ended: connected (lease and socket), or why not. */
-export type Dialed = { readonly lease: Lease; readonly socket: Socket } | { readonly lease?: undefined; readonly failure: 'no-server' | 'connect-failed' | 'aborted' };
+/** How a dial ended: connected (lease and connection), or why not. */
+export type Dialed<C> = { readonly lease: Lease; readonly socket: C } | { readonly lease?: undefined; readonly failure: 'no-server' | 'connect-failed' | 'aborted' };
 
-const DIAL = Symbol('dial');
-type DialSocket = Socket & { [DIAL]: Dial };
+/**
+ * How one connect attempt is made: a net.Socket (FTP, socketConnector below) or a TCP handle (plain
+ * TCP farms, tcp-relay.ts). `open` starts connecting and later calls the dial's connected() or
+ * failed() once with what it returned, and gives up by itself after `timeoutMs`; `drop` closes a
+ * connection that failed or is no longer wanted.
+ */
+export interface Connector<C> {
+  open(host: string, port: number, timeoutMs: number, dial: Dial<C>): C;
+  drop(connection: C): void;
+}
 
 /**
  * Connects a new session to a server of the pool, hiding connect failures from the client: a
  * refused, reset or timed-out connect gives the lease back, is counted against that server (its
  * `error-limit` may take it out of the rotation at once) and the next server not yet tried is
- * chosen, at most `retries` times. Handlers are shared functions that find their dial through the
- * socket (no closures per connection on the path every session takes).
+ * chosen, at most `retries` times.
  */
-class Dial {
+export class Dial<C> {
   private readonly tried = new Set<RealServer>();
   private lease: Lease | undefined;
-  private socket: Socket | undefined;
+  private connection: C | undefined;
   private finished = false;
 
   constructor(
@@ -34,7 +41,8 @@ class Dial {
     private readonly client: string,
     private readonly onCut: Cutter | undefined,
     private readonly policy: DialPolicy,
-    private readonly caller: DialCaller,
+    private readonly connector: Connector<C>,
+    private readonly caller: DialCaller<C>,
   ) {}
 
   attempt(): void {
@@ -43,28 +51,23 @@ class Dial {
     this.lease = lease;
     this.tried.add(lease.server);
     const { address: host, port } = lease.server.spec;
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, timeout: this.policy.connectTimeoutMs, onread: this.caller.onread }) as DialSocket;
-    socket[DIAL] = this;
-    this.socket = socket;
-    socket.once('connect', onDialConnect);
-    socket.on('error', onDialError);
-    socket.on('timeout', onDialTimeout);
+    this.connection = this.connector.open(host, port, this.policy.connectTimeoutMs, this);
   }
 
-  connected(socket: Socket): void {
-    socket.setTimeout(0);
-    socket.off('timeout', onDialTimeout);
-    socket.off('error', onDialError);
+  /** the attempt's connection is up */
+  connected(connection: C): void {
+    if (connection !== this.connection || this.finished) return;
     this.pool.connected(this.lease!.server);
-    this.finish({ lease: this.lease!, socket });
+    this.finish({ lease: this.lease!, socket: connection });
   }
 
-  failed(socket: Socket, reason: string): void {
-    if (socket !== this.socket || this.finished) return;
-    socket.destroy();
+  /** the attempt's connect failed (refused, reset, timed out): the next server, if one is left */
+  failed(connection: C, reason: string): void {
+    if (connection !== this.connection || this.finished) return;
+    this.connector.drop(connection);
     const lease = this.lease!;
     this.lease = undefined;
-    this.socket = undefined;
+    this.connection = undefined;
     lease.close();
     this.pool.connectFailed(lease.server, reason);
     if (this.tried.size > this.policy.retries) return this.finish({ failure: 'connect-failed' });
@@ -74,18 +77,42 @@ class Dial {
   /** the client left (or the session was cut) while connecting: nothing is kept */
   abort(): void {
     if (this.finished) return;
-    this.socket?.destroy();
+    if (this.connection !== undefined) this.connector.drop(this.connection);
     this.lease?.close();
     this.finish({ failure: 'aborted' });
   }
 
-  private finish(result: Dialed): void {
+  private finish(result: Dialed<C>): void {
     this.finished = true;
     this.caller.dialed(result);
   }
 }
 
+/** Who waits for a dial: its dialed() is called exactly once. */
+export interface DialCaller<C> {
+  dialed(result: Dialed<C>): void;
+}
+
+const DIAL = Symbol('dial');
+type DialSocket = Socket & { [DIAL]: Dial<Socket> };
+
+/** net.Socket connections (half-open allowed, TCP_NODELAY). Handlers are shared functions that find their dial through the socket. */
+export const socketConnector: Connector<Socket> = {
+  open(host, port, timeoutMs, dial) {
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, timeout: timeoutMs }) as DialSocket;
+    socket[DIAL] = dial;
+    socket.once('connect', onDialConnect);
+    socket.on('error', onDialError);
+    socket.on('timeout', onDialTimeout);
+    return socket;
+  },
+  drop: (socket) => void socket.destroy(),
+};
+
 function onDialConnect(this: DialSocket): void {
+  this.setTimeout(0);
+  this.off('timeout', onDialTimeout);
+  this.off('error', onDialError);
   this[DIAL].connected(this);
 }
 function onDialError(this: DialSocket, error: NodeJS.ErrnoException): void {
@@ -95,16 +122,9 @@ function onDialTimeout(this: DialSocket): void {
   this[DIAL].failed(this, 'connect timed out');
 }
 
-/** Who waits for a dial: its dialed() is called exactly once. */
-export interface DialCaller {
-  dialed(result: Dialed): void;
-  /** how the server's socket reads (net's `onread`), if not by 'data' events */
-  readonly onread?: OnReadOpts;
-}
-
 /** Starts a dial for a session of `client`. Its abort() is for a client gone while it connects. */
-export function dial(pool: ServerPool, client: string, onCut: Cutter | undefined, policy: DialPolicy, caller: DialCaller): { abort(): void } {
-  const d = new Dial(pool, client, onCut, policy, caller);
+export function dial<C>(pool: ServerPool, client: string, onCut: Cutter | undefined, policy: DialPolicy, connector: Connector<C>, caller: DialCaller<C>): { abort(): void } {
+  const d = new Dial(pool, client, onCut, policy, connector, caller);
   d.attempt();
   return d;
 }

@@ -3,8 +3,8 @@ import { parseEpsv, parsePasv, portCommand } from '../../plugins/ftp/data-channe
 import { epsvReply, finalReplyCode, LineSplitter, parseClientCommand, pasvReply } from './ftp-control.ts';
 import { type DataTarget, type PassivePorts, plainAddress } from './passive-ports.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { relay } from './tcp-relay.ts';
-import { dial, type DialPolicy } from './dial.ts';
+import { dial, type DialPolicy, socketConnector } from './dial.ts';
+import { relaySockets } from './socket-relay.ts';
 
 export interface FtpOptions {
   readonly pool: ServerPool;
@@ -44,7 +44,7 @@ export function forwardFtp(client: Socket, options: FtpOptions): void {
   let connecting: { abort(): void } | undefined;
   const gone = () => connecting?.abort();
   client.once('close', gone);
-  connecting = dial(options.pool, plainAddress(client.remoteAddress), ending, options.dial, {
+  connecting = dial(options.pool, plainAddress(client.remoteAddress), ending, options.dial, socketConnector, {
     dialed: (result) => {
       client.off('close', gone);
       if (result.lease) ending.end = new FtpSession(client, result.lease, result.socket, options).endAll;
@@ -153,7 +153,7 @@ class FtpSession {
   /** Relays one data connection; its two sockets are charged to the descriptor budget (taken by the caller). */
   private relayData(clientSide: Socket, serverSide: Socket): void {
     this.data.add(clientSide).add(serverSide);
-    relay(clientSide, serverSide, { idleMs: this.options.idleMs, countInto: this.lease }, () => {
+    relaySockets(clientSide, serverSide, { idleMs: this.options.idleMs, countInto: this.lease }, () => {
       this.data.delete(clientSide);
       this.data.delete(serverSide);
       this.lease.giveDescriptors(2);

@@ -1,6 +1,7 @@
 import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import type { TcpHandle } from './tcp-handles.ts';
 import { bindUdp, closeUdp } from './udp.ts';
 
 /**
@@ -22,30 +23,28 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-/** Makes the Socket of an accepted connection from its handle (see acceptWith). */
-export type SocketFromHandle = (handle: object) => Socket;
+/** What a holder does with each accepted connection: given its TCP handle (see acceptWith). */
+export type OnConnection = (handle: TcpHandle) => void;
 
-/** Node's own way: a plain socket, half-open allowed, TCP_NODELAY */
-const plainSocket: SocketFromHandle = (handle) => new Socket({ handle, allowHalfOpen: true } as object).setNoDelay(true);
+/** Node's own kind of socket for an accepted handle: half-open allowed, TCP_NODELAY (FTP's sessions) */
+export const plainSocket = (handle: TcpHandle): Socket => new Socket({ handle, allowHalfOpen: true } as object).setNoDelay(true);
 
 /**
- * Has `server` make the Socket of each connection it accepts with `fromHandle()`, called at each
- * accept. net.Server has no option for how its sockets read (the relay wants net's `onread`, see
- * tcp-relay.ts); making its own Socket and moving the handle to another would build two Sockets
- * per connection (about 30 us of CPU measured). So the listening handle's accept callback is
- * replaced. It keeps what Node's does for us: a failed accept (EMFILE) is an 'error' on the server,
- * each socket a 'connection'; the server's count of connections is not kept (not used here).
+ * Has `server` give each connection it accepts to `onConnection` as its TCP handle: the plain TCP
+ * farms' relay works on handles (tcp-relay.ts), with no net.Socket made. The listening handle's
+ * accept callback is replaced; what Node's does is kept where it matters here: a failed accept
+ * (EMFILE) is an 'error' on the server. The server's count of connections is not kept (not used).
  */
-export function acceptWith(server: Server, fromHandle: () => SocketFromHandle): void {
+export function acceptWith(server: Server, onConnection: () => OnConnection): void {
   const handle = (server as Server & { _handle: { onconnection: unknown } | null })._handle;
   if (!handle) return;
-  handle.onconnection = (status: number, client: object | undefined) => {
+  handle.onconnection = (status: number, client: TcpHandle | undefined) => {
     if (status < 0 || !client) {
       const code = status < 0 ? getSystemErrorName(status) : undefined;
       server.emit('error', Object.assign(new Error(`accept: ${code ?? 'no handle'}`), { code }));
       return;
     }
-    server.emit('connection', fromHandle()(client));
+    onConnection()(client);
   };
 }
 
@@ -56,8 +55,6 @@ interface Held {
   readonly shut: () => void;
   holder: object;
   handler: (...args: never[]) => void;
-  /** how the holder wants its TCP connections' sockets made */
-  fromHandle: SocketFromHandle;
   release: NodeJS.Timeout | undefined;
   /** the release's waiters: resolved when the socket closed or was taken over */
   readonly settled: (() => void)[];
@@ -67,7 +64,7 @@ interface Held {
 const held = new Map<string, Held>();
 
 /** A holder's view of a socket: listening while it holds it. */
-function holderOf(key: string, entry: Held, handler: Held['handler'], fromHandle: SocketFromHandle = plainSocket): Listener {
+function holderOf(key: string, entry: Held, handler: Held['handler']): Listener {
   if (entry.release) {
     // taken over while being let go of: it stays open, and its last holder's close() is done
     clearTimeout(entry.release);
@@ -77,7 +74,6 @@ function holderOf(key: string, entry: Held, handler: Held['handler'], fromHandle
   const me = {};
   entry.holder = me;
   entry.handler = handler;
-  entry.fromHandle = fromHandle;
   return {
     server: entry.server,
     get listening() {
@@ -106,11 +102,11 @@ function heldOpen(key: string): Held | undefined {
   return entry && !entry.closed ? entry : undefined;
 }
 
-/** Listens on a TCP port for `onSocket`; `fromHandle` makes the accepted sockets (acceptWith), plain ones by default. */
-export async function listenTcp(address: string, port: number, onSocket: (socket: Socket) => void, fromHandle?: SocketFromHandle): Promise<Listener> {
+/** Listens on a TCP port; each connection's handle goes to `onConnection` (plainSocket makes a net.Socket of it). */
+export async function listenTcp(address: string, port: number, onConnection: OnConnection): Promise<Listener> {
   const key = `tcp|${address}|${port}`;
   const existing = heldOpen(key);
-  if (existing) return holderOf(key, existing, onSocket, fromHandle);
+  if (existing) return holderOf(key, existing, onConnection);
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject).listen({ port, host: address, backlog: 4096 }, () => {
@@ -119,13 +115,12 @@ export async function listenTcp(address: string, port: number, onSocket: (socket
     });
   });
   // closing stops the listening at once; the connections it accepted run on by themselves
-  const entry: Held = { server, udp: undefined, shut: () => server.close(), holder: {}, handler: onSocket, fromHandle: plainSocket, release: undefined, settled: [], closed: false };
-  acceptWith(server, () => entry.fromHandle);
-  server.on('connection', (socket: Socket) => (entry.handler as (s: Socket) => void)(socket));
+  const entry: Held = { server, udp: undefined, shut: () => server.close(), holder: {}, handler: onConnection, release: undefined, settled: [], closed: false };
+  acceptWith(server, () => entry.handler as OnConnection);
   // an accept that fails (EMFILE) must not end the process; the socket goes on listening
   server.on('error', () => undefined);
   held.set(key, entry);
-  return holderOf(key, entry, onSocket, fromHandle);
+  return holderOf(key, entry, onConnection);
 }
 
 export async function listenUdp(address: string, port: number, onMessage: (message: Buffer, from: RemoteInfo) => void): Promise<Listener & { readonly socket: UdpSocket }> {
@@ -133,7 +128,7 @@ export async function listenUdp(address: string, port: number, onMessage: (messa
   const existing = heldOpen(key);
   if (existing?.udp) return Object.assign(holderOf(key, existing, onMessage), { socket: existing.udp });
   const socket = await bindUdp(address, port);
-  const entry: Held = { server: undefined, udp: socket, shut: () => closeUdp(socket), holder: {}, handler: onMessage, fromHandle: plainSocket, release: undefined, settled: [], closed: false };
+  const entry: Held = { server: undefined, udp: socket, shut: () => closeUdp(socket), holder: {}, handler: onMessage, release: undefined, settled: [], closed: false };
   socket.on('message', (message, from) => (entry.handler as typeof onMessage)(message, from));
   socket.on('error', () => undefined);
   held.set(key, entry);

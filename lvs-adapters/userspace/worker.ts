@@ -6,13 +6,14 @@
 // farm's servers (`sync`), gives it listening sockets (`listen`), takes them back (`drop`, `forget`);
 // it reports its counters once a second. It exits when the main process goes (IPC disconnect, or
 // within a second once it is no longer its parent) and at SIGTERM (Node's default: at once).
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
 import { descriptorBudget } from './descriptors.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { ServerPool, SessionBudget } from './pool.ts';
 import { acceptWith } from './listeners.ts';
-import { forwardTcp, relaySocket } from './tcp-relay.ts';
+import type { TcpHandle } from './tcp-handles.ts';
+import { forwardTcp } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
 import type { FromWorker, TftpRequest, ToWorker, WorkerSettings } from './workers.ts';
 
@@ -56,10 +57,10 @@ function listen(name: string, server: Server): void {
   }
   const { idleMs, dial } = settings;
   farm.listeners.push(server);
-  // the server object was made for us by Node from the shared handle, without our options: the
-  // sockets it accepts are made as the main process makes them (half-open, TCP_NODELAY, relay buffers)
-  acceptWith(server, () => relaySocket);
-  server.on('connection', (socket: Socket) => forwardTcp(socket, farm.pool, { idleMs, dial }));
+  // the server object was made for us by Node from the shared handle: its connections' handles go
+  // to the relay as in the main process, no net.Socket made
+  const onConnection = (handle: TcpHandle) => forwardTcp(handle, farm.pool, { idleMs, dial });
+  acceptWith(server, () => onConnection);
   // a failing accept (EMFILE) must not end the process: the main process and other workers go on
   server.on('error', () => farm.pool.countError('accept'));
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
-import { freePort, requireBinary, runCommand } from '../helpers/processes.ts';
+import { freePort, refusingPort, requireBinary, runCommand } from '../helpers/processes.ts';
 import { type Sshd, startSshd } from '../helpers/sshd.ts';
 
 const VIP = '127.0.0.2';
@@ -194,7 +194,11 @@ t.test('a refused backend connect closes the client and is counted; a silent con
   const silentPort = typeof address === 'object' && address ? address.port : 0;
   const adapter = new UserspaceAdapter({ type: 'userspace', 'idle-timeout': 1000 });
   t.teardown(() => adapter.close());
-  const [refusedPort, vport, vport2] = [await freePort(), await freePort(), await freePort()];
+  // held bound and never listening: a freePort could be taken by another process before the connect
+  const refused = await refusingPort();
+  t.teardown(() => refused.release());
+  const refusedPort = refused.port;
+  const [vport, vport2] = [await freePort(), await freePort()];
   const farm = (name: string, port: number, target: number) => ({ service: { farm: name, service: 'tcp' as const, protocol: 'tcp' as const, address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' }, servers: [{ name: `${name}-be`, address: '127.0.0.1', port: target, weight: 1 }] });
   await adapter.apply([{ kind: 'add-farm', farm: farm('refused', vport, refusedPort) }, { kind: 'add-farm', farm: farm('idle', vport2, silentPort) }]);
 
