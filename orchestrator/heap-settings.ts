@@ -8,8 +8,11 @@ import { setFlagsFromString } from 'node:v8';
  * and keeps little: some 3 KB per backend. With V8's defaults the young generation grows to 2 x 16
  * MB and the old one to several times what is alive before a full collection runs, which made a
  * 2,000-backend daemon 140 MB of which 25 MB was alive (measured in `npm run bench -- orchestrator`).
- * - The young generation keeps the size it has once the modules are loaded (2 x 8 MB: loading zod,
- *   yaml and execa grows it from 2 x 1 MB), where V8 would double it to 2 x 16 MB. Smaller costs
+ * - The young generation keeps the size it has once the modules are loaded (2 x 4 MB: loading zod
+ *   and yaml grows it from 2 x 1 MB; 2 x 8 MB while the bundle also loaded execa: at 10,000
+ *   backends 176-178 MB against 167-170 without it, 112-136 us of CPU per check against 128-135,
+ *   load 4-5), where V8 would double it to 2 x 16 MB (letting it grow to 2 x 8 MB first overshot:
+ *   190-194 MB). Smaller costs
  *   CPU: held at 2 x 1 MB from the first line (a launcher tried), what a check keeps for a few ms
  *   outlives more scavenges and is copied to the old generation; 10,000 backends took 330-350 us
  *   of CPU per check instead of 230-245, for 13 MB less.
