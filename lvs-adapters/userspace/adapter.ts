@@ -8,7 +8,9 @@ import { listenTcp, plainSocket } from './listeners.ts';
 import { raiseMallocTrimThreshold } from './malloc.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { DEFAULT_ERROR_LIMIT, type PoolLimits, ServerPool, SessionBudget } from './pool.ts';
+import { requireTcpHandles } from './tcp-handles.ts';
 import { forwardTcp } from './tcp-relay.ts';
+import { peerKey } from './udp.ts';
 import { type Peer, TftpService } from './tftp-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { sumCounters, WorkerProcesses } from './workers.ts';
@@ -113,7 +115,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     if (processes > 1) {
       const workerSettings = { maxSessions, clientSessions, idleMs: this.idleMs, cutConnections: settings['cut-connections'] ?? false, dial: this.dial, errorLimit: this.errorLimit };
       this.workers = new WorkerProcesses(processes - 1, workerSettings, (farm, server, reason) => this.serverFailed(farm, server, reason));
-      this.workers.onTftpAnswer = (listen, message, to) => this.tftpPorts.get(`${listen.address}|${listen.port}`)?.answerFrom(message, to);
+      this.workers.onTftpAnswer = (listen, message, to) => this.tftpPorts.get(peerKey(listen))?.answerFrom(message, to);
     }
   }
 
@@ -330,7 +332,10 @@ export class UserspaceAdapter implements DataPlaneAdapter {
         else if (spec.service === 'ftp') {
           const passive = await this.passivePorts(address);
           listeners.push(await listenTcp(address, port, (handle) => forwardFtp(plainSocket(handle), { pool, passive, idleMs: this.idleMs, maxLine: FTP_MAX_LINE, dial: this.dial })));
-        } else listeners.push(await listenTcp(address, port, (handle) => forwardTcp(handle, pool, { idleMs: this.idleMs, dial: this.dial })));
+        } else {
+          requireTcpHandles();
+          listeners.push(await listenTcp(address, port, (handle) => forwardTcp(handle, pool, { idleMs: this.idleMs, dial: this.dial })));
+        }
       }
     } catch (error) {
       await Promise.all(listeners.map((l) => l.close()));
@@ -356,7 +361,7 @@ export class UserspaceAdapter implements DataPlaneAdapter {
     // handTftp hands out only while the workers serve the farm (placeOnWorkers: while it may be shared)
     const handOff = workers && ((message: Buffer, client: Peer) => workers.handTftp(pool.spec.farm, listen, idleMs, message, client));
     const service = await TftpService.start(address, port, pool, idleMs, handOff);
-    this.tftpPorts.set(`${address}|${port}`, service);
+    this.tftpPorts.set(peerKey(listen), service);
     return service;
   }
 

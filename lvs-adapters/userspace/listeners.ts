@@ -44,7 +44,13 @@ export function acceptWith(server: Server, onConnection: () => OnConnection): vo
       server.emit('error', Object.assign(new Error(`accept: ${code ?? 'no handle'}`), { code }));
       return;
     }
-    onConnection()(client);
+    try {
+      onConnection()(client);
+    } catch (error) {
+      // a holder that failed on this connection: it is closed, the listener and the process go on
+      client.close();
+      server.emit('error', error);
+    }
   };
 }
 

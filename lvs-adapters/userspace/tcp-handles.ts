@@ -5,9 +5,9 @@
 // per request, 2 cores): the relay on net.Socket spent 260 us of CPU per connection, the same relay
 // on these handles 126 us, HAProxy 80 us. No library exposes handles; Node's own `net` is built on
 // exactly these calls (lib/net.js, lib/internal/stream_base_commons.js of Node 20), reached through
-// `process.binding`, whose list of allowed modules includes tcp_wrap, stream_wrap and uv.
-// `handleRelaySupported()` checks the shape at start; without it the balancer cannot serve TCP farms
-// and says so (Node 20 is the supported runtime).
+// `process.binding`, whose list of allowed modules includes tcp_wrap, stream_wrap and uv. Their shape
+// is checked at load; without them a TCP farm fails to start with the reason (requireTcpHandles).
+// Node 20 is the supported runtime.
 import { isIPv6 } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
@@ -72,8 +72,10 @@ function need(): Bindings {
   return bindings;
 }
 
-/** true when this Node has the handles (checked once at load) */
-export const handleRelaySupported = (): boolean => bindings !== undefined;
+/** Throws, saying why, when this Node lacks the handles (a TCP farm then fails to start, not the process). */
+export function requireTcpHandles(): void {
+  need();
+}
 
 /** a request object (write, shutdown, connect) carries its completion and the context it needs */
 export type Request<C> = { oncomplete: (this: Request<C>, status: number) => void; context: C; handle?: TcpHandle };

@@ -1,9 +1,10 @@
 // The relay of plain TCP farms (tcp, sftp), on Node's TCP handles (tcp-handles.ts says why).
 //
-// Each connection of a session reads into one buffer of its own (read-buffers.ts) for its whole life:
-// a read's bytes are written to the other connection from that buffer, and when the kernel cannot
-// take them all at once the reading waits until the write is done (backpressure: a session holds at
-// most its two buffers). An EOF is passed on as a half-close once the bytes before it are out; the
+// Each connection of a session reads into a buffer of its own (read-buffers.ts): a read's bytes are
+// written to the other connection from that buffer, and usually the kernel takes them all in the
+// call and the next read lands in the same buffer. A write that goes on after its call holds its
+// buffer: the next read goes into a second one, and with both held the reading waits until the
+// older write is done (backpressure: a connection holds at most two buffers). An EOF is passed on as a half-close once the bytes before it are out; the
 // session ends when both directions are shut, on a reset or error of either side, when it is idle,
 // or when it is cut.
 import { lookup } from 'node:dns';
@@ -36,13 +37,16 @@ class Side {
   bytes = 0;
   /** where in `buffer` the last read landed (not 0 only for the client's bytes kept while dialing) */
   offset = 0;
-  /** a write of this side's bytes to the other goes on: reading waits, the buffer is in use */
-  writing = false;
+  /** writes of this side's bytes to the other that go on after their call (each holds its buffer) */
+  pending = 0;
   /** EOF read: nothing more comes from this side */
   ended = false;
   /** its write half is shut (the other side's EOF passed on) */
   shut = false;
-  readonly buffer: Buffer = takeReadBuffer();
+  /** the buffer reads land in */
+  buffer: Buffer = takeReadBuffer();
+  /** the other buffer, taken at the first write that went on after its call */
+  spare: Buffer | undefined;
 
   constructor(
     readonly session: Session,
@@ -53,9 +57,18 @@ class Side {
     handle.useUserBuffer(this.buffer);
   }
 
-  /** reads again after a write or a pause, unless the side is done */
+  /** reads again after a write or a pause, unless the side is done or both buffers are held */
   resume(): void {
-    if (!this.ended && !this.session.closing) this.handle.readStart();
+    if (!this.ended && !this.session.closing && this.pending < 2) this.handle.readStart();
+  }
+
+  /** The next read goes into the other buffer (this one is held by a write); returned for onread. */
+  swap(): Buffer {
+    const next = this.spare ?? takeReadBuffer();
+    this.spare = this.buffer;
+    this.buffer = next;
+    this.offset = 0;
+    return next;
   }
 }
 
@@ -65,11 +78,10 @@ class Session extends Sweepable {
   server: Side | undefined;
   lease: Lease | undefined;
   dialing: { abort(): void } | undefined;
-  /** the client's bytes kept at the front of its buffer while dialing */
+  /** the client's bytes kept at the front of its first buffer while dialing */
   early = 0;
+  private readonly earlyIn: Buffer;
   closing = false;
-  /** handles whose close has not called back yet */
-  open = 1;
 
   constructor(
     client: Handle,
@@ -77,6 +89,7 @@ class Session extends Sweepable {
   ) {
     super();
     this.client = new Side(this, client);
+    this.earlyIn = this.client.buffer;
   }
 
   bytesA(): number {
@@ -96,10 +109,9 @@ class Session extends Sweepable {
     const client = this.client;
     this.early = client.offset + bytes;
     if (client.buffer.length - this.early < EARLY_ROOM) {
-      // full: no reading until the server takes these; the next read lands at the start again
+      // full: no reading until the server is connected; then the reads go to the other buffer
       client.handle.readStop();
-      client.offset = 0;
-      return client.buffer;
+      return client.swap();
     }
     client.offset = this.early;
     return client.buffer.subarray(this.early);
@@ -111,7 +123,6 @@ class Session extends Sweepable {
     this.lease = result.lease;
     const client = this.client;
     const server = new Side(this, result.socket);
-    this.open++;
     this.server = server;
     client.other = server;
     server.other = client;
@@ -119,37 +130,43 @@ class Session extends Sweepable {
     server.handle.readStart();
     this.sweep.add(this);
     if (this.early > 0) {
-      const status = writeTo(server.handle, client.buffer.subarray(0, this.early), onWritten, client);
+      // reads go on after these bytes in the same buffer, or (paused full) into the other one
+      const status = writeTo(server.handle, this.earlyIn.subarray(0, this.early), onWritten, client);
       if (typeof status === 'number') return this.cut();
-      if (status === 'pending') {
-        client.writing = true;
-        client.handle.readStop();
-      } else if (client.offset === 0) client.resume(); // paused with a full buffer
+      if (status === 'pending') client.pending++;
+      if (client.buffer !== this.earlyIn) client.resume();
     }
     if (client.ended) this.passEnd(client);
   }
 
   /** `side` read its EOF: the other side's write half is shut once the bytes before it are out */
   passEnd(side: Side): void {
+    // the last direction: the other side ended already, its end reached `side` (shut) and no byte of
+    // `side` is on its way to it. Closing both sends the other side its FIN as a shutdown would,
+    // one system call and one callback fewer (nothing unread, so no reset).
+    if (side.other.ended && side.shut && side.pending === 0) return this.cut();
     if (shutdownOf(side.other.handle, onShut, side.other) < 0) this.cut();
   }
 
-  /** Ends the session at once (also its normal end): both connections close. */
+  /**
+   * Ends the session at once (also its normal end): both connections close. libuv closes a TCP
+   * handle's descriptor in the call and stops its reads and writes (writes still queued are
+   * cancelled later, touching no byte), so the buffers and the lease are given back at once, with
+   * no close callback to wait for.
+   */
   cut(): void {
     if (this.closing) return;
     this.closing = true;
     this.dialing?.abort();
-    this.client.handle.close(onClosed);
-    this.server?.handle.close(onClosed);
-  }
-
-  /** a handle's close called back: when both did, the buffers go back and the lease ends */
-  closed(): void {
-    if (--this.open > 0) return;
+    this.client.handle.close();
+    this.server?.handle.close();
     if (this.server) this.sweep.delete(this);
     this.account();
-    giveBackReadBuffer(this.client.buffer);
-    if (this.server) giveBackReadBuffer(this.server.buffer);
+    for (const side of [this.client, this.server]) {
+      if (!side) continue;
+      giveBackReadBuffer(side.buffer);
+      if (side.spare) giveBackReadBuffer(side.spare);
+    }
     this.lease?.close();
   }
 }
@@ -169,8 +186,9 @@ function onRead(this: Handle): Uint8Array | undefined {
       return undefined;
     }
     if (status === 'pending') {
-      side.writing = true;
-      this.readStop();
+      // with both buffers held, no reading until the older write is done
+      if (++side.pending === 2) this.readStop();
+      return side.swap();
     }
     if (start === 0) return undefined;
     side.offset = 0;
@@ -190,9 +208,9 @@ function onRead(this: Handle): Uint8Array | undefined {
 /** a write that went on after its call is done: the side whose bytes it wrote reads again */
 function onWritten(this: Request<Side>, status: number): void {
   const side = this.context;
-  side.writing = false;
   if (status < 0) return side.session.cut();
-  side.resume();
+  // reading waited for this write only when both buffers were held
+  if (side.pending-- === 2) side.resume();
 }
 
 function onShut(this: Request<Side>, status: number): void {
@@ -202,9 +220,6 @@ function onShut(this: Request<Side>, status: number): void {
   if (status < 0 || (session.client.shut && session.server?.shut)) session.cut();
 }
 
-function onClosed(this: Handle): void {
-  this[SIDE]?.session.closed();
-}
 
 /** A connect attempt of the handle connector: its dial, and the timer that gives it up. */
 interface Attempt {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
 import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { closeUdp, sweeper } from './udp.ts';
+import { closeUdp, peerKey, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
@@ -221,7 +221,7 @@ export class TftpService {
       this.pool.countError('stray');
       return;
     }
-    const key = `${from.address}|${from.port}`;
+    const key = peerKey(from);
     const existing = this.sessions.get(key);
     if (existing) {
       // the client sent its request again: pass it on only while the server has not answered

@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { closeUdp, sweeper } from './udp.ts';
+import { closeUdp, peerKey, sweeper } from './udp.ts';
 
 interface Flow {
   readonly lease: Lease;
@@ -20,26 +20,31 @@ interface Flow {
  */
 export class UdpService {
   private readonly flows = new Map<string, Flow>();
-  private stopSweep: () => void = () => undefined;
+  /** the once-a-second sweep, running while flows are open */
+  private stopSweep: (() => void) | undefined;
 
   private socket!: Socket;
   private listener!: Listener;
 
-  private constructor(private readonly pool: ServerPool) {}
+  private constructor(
+    private readonly pool: ServerPool,
+    private readonly idleMs: number,
+  ) {}
 
   static async start(address: string, port: number, pool: ServerPool, idleMs: number): Promise<UdpService> {
-    const service = new UdpService(pool);
+    const service = new UdpService(pool, idleMs);
     const listener = await listenUdp(address, port, (message, from) => service.fromClient(message, from));
     service.listener = listener;
     service.socket = listener.socket;
-    service.stopSweep = sweeper((now) => {
-      for (const [key, flow] of service.flows) if (now - flow.last > idleMs) service.end(key, flow);
-    });
     return service;
   }
 
+  private sweep(now: number): void {
+    for (const [key, flow] of this.flows) if (now - flow.last > this.idleMs) this.end(key, flow);
+  }
+
   private fromClient(message: Buffer, from: RemoteInfo): void {
-    const key = `${from.address}|${from.port}`;
+    const key = peerKey(from);
     let flow = this.flows.get(key);
     if (!flow) {
       const lease = this.pool.open(from.address, () => this.end(key, this.flows.get(key)));
@@ -56,6 +61,7 @@ export class UdpService {
       });
       flow = { lease, upstream, address, port, last: Date.now() };
       this.flows.set(key, flow);
+      this.stopSweep ??= sweeper((now) => this.sweep(now));
     }
     flow.last = Date.now();
     flow.lease.addBytes(message.length, 0);
@@ -67,6 +73,10 @@ export class UdpService {
     this.flows.delete(key);
     closeUdp(flow.upstream);
     flow.lease.close();
+    if (this.flows.size > 0) return;
+    // no flow left: nothing to sweep for until the next one
+    this.stopSweep?.();
+    this.stopSweep = undefined;
   }
 
   get sessions(): number {
@@ -84,7 +94,6 @@ export class UdpService {
   }
 
   cut(): void {
-    this.stopSweep();
     for (const [key, flow] of this.flows) this.end(key, flow);
   }
 }

@@ -13,6 +13,9 @@ export function bindUdp(address: string, port: number): Promise<Socket> {
   });
 }
 
+/** The key of a UDP peer (a client, a service port) in the maps of flows, sessions and ports. */
+export const peerKey = (peer: { readonly address: string; readonly port: number }): string => `${peer.address}|${peer.port}`;
+
 export function closeUdp(socket: Socket): void {
   try {
     socket.close();

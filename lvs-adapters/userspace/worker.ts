@@ -15,6 +15,7 @@ import { acceptWith } from './listeners.ts';
 import type { TcpHandle } from './tcp-handles.ts';
 import { forwardTcp } from './tcp-relay.ts';
 import { TftpService } from './tftp-relay.ts';
+import { peerKey } from './udp.ts';
 import type { FromWorker, TftpRequest, ToWorker, WorkerSettings } from './workers.ts';
 
 interface Farm {
@@ -76,7 +77,7 @@ function drop(name: string): void {
 function tftpRequest({ farm: name, listen, idleMs, client, request }: TftpRequest): void {
   const farm = farms.get(name);
   if (!farm) return;
-  const key = `${listen.address}|${listen.port}`;
+  const key = peerKey(listen);
   let service = farm.tftp.get(key);
   if (!service) {
     service = TftpService.detached(listen.address, farm.pool, idleMs, (message, to) => send({ kind: 'tftp-answer', listen, to, message: message.toString('base64') }));
