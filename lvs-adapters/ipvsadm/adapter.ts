@@ -3,7 +3,8 @@ import { type Change, changedFarm, type DataPlaneAdapter, type FarmState, type R
 import { farmServices, forwardOf, type Method } from './farm-map.ts';
 import { applyMarks, markRules, snatRules } from './fwmark.ts';
 import { planCommands, sameServices } from './plan.ts';
-import { ipvsadm, IpvsadmError, runTool, type ToolRunner } from './runner.ts';
+import { runTool, type ToolRunner } from '../../orchestrator/tools/run-tool.ts';
+import { ipvsadm, IpvsadmError } from './runner.ts';
 import { destKey, type IpvsService, parseSave, parseThresholds, serviceKey, withThresholds } from './table.ts';
 
 export interface IpvsadmAdapterOptions {

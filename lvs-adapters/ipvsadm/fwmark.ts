@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { FarmState, VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { markedPorts, type Method } from './farm-map.ts';
-import { runTool, type ToolRunner } from './runner.ts';
+import { runChecked, runTool, type ToolRunner } from '../../orchestrator/tools/run-tool.ts';
 
 /**
  * The firewall marks of fwmark farms, in an nftables table of lbguard's own (`inet lbguard_ipvs`),
@@ -68,9 +68,5 @@ export function markScript(rules: readonly string[], snat: readonly string[] = [
 }
 
 export async function applyMarks(nft: string, rules: readonly string[], snat: readonly string[] = [], run: ToolRunner = runTool): Promise<void> {
-  const result = await run(nft, ['-f', '-'], { input: markScript(rules, snat) });
-  if (result.code !== 0) {
-    const hint = result.code === -1 ? '' : ' (is nftables available, and are we root?)';
-    throw new Error(`nft -f - (table inet ${MARK_TABLE}) failed with exit ${result.code}${hint}: ${result.stderr.trim() || result.stdout.trim()}`);
-  }
+  await runChecked(`nft -f - (table inet ${MARK_TABLE})`, nft, ['-f', '-'], { input: markScript(rules, snat), missing: 'Debian: apt-get install nftables' }, run);
 }

@@ -1,27 +1,12 @@
-import { spawn } from 'node:child_process';
+import { describeExit, type RunOptions, runTool, saidBy, ToolError, type ToolResult, type ToolRunner } from '../../orchestrator/tools/run-tool.ts';
 
 /**
- * Runs ipvsadm (or nft) with an argv, never through a shell, and turns a failure into an error
- * that says what was run, what the tool said and what it means (ipvsadm 1.29's ipvsadm.c
- * and libipvs.c):
+ * ipvsadm (and nft) run by the shared runner (orchestrator/tools/run-tool.ts), with what
+ * ipvsadm's exit codes and the kernel's words mean (ipvsadm 1.29's ipvsadm.c and libipvs.c):
  * exit 2 = ipvsadm refused the arguments, 255 = the kernel refused the operation.
  */
-export interface ToolResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export class IpvsadmError extends Error {
+export class IpvsadmError extends ToolError {
   override name = 'IpvsadmError';
-  constructor(
-    message: string,
-    readonly argv: readonly string[],
-    readonly code: number | null,
-    readonly stderr: string,
-  ) {
-    super(message);
-  }
 }
 
 const KERNEL_HINTS: Record<string, string> = {
@@ -38,7 +23,7 @@ const KERNEL_HINTS: Record<string, string> = {
 
 /** The operator-facing reading of a failed ipvsadm run. */
 export function describeFailure(argv: readonly string[], code: number | null, stderr: string): string {
-  const said = stderr.trim().split('\n').filter(Boolean).join('; ');
+  const said = saidBy('', stderr);
   const command = `ipvsadm ${argv.join(' ')}`;
   if (/Can't initialize ipvs|Are you sure that IP Virtual Server/.test(said)) return `${command}: this kernel has no IPVS (modprobe ip_vs failed): ${said}`;
   if (code === 2) return `${command}: ipvsadm rejected the arguments (exit 2): ${said}`;
@@ -46,51 +31,12 @@ export function describeFailure(argv: readonly string[], code: number | null, st
     const hint = KERNEL_HINTS[stderr.trim().split('\n')[0] ?? ''];
     return `${command}: the kernel refused it (exit 255): ${said}${hint ? ` — ${hint}` : ''}`;
   }
-  if (code === null) return `${command}: killed before it finished${said ? `: ${said}` : ''}`;
-  return `${command}: exit ${code}${said ? `: ${said}` : ''}`;
-}
-
-export interface RunOptions {
-  readonly input?: string;
-  readonly timeoutMs?: number;
-}
-
-export interface ToolRun extends ToolResult {
-  readonly signal: NodeJS.Signals | null;
-}
-
-/**
- * How ipvsadm and nft get run: runTool below in production; unit tests hand the adapter an
- * in-process fake of the same shape (test/helpers/fake-ipvsadm.ts).
- */
-export type ToolRunner = (path: string, argv: readonly string[], options?: RunOptions) => Promise<ToolRun>;
-
-export function runTool(path: string, argv: readonly string[], options: RunOptions = {}): Promise<ToolRun> {
-  return new Promise((resolve, reject) => {
-    // own timer rather than spawn's `timeout`, whose timer outlives a child that never started
-    const child = spawn(path, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    // 'error' first: without descriptors (EMFILE) the child has no pipes and only reports a tick later
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new IpvsadmError(error.code === 'ENOENT' ? `${path} not found (install ipvsadm, or set dataplane.ipvsadm)` : `${path}: ${error.message}`, argv, null, ''));
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, signal, stdout, stderr });
-    });
-    child.stdin?.on('error', () => {}); // a tool that exits early must not crash us with EPIPE
-    child.stdin?.end(options.input ?? '');
-  });
+  return describeExit(command, code, said);
 }
 
 /** Runs one ipvsadm command; throws IpvsadmError unless it exits 0. */
 export async function ipvsadm(path: string, argv: readonly string[], options: RunOptions = {}, run: ToolRunner = runTool): Promise<ToolResult> {
-  const result = await run(path, argv, options);
+  const result = await run(path, argv, { missing: 'install ipvsadm, or set dataplane.ipvsadm', ...options });
   if (result.code !== 0 || result.signal) {
     const code = result.signal ? null : result.code;
     throw new IpvsadmError(describeFailure(argv, code, result.stderr), argv, code, result.stderr);

@@ -8,7 +8,6 @@ import { checkSshPlugin } from '../../plugins/ssh/definition.ts';
 import { tcpProbe } from '../../plugins/tcp/definition.ts';
 import { checkTftpPlugin } from '../../plugins/tftp/definition.ts';
 import { commandBackendCheck } from './command-backend-check.ts';
-import { tcpConnectCheck } from './tcp-connect-check.ts';
 import type { BackendConfig, FarmConfig } from '../config/schema.ts';
 import type { Verdict } from '../health/backend-health.ts';
 import type { BackendCheck } from './types.ts';
@@ -51,13 +50,10 @@ export function buildBackendCheck(farm: FarmConfig, backend: BackendConfig): Bac
   });
   const deadline = { seconds: check.timeout / 1000, state: CRITICAL };
   const warningIsUp = check['warning-is-up'];
-  if (definition === tcpProbe) {
-    const fast = tcpConnectCheck(options, deadline, (outcome, ms) => verdictOf(outcome, definition, ms, warningIsUp));
-    if (fast) return (signal) => fast.run(signal);
-  }
+  const run = definition.leanCheck?.(options, deadline) ?? ((signal?: AbortSignal) => runCheck(definition.check, options, deadline, { signal }));
   return async (signal) => {
     const started = performance.now();
-    const outcome = await runCheck(definition.check, options, deadline, { signal });
+    const outcome = await run(signal);
     return verdictOf(outcome, definition, performance.now() - started, warningIsUp);
   };
 }

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { runChecked } from '../tools/run-tool.ts';
 import type { Logger } from 'pino';
 import { RestartBackoff } from './restart-backoff.ts';
 import { type RoleOutcome, RoleQueue } from './role-queue.ts';
@@ -142,20 +142,19 @@ export class ConntrackdProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Runs a role's commands in order, stopping at the first that fails; resolves to its error line. */
-  private async runRole(state: VrrpState, commands: readonly string[]): Promise<string | undefined> {
+  /** Runs a role's commands in order, stopping at the first that fails; throws its error line. */
+  private async runRole(state: VrrpState, commands: readonly string[]): Promise<void> {
     await this.ready;
     for (const command of commands) {
-      const run = await execa(this.options.conntrackd, ['-C', this.paths.conf, command], { reject: false, stdin: 'ignore', timeout: this.options.commandTimeoutMs ?? 5000 });
-      if (run.exitCode !== 0) {
-        const said = `${run.stdout} ${run.stderr}`.trim().replace(/\s+/g, ' ').slice(0, 300);
-        const error = `conntrackd ${command}: ${run.timedOut ? 'timed out' : `exit ${run.exitCode ?? run.signal}`}${said ? `: ${said}` : ''}`;
-        this.options.logger.error({ event: 'conntrackd-command-failed', role: state, command, error }, `vrrp.sync: as ${state}, ${error}`);
-        return error;
+      try {
+        await runChecked(`conntrackd ${command}`, this.options.conntrackd, ['-C', this.paths.conf, command], { timeoutMs: this.options.commandTimeoutMs ?? 5000, missing: 'Debian: apt-get install conntrackd' });
+      } catch (error) {
+        const message = (error as Error).message;
+        this.options.logger.error({ event: 'conntrackd-command-failed', role: state, command, error: message }, `vrrp.sync: as ${state}, ${message}`);
+        throw error;
       }
     }
     this.options.logger.info({ event: 'conntrackd-role', role: state, commands }, `vrrp.sync: as ${state}, ran conntrackd ${commands.join(' ')}`);
-    return undefined;
   }
 
   /**

@@ -25,11 +25,15 @@ export function daemonFor(state: VrrpState): 'master' | 'backup' | undefined {
   return undefined;
 }
 
+/** The ipvsadm argument lists that stop both sync daemons (each fails when its daemon is not running). */
+export function ipvsSyncStopCommands(): string[][] {
+  return [['--stop-daemon', 'master'], ['--stop-daemon', 'backup']];
+}
+
 /** The ipvsadm argument lists for a role, in order; the stops may fail. */
 export function ipvsSyncCommands(state: VrrpState, iface: string, syncid: number): { stops: string[][]; start?: string[] } {
-  const stops = [['--stop-daemon', 'master'], ['--stop-daemon', 'backup']];
   const daemon = daemonFor(state);
-  return daemon ? { stops, start: ['--start-daemon', daemon, '--mcast-interface', iface, '--syncid', String(syncid)] } : { stops: [] };
+  return daemon ? { stops: ipvsSyncStopCommands(), start: ['--start-daemon', daemon, '--mcast-interface', iface, '--syncid', String(syncid)] } : { stops: [] };
 }
 
 export function ipvsSyncOptions(config: Config, logger: Logger): IpvsSyncOptions {
@@ -78,14 +82,14 @@ export class IpvsSync {
   }
 
   /** a stop of a daemon that is not running fails: that is ignored */
-  private async stopAll(stops = ipvsSyncCommands('MASTER', '', 0).stops): Promise<void> {
+  private async stopAll(stops = ipvsSyncStopCommands()): Promise<void> {
     for (const argv of stops) await ipvsadm(this.options.ipvsadm, argv, { timeoutMs: 5000 }).catch(() => undefined);
   }
 
-  /** Stops both daemons, starts the role's; resolves to the error line when the start failed. */
-  private async apply(state: VrrpState): Promise<string | undefined> {
+  /** Stops both daemons, starts the role's; throws (ipvsadm's error) when the start failed. */
+  private async apply(state: VrrpState): Promise<void> {
     const { stops, start } = ipvsSyncCommands(state, this.options.interface, this.options.syncid);
-    if (!start) return undefined;
+    if (!start) return;
     await this.stopAll(stops);
     this.daemon = undefined;
     try {
@@ -93,10 +97,9 @@ export class IpvsSync {
     } catch (error) {
       const message = (error as Error).message;
       this.options.logger.error({ event: 'ipvs-sync-failed', role: state, error: message }, `vrrp.sync: as ${state}, ${message}`);
-      return message;
+      throw error;
     }
     this.daemon = daemonFor(state);
     this.options.logger.info({ event: 'ipvs-sync-role', role: state, argv: start }, `vrrp.sync: as ${state}, ran ipvsadm ${start.join(' ')}`);
-    return undefined;
   }
 }

@@ -5,7 +5,7 @@
 // start no connection (neither SYN nor RST) and match no tracked session: the peers send them again
 // (TCP retransmits) and by then the committed session carries them.
 import { isIP } from 'node:net';
-import { execa } from 'execa';
+import { runChecked } from '../tools/run-tool.ts';
 import type { Logger } from 'pino';
 
 export const GUARD_TABLE = 'lbguard_sync';
@@ -29,16 +29,22 @@ export function renderPickupGuard(addresses: readonly string[]): string {
   ].join('\n');
 }
 
+const NFT_MISSING = 'Debian: apt-get install nftables';
+
 export async function installPickupGuard(addresses: readonly string[], logger: Logger, nft = '/usr/sbin/nft'): Promise<void> {
-  const run = await execa(nft, ['-f', '-'], { input: renderPickupGuard(addresses), reject: false, timeout: 5000 });
-  if (run.exitCode !== 0) {
-    const said = run.stderr.trim().slice(0, 300) || (run.exitCode === undefined ? `${nft} could not run (${run.code ?? run.message}; Debian: apt-get install nftables)` : `exit ${run.exitCode}`);
-    throw new Error(`vrrp.sync: nft refused the pick-up guard table: ${said}`);
+  try {
+    await runChecked('nft -f -', nft, ['-f', '-'], { input: renderPickupGuard(addresses), timeoutMs: 5000, missing: NFT_MISSING });
+  } catch (error) {
+    throw new Error(`vrrp.sync: the pick-up guard table: ${(error as Error).message}`);
   }
   logger.info({ event: 'sync-guard', table: `inet ${GUARD_TABLE}`, addresses }, `vrrp.sync: table inet ${GUARD_TABLE} drops mid-stream TCP packets to ${addresses.join(', ')} that match no session`);
 }
 
 export async function removePickupGuard(logger: Logger, nft = '/usr/sbin/nft'): Promise<void> {
-  const run = await execa(nft, ['delete', 'table', 'inet', GUARD_TABLE], { reject: false, stdin: 'ignore', timeout: 5000 });
-  if (run.exitCode !== 0) logger.warn({ event: 'sync-guard-remove-failed', error: run.stderr.trim().slice(0, 300) }, `vrrp.sync: could not delete table inet ${GUARD_TABLE}: ${run.stderr.trim().slice(0, 300)}`);
+  try {
+    await runChecked(`nft delete table inet ${GUARD_TABLE}`, nft, ['delete', 'table', 'inet', GUARD_TABLE], { timeoutMs: 5000, missing: NFT_MISSING });
+  } catch (error) {
+    const message = (error as Error).message;
+    logger.warn({ event: 'sync-guard-remove-failed', error: message }, `vrrp.sync: could not delete the pick-up guard table: ${message}`);
+  }
 }

@@ -12,23 +12,23 @@ export interface RoleOutcome {
 /**
  * The commands a session-sync engine (conntrackd, the IPVS sync daemon) runs on each VRRP role:
  * one role's sequence after the other, never two at once, and the outcome of the last one. A
- * sequence that throws is recorded as failed and does not stop the ones queued after it.
+ * sequence fails by throwing: it is recorded with the error's message and does not stop the ones
+ * queued after it.
  */
 export class RoleQueue {
   private queue: Promise<void> = Promise.resolve();
   private outcome: RoleOutcome | undefined;
 
-  /** Queues `run` for `state`; it resolves to the error line when the role's commands failed. */
-  enqueue(state: VrrpState, run: () => Promise<string | undefined>): void {
+  /** Queues `run` for `state`; it rejects (its message says what failed) when the role's commands failed. */
+  enqueue(state: VrrpState, run: () => Promise<void>): void {
     this.queue = this.queue.then(async () => {
       const at = new Date().toISOString();
-      let error: string | undefined;
       try {
-        error = await run();
+        await run();
+        this.outcome = { state, at, ok: true };
       } catch (thrown) {
-        error = thrown instanceof Error ? thrown.message : String(thrown);
+        this.outcome = { state, at, ok: false, error: thrown instanceof Error ? thrown.message : String(thrown) };
       }
-      this.outcome = error === undefined ? { state, at, ok: true } : { state, at, ok: false, error };
     });
   }
 

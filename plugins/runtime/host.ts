@@ -26,13 +26,21 @@ export interface Resolved {
   readonly family: 4 | 6;
 }
 
+/**
+ * An IP address needs no resolver: the address itself, at once (undefined for a name). Throws
+ * CheckFailure when it is not of the family asked for (-4/-6).
+ */
+export function literalAddress(host: string, family: AddressFamily, failState: State = CRITICAL): Resolved | undefined {
+  const literal = isIP(host);
+  if (!literal) return undefined;
+  if (family && literal !== family) throw new CheckFailure(`${host} is not an IPv${family} address`, failState);
+  return { address: host, family: literal as 4 | 6 };
+}
+
 /** Resolves a name within the caller's deadline; a name that does not resolve fails with `failState`. */
 export async function resolveHost(host: string, family: AddressFamily, signal: AbortSignal, failState: State = CRITICAL): Promise<Resolved> {
-  const literal = isIP(host);
-  if (literal) {
-    if (family && literal !== family) throw new CheckFailure(`${host} is not an IPv${family} address`, failState);
-    return { address: host, family: literal as 4 | 6 };
-  }
+  const literal = literalAddress(host, family, failState);
+  if (literal) return literal;
   const aborted = new Promise<never>((_, reject) => {
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });

@@ -1,6 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { CheckFailure } from './errors.ts';
-import { type AddressFamily, isSocketPath, resolveHost } from './host.ts';
+import { type AddressFamily, isSocketPath, literalAddress, type Resolved, resolveHost } from './host.ts';
 import { CRITICAL, type State } from './state.ts';
 import type { Trace } from './trace.ts';
 
@@ -30,6 +30,8 @@ export interface TcpTarget {
   readonly refusedState?: State;
   /** state when the name does not resolve */
   readonly unresolvedState?: State;
+  /** TCP_NODELAY (default true: probes write short commands and wait for the answer) */
+  readonly noDelay?: boolean;
 }
 
 /** A failed connect in the C plugins' words: `connect to address H and port P: Connection refused`. */
@@ -42,35 +44,54 @@ export function connectFailure(target: TcpTarget, error: unknown, path?: string)
 /**
  * Opens a TCP (or Unix socket) connection that is destroyed if the signal aborts. Failures become
  * CheckFailure with the C plugins' wording: `connect to address H and port P: Connection refused`.
+ * An address (the usual -H, every backend of a farms file) connects at once, without the resolver.
  */
-export async function connectTcp(target: TcpTarget, signal: AbortSignal, trace: Trace): Promise<Socket> {
+export function connectTcp(target: TcpTarget, signal: AbortSignal, trace: Trace): Promise<Socket> {
+  if (isSocketPath(target.host)) {
+    trace.enter('connecting');
+    return openSocket(target, { path: target.host }, signal);
+  }
+  let literal: Resolved | undefined;
+  try {
+    literal = literalAddress(target.host, target.family, target.unresolvedState);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return literal ? connectTo(target, literal, signal, trace) : resolveAndConnect(target, signal, trace);
+}
+
+async function resolveAndConnect(target: TcpTarget, signal: AbortSignal, trace: Trace): Promise<Socket> {
   trace.enter('resolving the host name');
-  const path = isSocketPath(target.host) ? target.host : undefined;
-  const resolved = path ? undefined : await resolveHost(target.host, target.family, signal, target.unresolvedState);
+  return connectTo(target, await resolveHost(target.host, target.family, signal, target.unresolvedState), signal, trace);
+}
+
+function connectTo(target: TcpTarget, resolved: Resolved, signal: AbortSignal, trace: Trace): Promise<Socket> {
   trace.enter('connecting');
-  if (resolved) trace.note(2, `connecting to ${resolved.address} port ${target.port}`);
+  trace.note(2, `connecting to ${resolved.address} port ${target.port}`);
+  return openSocket(target, endpointOf(target, resolved), signal);
+}
+
+/** Where a TCP connect to `target` at its resolved address goes (net.connect's options). */
+export function endpointOf(target: TcpTarget, resolved: Resolved): NetConnectOpts {
+  return { host: resolved.address, port: target.port, family: resolved.family, noDelay: target.noDelay ?? true };
+}
+
+function openSocket(target: TcpTarget, endpoint: NetConnectOpts, signal: AbortSignal): Promise<Socket> {
+  const path = 'path' in endpoint ? endpoint.path : undefined;
   return new Promise<Socket>((resolve, reject) => {
-    const socket = path ? connect({ path }) : connect({ host: resolved!.address, port: target.port, family: resolved!.family });
-    socket.setNoDelay(true);
-    const onAbort = () => {
+    if (signal.aborted) return reject(signal.reason);
+    const socket = connect(endpoint);
+    // One listener for the socket's whole life: before the connect it fails the attempt, after it
+    // closes the caller's socket (the attempt settled, rejecting again does nothing).
+    signal.addEventListener('abort', () => {
       socket.destroy();
       reject(signal.reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', (error) => {
-      signal.removeEventListener('abort', onAbort);
+    }, { once: true });
+    // Kept after the connect as well: a late error must not crash the process (readers add their own).
+    socket.on('error', (error) => {
       socket.destroy();
       reject(connectFailure(target, error, path));
     });
-    socket.once('connect', () => {
-      socket.removeAllListeners('error');
-      // Readers attach their own error listeners; this one only keeps a late error from crashing the process.
-      socket.on('error', () => undefined);
-      signal.removeEventListener('abort', onAbort);
-      // From here on the socket belongs to the caller; destroy it on abort so nothing is left open.
-      signal.addEventListener('abort', () => socket.destroy(), { once: true });
-      resolve(socket);
-    });
+    socket.once('connect', () => resolve(socket));
   });
 }

@@ -9,6 +9,9 @@ export class Trace {
   // timing modules on first use, some 2-7 ms of a plugin's start-up
   private readonly started = process.hrtime.bigint();
 
+  /** `shown`: the most detail that will be printed (-v count); lines beyond it are not kept */
+  constructor(private readonly shown: number = 3) {}
+
   /** Enters a phase and returns the seconds elapsed since the trace began. */
   enter(phase: string): number {
     this.phase = phase;
@@ -21,7 +24,7 @@ export class Trace {
 
   /** level 1: useful detail (-v); 2: configuration and protocol (-vv); 3: everything (-vvv) */
   note(level: 1 | 2 | 3, text: string): void {
-    this.lines.push({ level, text });
+    if (level <= this.shown) this.lines.push({ level, text });
   }
 
   detailsFor(verbosity: number): string[] {

@@ -14,7 +14,8 @@ export interface TcpCheckOptions {
 
 /** A TCP connect and nothing more, worded as monitoring-plugins' check_tcp words it. */
 export async function checkTcp(options: TcpCheckOptions, signal: AbortSignal, trace: Trace): Promise<Outcome> {
-  const socket = await connectTcp(options, signal, trace);
+  // nothing is written: no TCP_NODELAY (a setsockopt per check at the daemon's thousands a second)
+  const socket = await connectTcp({ ...options, noDelay: false }, signal, trace);
   const elapsed = trace.elapsed();
   socket.destroy();
   return connectedOutcome(options, elapsed);

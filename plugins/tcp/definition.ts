@@ -1,6 +1,7 @@
 import { UsageError } from '../runtime/errors.ts';
 import type { PluginDefinition } from '../runtime/plugin.ts';
 import { checkTcp, type TcpCheckOptions } from './check.ts';
+import { leanTcpCheck } from './lean-check.ts';
 
 /** The `tcp` probe of the orchestrator (no CLI of its own: monitoring-plugins' check_tcp does that job). */
 export const tcpProbe: PluginDefinition<TcpCheckOptions> = {
@@ -17,4 +18,5 @@ export const tcpProbe: PluginDefinition<TcpCheckOptions> = {
     return { host: common.host, port: common.port, family: common.family, thresholds: { warning: common.warning, critical: common.critical }, timeoutSeconds: common.deadline.seconds };
   },
   check: checkTcp,
+  leanCheck: leanTcpCheck,
 };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
 import { addNamespaces, type L4Backend, removeNamespaces, startBackendFtp, startBackendTftp, writeBackendFiles } from './l4-topology.ts';
+import { leaseRouterId } from './router-id.ts';
 import { killProcessesMentioning, ROOT, requireBinary, runCommand, until } from './processes.ts';
 
 const IP = '/usr/sbin/ip';
@@ -139,8 +140,9 @@ export function directorPair(options: PairOptions = {}): DirectorPair {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-pair-'));
   const backends: L4Backend[] = [];
   const started: DirectorProcess[] = [];
-  // one router id per test process: two runs at once must not join each other's pair
-  const routerId = 10 + (process.pid % 240);
+  // a router id no other running test holds: it names lbguard's runtime directories on the host
+  const routerLease = leaseRouterId();
+  const routerId = routerLease.id;
 
   const remove = async () => {
     for (const d of started) await d.stop();
@@ -155,6 +157,7 @@ export function directorPair(options: PairOptions = {}): DirectorPair {
     for (const d of directors) {
       for (const kind of ['vrrp', 'sync']) rmSync(`/run/lbguard/${kind}-${routerId}-${d.name}`, { recursive: true, force: true });
     }
+    routerLease.release();
   };
 
   const plug = (ns: string, port: string, address: string) => {

@@ -4,7 +4,7 @@
 // -Ln --thresholds. Like ipvsadm 1.31, -Sn leaves the thresholds (-x, -y) out. A run whose path
 // ends in "nft" is recorded as an nft script. The real tool on a real kernel is driven by
 // test/system/ipvs-vm.test.ts.
-import type { RunOptions, ToolRun, ToolRunner } from '../../lvs-adapters/ipvsadm/runner.ts';
+import type { RunOptions, ToolRun, ToolRunner } from '../../orchestrator/tools/run-tool.ts';
 
 interface FakeDest {
   r: string;

@@ -14,3 +14,27 @@ t.test('leaves a flag the operator passed to node, with dashes or underscores', 
   t.same(tuneHeapForDaemon(['--semi-space-growth-factor=2', '--heap-growing-percent=0']), [], 'both given: none set');
   t.same(tuneHeapForDaemon(['some-script.js', '--heap-growing-percent']), ['--semi-space-growth-factor=1'], 'a bare flag counts too');
 });
+
+t.test('the young generation is let grow after the start and held at 2 x 8 MB', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const module = join(import.meta.dirname, '..', '..', 'orchestrator', 'heap-settings.ts');
+  // a process allocating as a checking daemon does (most of it short-lived, some kept a while)
+  const code = `const { tuneHeapForDaemon } = await import(${JSON.stringify(module)});
+    const { getHeapSpaceStatistics } = await import('node:v8');
+    const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+    tuneHeapForDaemon([]);
+    const atStart = young();
+    const kept = [];
+    const until = Date.now() + 4000;
+    const churn = () => {
+      for (let i = 0; i < 20000; i++) kept.push({ i, text: 'x' + i });
+      if (kept.length > 200000) kept.splice(0, 100000);
+      if (Date.now() < until) setImmediate(churn); else console.log(JSON.stringify({ atStart, after: young() }));
+    };
+    churn();`;
+  const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 30_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+  const { atStart, after } = JSON.parse(out) as { atStart: number; after: number };
+  t.ok(atStart < 16 * 2 ** 20, `held at the start: ${atStart} bytes`);
+  t.equal(after, 16 * 2 ** 20, 'grown to 2 x 8 MB, and no further');
+});

@@ -1,7 +1,8 @@
 // runTool, the production runner of ipvsadm and nft (the adapter tests hand it an in-process fake
 // instead): a real child each time, its argv taken literally, the input on stdin, failures read.
 import t from 'tap';
-import { ipvsadm, IpvsadmError, runTool } from '../../lvs-adapters/ipvsadm/runner.ts';
+import { ipvsadm, IpvsadmError } from '../../lvs-adapters/ipvsadm/runner.ts';
+import { runTool } from '../../orchestrator/tools/run-tool.ts';
 
 t.test('argv is passed literally (no shell) and the input goes to stdin', async (t) => {
   const echoed = await runTool('echo', ['$(id)', ';', '*', '|', 'x']);

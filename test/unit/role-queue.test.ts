@@ -11,11 +11,9 @@ t.test('one role\'s sequence at a time, in the order the roles came', async (t) 
     seen.push('MASTER begins');
     await new Promise<void>((resolve) => (release = resolve));
     seen.push('MASTER ends');
-    return undefined;
   });
   roles.enqueue('BACKUP', async () => {
     seen.push('BACKUP begins');
-    return undefined;
   });
   await tick();
   await tick();
@@ -28,9 +26,11 @@ t.test('one role\'s sequence at a time, in the order the roles came', async (t) 
   t.notOk(roles.last && 'error' in roles.last, 'no error on success');
 });
 
-t.test('the last outcome says what failed; a throw counts as failed and the queue goes on', async (t) => {
+t.test('the last outcome says what failed; a throw fails the role and the queue goes on', async (t) => {
   const roles = new RoleQueue();
-  roles.enqueue('MASTER', async () => 'conntrackd -c: exit 1');
+  roles.enqueue('MASTER', async () => {
+    throw new Error('conntrackd -c: exit 1');
+  });
   await roles.settled();
   t.same(roles.last && [roles.last.state, roles.last.ok, roles.last.error], ['MASTER', false, 'conntrackd -c: exit 1']);
   roles.enqueue('FAULT', async () => {
@@ -39,18 +39,21 @@ t.test('the last outcome says what failed; a throw counts as failed and the queu
   let ran = false;
   roles.enqueue('BACKUP', async () => {
     ran = true;
-    return 'ipvsadm --start-daemon backup: exit 255';
+    throw new Error('ipvsadm --start-daemon backup: exit 255');
   });
   await roles.settled();
   t.ok(ran, 'the role after a throw still ran');
   t.same(roles.last && [roles.last.state, roles.last.ok, roles.last.error], ['BACKUP', false, 'ipvsadm --start-daemon backup: exit 255']);
 });
 
-t.test('a throw alone is recorded with its message', async (t) => {
+t.test('a throw of something not an Error is recorded as text; a role after it succeeds', async (t) => {
   const roles = new RoleQueue();
   roles.enqueue('FAULT', async () => {
-    throw new Error('spawn EMFILE');
+    throw 'spawn EMFILE';
   });
   await t.resolves(roles.settled(), 'settled() never rejects');
   t.same(roles.last && [roles.last.state, roles.last.ok, roles.last.error], ['FAULT', false, 'spawn EMFILE']);
+  roles.enqueue('BACKUP', async () => undefined);
+  await roles.settled();
+  t.same(roles.last && [roles.last.state, roles.last.ok, 'error' in roles.last], ['BACKUP', true, false]);
 });

@@ -194,7 +194,7 @@ t.test('docs/director-pair.md: the vrrp.sync example is a valid farms file', asy
 });
 
 t.test('vrrp.sync engine ipvs: the IPVS sync daemon per role, as keepalived\'s lvs_sync_daemon sets it', async (t) => {
-  const { IpvsSync, ipvsSyncCommands, ipvsSyncOptions } = await import('../../orchestrator/vrrp/ipvs-sync.ts');
+  const { IpvsSync, ipvsSyncCommands, ipvsSyncOptions, ipvsSyncStopCommands } = await import('../../orchestrator/vrrp/ipvs-sync.ts');
   const ipvsFarms = [{ ...farms[0], dataplane: { type: 'ipvsadm', ipvsadm: '/usr/sbin/ipvsadm' } }];
   const config = pair({ sync: { engine: 'ipvs', interface: 'eth1' } }, ipvsFarms);
   t.throws(() => pair({ sync: { engine: 'ipvs', interface: 'eth1' } }), /vrrp.sync: the IPVS sync daemon syncs IPVS connections: no farm uses the ipvsadm data plane/);
@@ -205,6 +205,8 @@ t.test('vrrp.sync engine ipvs: the IPVS sync daemon per role, as keepalived\'s l
   t.same(ipvsSyncCommands('MASTER', 'eth1', 7).start, ['--start-daemon', 'master', '--mcast-interface', 'eth1', '--syncid', '7']);
   t.same(ipvsSyncCommands('FAULT', 'eth1', 7).start, ['--start-daemon', 'backup', '--mcast-interface', 'eth1', '--syncid', '7']);
   t.same(ipvsSyncCommands('STOP', 'eth1', 7), { stops: [] }, 'keepalived stopped: the daemon is left as it is');
+  t.same(ipvsSyncStopCommands(), [['--stop-daemon', 'master'], ['--stop-daemon', 'backup']], 'lbguard stopping: both daemons');
+  t.same(ipvsSyncCommands('BACKUP', 'eth1', 7).stops, ipvsSyncStopCommands(), 'a role first stops both');
 
   // a stand-in ipvsadm: records its arguments; a stop of a daemon that is not running fails as the kernel says
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-ipvs-sync-'));
@@ -242,5 +244,5 @@ if (fs.existsSync(${JSON.stringify(join(dir, 'fail'))})) { console.error('Invali
 
 t.test('the pick-up guard without nft says what is missing', async (t) => {
   const { installPickupGuard } = await import('../../orchestrator/vrrp/pickup-guard.ts');
-  await t.rejects(installPickupGuard([vip], pino({ level: 'silent' }), '/nonexistent/nft'), /vrrp.sync: nft refused the pick-up guard table: \/nonexistent\/nft could not run \(ENOENT; Debian: apt-get install nftables\)/);
+  await t.rejects(installPickupGuard([vip], pino({ level: 'silent' }), '/nonexistent/nft'), /^vrrp.sync: the pick-up guard table: \/nonexistent\/nft not found \(Debian: apt-get install nftables\)$/);
 });

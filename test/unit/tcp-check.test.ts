@@ -1,17 +1,18 @@
-// The daemon's fast `tcp` check (orchestrator/checks/tcp-connect-check.ts) says what the generic
-// path (runCheck over the tcp probe) says, word for word but the measured time: success, refusal,
-// the deadline while connecting, shutdown; and leaves no socket or listener behind.
+// The `tcp` probe as the daemon runs it (buildBackendCheck: its lean form on an address, over the
+// shared TimedAttempt) says what runCheck over checkTcp says, word for word but the measured time:
+// success, thresholds, refusal, the deadline while connecting judged after pending I/O, shutdown;
+// and leaves no socket or listener behind.
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import type { Test } from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { buildBackendCheck, verdictOf } from '../../orchestrator/checks/backend-check.ts';
-import { tcpConnectCheck } from '../../orchestrator/checks/tcp-connect-check.ts';
 import { runCheck } from '../../plugins/runtime/deadline.ts';
 import type { PluginDefinition } from '../../plugins/runtime/plugin.ts';
 import { CRITICAL } from '../../plugins/runtime/state.ts';
 import { tcpProbe } from '../../plugins/tcp/definition.ts';
+import { leanTcpCheck } from '../../plugins/tcp/lean-check.ts';
 import type { BackendCheck } from '../../orchestrator/checks/types.ts';
 import type { TcpCheckOptions } from '../../plugins/tcp/check.ts';
 import { closeAtOnce } from '../helpers/fake-servers.ts';
@@ -25,26 +26,25 @@ const settled = async () => {
 /** the measured time is the one thing allowed to differ */
 const timeless = (line: string) => line.replace(/\d+\.\d{3} second/, 'N second').replace(/time=[0-9.]+s/, 'time=Ns');
 
-/** the farms file's way (buildBackendCheck), the fast check itself, and the generic path, for one port */
-function checks(port: number, timeoutMs = 1000, options: Record<string, unknown> = {}): { built: BackendCheck; fast: BackendCheck; generic: BackendCheck } {
+/** the farms file's way (buildBackendCheck) and runCheck called directly over the probe, for one backend */
+function checks(port: number, timeoutMs = 1000, options: Record<string, unknown> = {}, address = '127.0.0.1'): { built: BackendCheck; direct: BackendCheck } {
   const config = validateConfig({
     farms: [{
       name: 'f', service: 'tcp', virtual: { address: '192.0.2.1', ports: [80] }, dataplane: { type: 'none' },
       check: { probe: 'tcp', interval: `${Math.max(2000, 2 * timeoutMs)}ms`, timeout: `${timeoutMs}ms`, options },
-      backends: [{ name: 'b', address: '127.0.0.1', port }],
+      backends: [{ name: 'b', address, port }],
     }],
   });
   const farm = config.farms[0]!;
   const built = buildBackendCheck(farm, farm.backends[0]!);
-  const tcpOptions: TcpCheckOptions = { host: '127.0.0.1', port, family: 0, thresholds: {}, timeoutSeconds: timeoutMs / 1000 };
+  const tcpOptions: TcpCheckOptions = { host: address, port, family: 0, thresholds: {}, timeoutSeconds: timeoutMs / 1000 };
   const deadline = { seconds: timeoutMs / 1000, state: CRITICAL };
   const definition = tcpProbe as PluginDefinition<unknown>;
-  const check = tcpConnectCheck(tcpOptions, deadline, (outcome, ms) => verdictOf(outcome, definition, ms, false))!;
-  const generic: BackendCheck = async (signal) => {
+  const direct: BackendCheck = async (signal) => {
     const started = performance.now();
     return verdictOf(await runCheck(tcpProbe.check, tcpOptions, deadline, { signal }), definition, performance.now() - started, false);
   };
-  return { built, fast: (signal) => check.run(signal), generic };
+  return { built, direct };
 }
 
 /**
@@ -71,19 +71,18 @@ async function stalledListener(t: Test): Promise<number> {
   return port;
 }
 
-t.test('a backend that answers: the probe line, checked by the fast path', async (t) => {
+t.test('a backend that answers: the probe line', async (t) => {
   const server = await closeAtOnce();
   t.teardown(() => server.close());
-  const { built, fast, generic } = checks(server.port);
+  const { built, direct } = checks(server.port);
   const before = await settled();
-  const [a, b, c] = [await fast(new AbortController().signal), await generic(new AbortController().signal), await built(new AbortController().signal)];
+  const [a, b] = [await built(new AbortController().signal), await direct(new AbortController().signal)];
   t.equal(a.ok, true);
   t.match(a.line, new RegExp(`^TCP OK - \\d+\\.\\d{3} second response time on 127\\.0\\.0\\.1 port ${server.port}\\|time=\\d+\\.\\d{6}s;;;0\\.000000;1\\.000000$`));
-  t.equal(timeless(a.line), timeless(b.line), 'the generic path words it the same');
-  t.equal(timeless(c.line), timeless(a.line), 'and so does the check a farms file builds');
+  t.equal(timeless(b.line), timeless(a.line), 'runCheck called directly words it the same');
   t.ok(a.ms >= 0 && a.ms < 1000, `took ${a.ms} ms`);
   await new Promise((r) => setTimeout(r, 50));
-  t.equal(server.connections(), 3, 'each check connected once');
+  t.equal(server.connections(), 2, 'each check connected once');
   t.equal(await settled(), before, 'no socket left open');
 });
 
@@ -97,28 +96,28 @@ t.test('thresholds from the farms file are the probe\'s', async (t) => {
   t.match(verdict.line, /^TCP CRITICAL - \d+\.\d{3} second response time on 127\.0\.0\.1 port \d+\|time=\d+\.\d{6}s;;10:20;0\.000000;1\.000000$/);
 });
 
-t.test('a refused connect: the C plugins\' words, from both paths', async (t) => {
+t.test('a refused connect: the C plugins\' words', async (t) => {
   const server = await closeAtOnce();
   const port = server.port;
   await server.close();
-  const { fast, generic } = checks(port);
+  const { built, direct } = checks(port);
   const before = await settled();
-  const [a, b] = [await fast(new AbortController().signal), await generic(new AbortController().signal)];
+  const [a, b] = [await built(new AbortController().signal), await direct(new AbortController().signal)];
   t.same([a.ok, a.line], [false, `TCP CRITICAL - connect to address 127.0.0.1 and port ${port}: Connection refused`]);
-  t.equal(a.line, b.line);
+  t.equal(b.line, a.line);
   t.equal(await settled(), before);
 });
 
-t.test('the deadline passes while connecting: both paths say so, and the socket is closed', async (t) => {
+t.test('the deadline passes while connecting: the line says so, and the socket is closed', async (t) => {
   const port = await stalledListener(t);
-  const { fast, generic } = checks(port, 300);
+  const { built, direct } = checks(port, 300);
   const before = await settled();
   const started = performance.now();
-  const a = await fast(new AbortController().signal);
+  const a = await built(new AbortController().signal);
   const elapsed = performance.now() - started;
-  const b = await generic(new AbortController().signal);
+  const b = await direct(new AbortController().signal);
   t.same([a.ok, a.line], [false, 'TCP CRITICAL - Socket timeout after 0.3 seconds while connecting']);
-  t.equal(a.line, b.line);
+  t.equal(b.line, a.line, 'runCheck over checkTcp words it the same');
   t.ok(elapsed >= 290 && elapsed < 1000, `gave up after ${elapsed.toFixed(0)} ms`);
   t.equal(await settled(), before, 'the waiting socket was destroyed');
 });
@@ -126,8 +125,10 @@ t.test('the deadline passes while connecting: both paths say so, and the socket 
 t.test('a loop held past the deadline: an answer that came in time is read before the deadline is judged', async (t) => {
   const server = await closeAtOnce();
   t.teardown(() => server.close());
-  const { fast, generic } = checks(server.port, 200);
-  for (const [name, check] of [['fast', fast], ['generic', generic]] as const) {
+  const { built, direct } = checks(server.port, 200);
+  for (const [name, check] of [['lean', built], ['runCheck', direct]] as const) {
+    // started from the loop's check phase: due timers run next, before the poll that reads the connect
+    await new Promise((r) => setImmediate(r));
     const running = check(new AbortController().signal);
     // the connect goes out on the next tick; then the daemon is busy for 400 ms, twice the deadline
     await new Promise<void>((r) => process.nextTick(r));
@@ -140,27 +141,44 @@ t.test('a loop held past the deadline: an answer that came in time is read befor
 
 t.test('the daemon stopping ends a waiting check at once, and a stopped signal starts none', async (t) => {
   const port = await stalledListener(t);
-  const { fast } = checks(port, 5000);
-  const controller = new AbortController();
-  const before = await settled();
-  const started = performance.now();
-  const running = [fast(controller.signal), fast(controller.signal)];
-  setTimeout(() => controller.abort(new Error('scheduler stopped')), 100);
-  const verdicts = await Promise.all(running);
-  t.ok(performance.now() - started < 1000, 'ended well before the 5 s deadline');
-  for (const v of verdicts) t.same([v.ok, v.line], [false, 'TCP UNKNOWN - internal error: scheduler stopped']);
-  t.equal(await settled(), before);
-  const late = await fast(controller.signal);
-  t.equal(late.ok, false, 'an aborted signal: no connect');
-  t.equal(await settled(), before);
+  const server = await closeAtOnce();
+  t.teardown(() => server.close());
+  for (const name of ['built', 'direct'] as const) {
+    const check = checks(port, 5000)[name];
+    const controller = new AbortController();
+    const before = await settled();
+    const started = performance.now();
+    const running = [check(controller.signal), check(controller.signal)];
+    setTimeout(() => controller.abort(new Error('scheduler stopped')), 100);
+    const verdicts = await Promise.all(running);
+    t.ok(performance.now() - started < 1000, `${name}: ended well before the 5 s deadline`);
+    for (const v of verdicts) t.same([v.ok, v.line], [false, 'TCP UNKNOWN - internal error: scheduler stopped']);
+    t.equal(await settled(), before);
+    const late = await checks(server.port, 5000)[name](controller.signal);
+    t.same([late.ok, late.line], [false, 'TCP UNKNOWN - internal error: scheduler stopped']);
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(server.connections(), 0, `${name}: an aborted signal, no connect`);
+    t.equal(await settled(), before);
+  }
 });
 
-t.test('a name or another family goes the generic way', async (t) => {
+t.test('a name is resolved first; an address of the other family is refused', async (t) => {
+  const server = await closeAtOnce();
+  t.teardown(() => server.close());
   const deadline = { seconds: 1, state: CRITICAL };
-  const verdict = () => ({ ok: true, line: '', ms: 0 });
+  const base = { port: server.port, thresholds: {}, timeoutSeconds: 1 };
+  const named = await runCheck(tcpProbe.check, { ...base, host: 'localhost', family: 4 }, deadline);
+  t.match(named.text, new RegExp(`second response time on localhost port ${server.port}$`));
+  const wrong = await runCheck(tcpProbe.check, { ...base, host: '127.0.0.1', family: 6 }, deadline);
+  t.same([wrong.state, wrong.text], [CRITICAL, '127.0.0.1 is not an IPv6 address']);
+});
+
+t.test('the lean form is for an address of the family asked for; the rest goes through runCheck', async (t) => {
+  const deadline = { seconds: 1, state: CRITICAL };
   const base = { port: 1, thresholds: {}, timeoutSeconds: 1 };
-  t.equal(tcpConnectCheck({ ...base, host: 'localhost', family: 0 }, deadline, verdict), undefined);
-  t.equal(tcpConnectCheck({ ...base, host: '127.0.0.1', family: 6 }, deadline, verdict), undefined);
-  t.ok(tcpConnectCheck({ ...base, host: '::1', family: 6 }, deadline, verdict));
-  t.ok(tcpConnectCheck({ ...base, host: '127.0.0.1', family: 4 }, deadline, verdict));
+  t.equal(leanTcpCheck({ ...base, host: 'localhost', family: 0 }, deadline), undefined);
+  t.equal(leanTcpCheck({ ...base, host: '127.0.0.1', family: 6 }, deadline), undefined);
+  t.equal(leanTcpCheck({ ...base, host: '/run/x.sock', family: 0 }, deadline), undefined);
+  t.ok(leanTcpCheck({ ...base, host: '::1', family: 6 }, deadline));
+  t.ok(leanTcpCheck({ ...base, host: '127.0.0.1', family: 4 }, deadline));
 });
