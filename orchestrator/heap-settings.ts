@@ -1,4 +1,3 @@
-import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /**
@@ -9,12 +8,14 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  * and keeps little: some 3 KB per backend. With V8's defaults the young generation grows to 2 x 16
  * MB and the old one to several times what is alive before a full collection runs, which made a
  * 2,000-backend daemon 140 MB of which 25 MB was alive (measured in `npm run bench -- orchestrator`).
- * - The young generation is held at 2 x 8 MB, where V8 would double it to 2 x 16 MB: held at once
- *   at the size loading the modules left (2 x 4 MB since the bundle no longer loads execa), then,
- *   2 s after the start, let grow by doublings until it is 2 x 8 MB and held again. Left at 2 x 4
- *   MB, 10,000 backends took 167-170 MB and 128-135 us of CPU per check against 176-178 MB and
- *   112-136 us (load 4-5); let grow from the start, the burst of building 10,000 checks took it
- *   past 2 x 8 MB (190-194 MB). Smaller costs
+ * - The young generation is held at 2 x 8 MB, where V8 would double it to 2 x 16 MB: grown to it
+ *   at once, then held. V8 grows it only when much of it survives a scavenge: loading the bundle
+ *   did that when it loaded execa, and a balancer's traffic never does (its buffers die young). Left
+ *   at the 1 MB a small farms file gave, a TFTP daemon ran 61 scavenges for 20 gets of 1 MiB where
+ *   it had run 7, and objects that a storm's 200 sessions keep for a round trip were promoted. Left
+ *   at 2 x 4 MB, 10,000 backends took 167-170 MB and 128-135 us of CPU per check against 176-178 MB
+ *   and 112-136 us (load 4-5); let grow freely, the burst of building 10,000 checks took it past
+ *   2 x 8 MB (190-194 MB). Smaller costs
  *   CPU: held at 2 x 1 MB from the first line (a launcher tried), what a check keeps for a few ms
  *   outlives more scavenges and is copied to the old generation; 10,000 backends took 330-350 us
  *   of CPU per check instead of 230-245, for 13 MB less.
@@ -32,23 +33,24 @@ export const DAEMON_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1
 const HOLD_YOUNG_GENERATION = '--semi-space-growth-factor=1';
 /** the young generation's size (both semi-spaces, new_space's space_size) it is held at */
 const YOUNG_GENERATION_BYTES = 2 * 8 * 2 ** 20;
-/** after the start's burst (farms file, every backend's check built) */
-const GROW_AFTER_MS = 2000;
 
 function youngGenerationBytes(): number {
   return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
 }
 
-/** Lets V8 double the young generation as the checks allocate, and holds it once it is the size wanted. */
+/**
+ * Grows the young generation to YOUNG_GENERATION_BYTES now, by keeping small objects alive across a
+ * few scavenges as loading modules does (bounded: 16 MB of them at most), then lets them go.
+ */
 function growYoungGeneration(): void {
-  if (youngGenerationBytes() >= YOUNG_GENERATION_BYTES) return;
   setFlagsFromString('--semi-space-growth-factor=2');
-  const observer = new PerformanceObserver(() => {
-    if (youngGenerationBytes() < YOUNG_GENERATION_BYTES) return;
-    setFlagsFromString(HOLD_YOUNG_GENERATION);
-    observer.disconnect();
-  });
-  observer.observe({ entryTypes: ['gc'] });
+  let kept: object[] = [];
+  for (let i = 0; i < 500_000; i++) {
+    kept.push({ i });
+    if (i % 1024 === 0 && youngGenerationBytes() >= YOUNG_GENERATION_BYTES) break;
+  }
+  kept = [];
+  setFlagsFromString(HOLD_YOUNG_GENERATION);
 }
 
 /** The flag's name without its value: `--heap-growing-percent`. */
@@ -61,6 +63,6 @@ export function tuneHeapForDaemon(given: readonly string[] = process.execArgv): 
   const taken = new Set(given.filter((arg) => arg.startsWith('--')).map(flagName));
   const applied = DAEMON_V8_FLAGS.filter((flag) => !taken.has(flagName(flag)));
   for (const flag of applied) setFlagsFromString(flag);
-  if (applied.includes(HOLD_YOUNG_GENERATION)) setTimeout(growYoungGeneration, GROW_AFTER_MS).unref();
+  if (applied.includes(HOLD_YOUNG_GENERATION) && youngGenerationBytes() < YOUNG_GENERATION_BYTES) growYoungGeneration();
   return applied;
 }
