@@ -31,6 +31,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `count` distinct free ports on 127.0.0.1: all are held at once before any is let go, so no two are
+ * the same (freePort() called in a row may hand out a port it just gave back).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 export interface RefusingPort {
   readonly port: number;
   release(): Promise<void>;
