@@ -80,9 +80,16 @@ export function requireTcpHandles(): void {
 /** a request object (write, shutdown, connect) carries its completion and the context it needs */
 export type Request<C> = { oncomplete: (this: Request<C>, status: number) => void; context: C; handle?: TcpHandle };
 
+// Read on every read and write of every relayed connection: taken once here, not looked up per
+// call. Handles exist only once requireTcpHandles() or newTcpHandle() found the bindings.
+const state = bindings?.state ?? new Int32Array(4);
+const READ_BYTES = bindings?.kReadBytesOrError ?? 0;
+const LAST_WRITE_ASYNC = bindings?.kLastWriteWasAsync ?? 0;
+const EOF = bindings?.UV_EOF ?? 0;
+
 /** The result of the last read: bytes read (> 0), EOF (isEof) or a negative libuv error. */
-export const readBytes = (): number => need().state[need().kReadBytesOrError]!;
-export const isEof = (status: number): boolean => status === need().UV_EOF;
+export const readBytes = (): number => state[READ_BYTES]!;
+export const isEof = (status: number): boolean => status === EOF;
 
 /** libuv's error name for a negative status (ECONNREFUSED...) */
 export const errorName = (status: number): string => {
@@ -104,19 +111,18 @@ export const newTcpHandle = (): TcpHandle => {
  * 'done' (the kernel took every byte), 'pending', or a negative error.
  */
 export function writeTo<C>(handle: TcpHandle, data: Uint8Array, oncomplete: Request<C>['oncomplete'], context: C): 'done' | 'pending' | number {
-  const b = need();
-  const req = new b.WriteWrap() as Request<C>;
+  const req = new bindings!.WriteWrap() as Request<C>;
   req.handle = handle;
   req.oncomplete = oncomplete;
   req.context = context;
   const error = handle.writeBuffer(req, data);
   if (error < 0) return error;
-  return b.state[b.kLastWriteWasAsync] ? 'pending' : 'done';
+  return state[LAST_WRITE_ASYNC] ? 'pending' : 'done';
 }
 
 /** Shuts the write side once pending writes are out; `oncomplete(status)` follows. 0 or a negative error. */
 export function shutdownOf<C>(handle: TcpHandle, oncomplete: Request<C>['oncomplete'], context: C): number {
-  const req = new (need().ShutdownWrap)() as Request<C>;
+  const req = new bindings!.ShutdownWrap() as Request<C>;
   req.handle = handle;
   req.oncomplete = oncomplete;
   req.context = context;
@@ -125,7 +131,7 @@ export function shutdownOf<C>(handle: TcpHandle, oncomplete: Request<C>['oncompl
 
 /** Starts connecting `handle` to an IP literal; `oncomplete(status)` follows. 0 or a negative error. */
 export function connectTo<C>(handle: TcpHandle, host: string, port: number, oncomplete: Request<C>['oncomplete'], context: C): number {
-  const req = new (need().TCPConnectWrap)() as Request<C>;
+  const req = new bindings!.TCPConnectWrap() as Request<C>;
   req.oncomplete = oncomplete;
   req.context = context;
   return isIPv6(host) ? handle.connect6(req, host, port) : handle.connect(req, host, port);
