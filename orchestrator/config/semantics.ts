@@ -4,15 +4,17 @@ import { buildBackendCheck } from '../checks/backend-check.ts';
 import { statusSecretProblems } from '../status/secrets.ts';
 import { ConfigError, type ConfigProblem, parseConfigText, readConfigText } from './load.ts';
 import type { Config } from './schema.ts';
+import { sharedAddressProblems } from './shared-addresses.ts';
 
 /**
  * What the schema cannot know: whether each check's options are ones its plugin accepts (parsed by
  * the plugin's own parser), whether the data plane named is one of `kinds` (this build's), what that
- * kind alone can find wrong (a Zevenet appliance's farm names), and whether the status server's token and TLS files are
+ * kind alone can find wrong (a Zevenet appliance's farm names), whether two farms' data planes would
+ * take the same clients (shared-addresses.ts), and whether the status server's token and TLS files are
  * usable (and kept private).
  */
 export function semanticProblems(config: Config, kinds: readonly DataPlaneKind[]): ConfigProblem[] {
-  const problems: ConfigProblem[] = statusSecretProblems(config.status);
+  const problems: ConfigProblem[] = [...statusSecretProblems(config.status), ...sharedAddressProblems(config.farms)];
   config.farms.forEach((farm, i) => {
     const kind = kinds.find((k) => k.type === farm.dataplane.type);
     if (!kind) {
