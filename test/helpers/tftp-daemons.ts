@@ -13,14 +13,24 @@ const isV6 = (host: string) => host.includes(':');
 
 /** A UDP port on 127.0.0.1 (or ::1) that was free a moment ago (bound to port 0, then closed). */
 export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
-  const socket = createSocket(isV6(host) ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, host, () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+  return (await freeUdpPorts(1, host))[0]!;
+}
+
+/** `count` UDP ports free on `host`, distinct: their sockets are held together until all are known. */
+export async function freeUdpPorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const sockets = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const socket = createSocket(isV6(host) ? 'udp6' : 'udp4');
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(0, host, () => resolve());
+      });
+      return socket;
+    }),
+  );
+  const ports = sockets.map((socket) => socket.address().port);
+  await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
+  return ports;
 }
 
 /**

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { freePort, requireBinary, ROOT, runCommand, until } from '../helpers/processes.ts';
-import { freeUdpPort, startTftpdHpa, TFTP_CLIENT, type TftpServerDir } from '../helpers/tftp-daemons.ts';
+import { freeUdpPorts, startTftpdHpa, TFTP_CLIENT, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 
 const LBGUARD = join(ROOT, 'dist', 'lbguard.mjs');
 const VIP = '127.0.0.2';
@@ -38,7 +38,9 @@ t.before(async () => {
   flooded = await startTftpdHpa({ 'who.txt': 'tftp\n' });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   const echoPort = (echo.address() as { port: number }).port;
-  [statusPort, ports.a, ports.b, ports.c] = [await freePort(), await freeUdpPort(VIP), await freeUdpPort(VIP), await freePort()];
+  // the two TFTP farms' ports held at once, so that they differ (the file would be refused)
+  [statusPort, ports.c] = [await freePort(), await freePort()];
+  [ports.a, ports.b] = (await freeUdpPorts(2, VIP)) as [number, number];
   const farms = `status: {listen: "127.0.0.1:${statusPort}"}
 state: {file: "${join(dir, 'state.json')}"}
 farms:
@@ -56,7 +58,10 @@ ${tftpFarm('tftp-a', ports.a, flooded.port)}${tftpFarm('tftp-b', ports.b, backen
   child.stderr.on('data', (d) => (out += d));
   t.teardown(() => { child.kill('SIGKILL'); });
   daemonPid = child.pid!;
-  await until('every backend up', async () => ((await status()).every((b) => b === 'up') ? true : undefined), 15_000);
+  // 30 s: at a load of 7-8 (the suite's other files) the first TFTP checks, 1.5 s each, time out
+  await until('every backend up', async () => ((await status()).every((b) => b === 'up') ? true : undefined), 30_000).catch((error: Error) => {
+    throw new Error(`${error.message}; the daemon said: ${out.slice(-2000)}`);
+  });
 });
 t.teardown(async () => {
   echo.close();
