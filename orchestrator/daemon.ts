@@ -62,6 +62,18 @@ export interface StatusSnapshot {
   readonly vrrp?: VrrpStatus;
 }
 
+/** A farm's status less its backends, and how to build each backend's (Orchestrator.statusParts). */
+export interface FarmStatusParts {
+  readonly head: Omit<FarmStatus, 'backends'>;
+  readonly backends: readonly BackendConfig[];
+  backend(backend: BackendConfig): BackendStatus | undefined;
+}
+
+/** StatusSnapshot with each farm's backends built on demand. */
+export interface StatusParts extends Omit<StatusSnapshot, 'farms'> {
+  readonly farms: readonly FarmStatusParts[];
+}
+
 export interface OrchestratorOptions {
   readonly logger: Logger;
   /** how often each data plane is re-read and drift repaired */
@@ -287,11 +299,22 @@ export class Orchestrator {
     await Promise.all([...this.reconcilers.values()].map((r) => r.request()));
   }
 
+  /** Everything /status shows, each farm's backends built whole. */
   snapshot(): StatusSnapshot {
+    const { at, farms, transitions, vrrp } = this.statusParts();
+    return { at, farms: farms.map((farm) => ({ ...farm.head, backends: farm.backends.flatMap((b) => farm.backend(b) ?? []) })), transitions, ...(vrrp ? { vrrp } : {}) };
+  }
+
+  /**
+   * What /status shows, with each backend's part built when asked for (status/status-json.ts
+   * writes a large farm's in slices, letting checks run between them). A backend a reload removed
+   * meanwhile gives undefined.
+   */
+  statusParts(): StatusParts {
     const now = Date.now();
     const desired = desiredByDataplane(this.config, this.health);
     const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-    const farms = this.config.farms.map((farm): FarmStatus => {
+    const farms = this.config.farms.map((farm): FarmStatusParts => {
       const reconciler = this.reconcilers.get(dataplaneKey(farm));
       const servers = desired.get(dataplaneKey(farm))?.find((f) => f.service.farm === farm.name)?.servers ?? [];
       const counters = reconciler?.adapter.counters?.().filter((c) => c.farm === farm.name && c.errorKind === undefined);
@@ -300,7 +323,7 @@ export class Orchestrator {
       const countedBy = firstByName(counters ?? [], (c) => c.backend);
       const status = reconciler?.status;
       const held = reconciler?.adapter.dataplaneWeights?.(servers);
-      return {
+      const head = {
         name: farm.name,
         service: farm.service,
         dataplane: {
@@ -309,27 +332,29 @@ export class Orchestrator {
           appliedAt: iso(status?.lastAppliedAt),
           changesApplied: status?.changesApplied ?? 0,
         },
-        backends: farm.backends.map((backend): BackendStatus => {
-          const key = healthKey(farm.name, backend.name);
-          const record = this.health.get(key)!;
-          const down = this.downtime.get(key);
-          const counted = countedBy.get(backend.name);
-          return {
-            name: backend.name,
-            address: backend.address,
-            port: backendPort(farm, backend),
-            weight: weights.get(backend.name)?.weight ?? 0,
-            maxConns: backend['max-conns'],
-            ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
-            state: backend.maintenance ? 'maintenance' : visibleState(record),
-            since: new Date(record.since).toISOString(),
-            downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
-            last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
-            recent: this.recentChecks.get(key)?.entries() ?? [],
-            traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
-          };
-        }),
       };
+      const backend = (backend: BackendConfig): BackendStatus | undefined => {
+        const key = healthKey(farm.name, backend.name);
+        const record = this.health.get(key);
+        if (!record) return undefined;
+        const down = this.downtime.get(key);
+        const counted = countedBy.get(backend.name);
+        return {
+          name: backend.name,
+          address: backend.address,
+          port: backendPort(farm, backend),
+          weight: weights.get(backend.name)?.weight ?? 0,
+          maxConns: backend['max-conns'],
+          ...(held?.has(backend.name) ? { dataplaneWeight: held.get(backend.name) } : {}),
+          state: backend.maintenance ? 'maintenance' : visibleState(record),
+          since: new Date(record.since).toISOString(),
+          downMs: (down?.closedMs ?? 0) + (down?.downSince === undefined ? 0 : now - down.downSince),
+          last: record.last && { line: record.last.line, ms: Math.round(record.last.ms * 10) / 10, at: new Date(record.last.at).toISOString() },
+          recent: this.recentChecks.get(key)?.entries() ?? [],
+          traffic: counters && { active: counted?.activeSessions ?? 0, sessions: counted?.sessions ?? 0, bytesIn: counted?.bytesIn ?? 0, bytesOut: counted?.bytesOut ?? 0 },
+        };
+      };
+      return { head, backends: farm.backends, backend };
     });
     const vrrp = this.options.vrrpStatus?.();
     return { at: new Date(now).toISOString(), farms, transitions: [...this.transitions], ...(vrrp ? { vrrp } : {}) };

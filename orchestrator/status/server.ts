@@ -4,6 +4,7 @@ import type { Orchestrator } from '../daemon.ts';
 import { type AccessKind, decideAccess } from './access.ts';
 import { STATUS_PAGE } from './page.ts';
 import type { StatusSecrets } from './secrets.ts';
+import { writeStatusJson } from './status-json.ts';
 
 export interface StatusServer {
   readonly url: string;
@@ -18,8 +19,12 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: match[1] as string, port: Number(match[2]) };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function writeHead(res: ServerResponse, status: number, type: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  writeHead(res, status, type, headers);
   res.end(body);
 }
 
@@ -99,7 +104,10 @@ export async function startStatusServer(orchestrator: Orchestrator, listen: stri
     }
     switch (url.pathname) {
       case '/': return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE, { 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'" });
-      case '/status': return send(res, 200, 'application/json', JSON.stringify(orchestrator.snapshot()));
+      case '/status':
+        writeHead(res, 200, 'application/json');
+        if (req.method !== 'HEAD') await writeStatusJson(res, orchestrator.statusParts());
+        return void res.end();
       case '/metrics': return send(res, 200, metrics.registry.contentType, await metrics.exposition());
       default: return maintenance(req, res, url);
     }
