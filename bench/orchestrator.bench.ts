@@ -17,7 +17,7 @@ import { Orchestrator } from '../orchestrator/daemon.ts';
 import { MemoryAdapter } from '../orchestrator/dataplane/memory.ts';
 import { Scheduler } from '../orchestrator/scheduler.ts';
 import { cPlugin, ROOT } from '../test/helpers/processes.ts';
-import { heading } from './lib.ts';
+import { heading, median } from './lib.ts';
 
 const BACKENDS = Number(process.env.BENCH_BACKENDS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
@@ -151,7 +151,8 @@ function latenessBuckets(page: string): Map<number, number> {
  * between two scrapes of its /metrics SECONDS apart, once every backend had its first check. The
  * p99 of start lateness is the histogram bucket it falls in ('<= 0.1' passes a 100 ms target).
  */
-async function daemonRun(ports: number[], intervalMs: number, bundle: string): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number }> {
+/** readStatus: GET /status once a second while measured, as the live page does (its answer times, in ms) */
+async function daemonRun(ports: number[], intervalMs: number, bundle: string, readStatus = false): Promise<Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; statusMs: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'lbguard-bench-orchestrator-'));
   // below the ephemeral range (32768-60999 here), where the listeners' ports are
   const statusPort = 20000 + (process.pid % 12000);
@@ -187,7 +188,15 @@ async function daemonRun(ports: number[], intervalMs: number, bundle: string): P
     const started = performance.now();
     let maxRss = 0;
     const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMb('VmRSS'))), 200);
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const statusMs: number[] = [];
+    const measuredUntil = Date.now() + SECONDS * 1000;
+    while (readStatus && Date.now() < measuredUntil - 1000) {
+      const asked = performance.now();
+      await (await fetch(`http://127.0.0.1:${statusPort}/status`)).text();
+      statusMs.push(performance.now() - asked);
+      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - asked))));
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, measuredUntil - Date.now())));
     clearInterval(sampler);
     const cpuUsed = cpuSeconds(child.pid!) - cpuBefore;
     const after = await scrape();
@@ -197,7 +206,7 @@ async function daemonRun(ports: number[], intervalMs: number, bundle: string): P
     const [b0, b1] = [latenessBuckets(before), latenessBuckets(after)];
     const total = (b1.get(Infinity) ?? 0) - (b0.get(Infinity) ?? 0);
     const p99 = [...b1.keys()].sort((a, b) => a - b).find((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0) >= 0.99 * total);
-    return { name: 'lbguard run (built daemon)', checksPerSecond: checks / elapsed, failed, p99LateMs: NaN, p99Bucket: p99 === undefined ? '-' : `<= ${p99 * 1000}`, maxRssMb: maxRss, peakRssMb: rssMb('VmHWM'), usPerCheck: (cpuUsed * 1e6) / checks, cores: cpuUsed / elapsed };
+    return { name: 'lbguard run (built daemon)', checksPerSecond: checks / elapsed, failed, p99LateMs: NaN, p99Bucket: p99 === undefined ? '-' : `<= ${p99 * 1000}`, maxRssMb: maxRss, peakRssMb: rssMb('VmHWM'), usPerCheck: (cpuUsed * 1e6) / checks, cores: cpuUsed / elapsed, statusMs };
   } finally {
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
@@ -240,7 +249,7 @@ async function builtDaemon(): Promise<void> {
   // BENCH_BASELINE=PATH: another build's lbguard.mjs (a commit before a change), run beside this
   // one at each size on the same listeners, first and second in turn, so that both see the same load
   const bundles = [join(ROOT, 'dist', 'lbguard.mjs'), ...(process.env.BENCH_BASELINE ? [process.env.BENCH_BASELINE] : [])];
-  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; backends: number; build: string })[] = [];
+  const runs: (Run & { p99Bucket: string; peakRssMb: number; usPerCheck: number; cores: number; statusMs: number[]; backends: number; build: string })[] = [];
   // one set of listeners for every size, made first: after a run, the ports its checks closed wait
   // in TIME_WAIT, and binding 10,000 new listeners then failed with EADDRINUSE
   const listeners = await startListeners(Math.max(...sizes));
@@ -250,18 +259,22 @@ async function builtDaemon(): Promise<void> {
       if (turn % 2) order.reverse();
       for (const [i, bundle] of order) runs.push({ ...(await daemonRun(listeners.ports.slice(0, size), 2000, bundle)), backends: size, build: i === 0 ? 'this' : 'baseline' });
     }
+    // the largest again with the live page open: /status read once a second
+    const largest = Math.max(...sizes);
+    for (const [i, bundle] of bundles.entries()) runs.push({ ...(await daemonRun(listeners.ports.slice(0, largest), 2000, bundle, true)), backends: largest, build: i === 0 ? 'this' : 'baseline' });
   } finally {
     listeners.stop();
   }
-  heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000)`);
+  heading(`lbguard run (built daemon, dist/lbguard.mjs), every backend every 2 s for ${SECONDS} s (targets: start lateness p99 < 100 ms; RSS < 120 MB at 2,000 backends, < 300 MB at 10,000; the last rows: the largest size again with /status read once a second, as the live page does)`);
   const floorOf = (r: (typeof runs)[number]) => runs.find((f) => f.backends === 1 && f.build === r.build);
   const perBackend = (r: (typeof runs)[number]) => {
     const floor = floorOf(r);
     return floor && r !== floor ? ((r.maxRssMb - floor.maxRssMb) * 1024 / r.backends).toFixed(1) : '-';
   };
   if (bundles.length > 1) console.log(`baseline: ${bundles[1]}\n`);
-  console.log('| build | backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check | daemon CPU, cores |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| build | backends | demand checks/s | checks/s | failed | start lateness p99 ms (histogram bucket) | max RSS MB while measured | peak RSS MB (VmHWM) | KB of RSS per backend over 1 backend | CPU us per check | daemon CPU, cores | GET /status each 1 s: answer ms, median (max) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const answers = (ms: number[]) => (ms.length ? `${median(ms).toFixed(0)} (${Math.max(...ms).toFixed(0)})` : '-');
   // the floor's CPU is the idle daemon's (timers, scrapes), not a check's
-  for (const r of runs) console.log(`| ${r.build} | ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floorOf(r) ? '-' : r.usPerCheck.toFixed(0)} | ${r.cores.toFixed(2)} |`);
+  for (const r of runs) console.log(`| ${r.build} | ${r.backends} | ${r.backends / 2} | ${r.checksPerSecond.toFixed(r.backends < 20 ? 1 : 0)} | ${r.failed} | ${r.p99Bucket} | ${r.maxRssMb.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${perBackend(r)} | ${r === floorOf(r) ? '-' : r.usPerCheck.toFixed(0)} | ${r.cores.toFixed(2)} | ${answers(r.statusMs)} |`);
 }
