@@ -5,10 +5,12 @@ import type { FarmConfig } from './schema.ts';
 /** UDP for TFTP and plain UDP farms, TCP for the others (FTP's control port, SSH, TCP) */
 const protocolOf = (farm: FarmConfig): 'tcp' | 'udp' => (farm.service === 'tftp' || farm.service === 'udp' ? 'udp' : 'tcp');
 
+/** An IPv6 address in its shortest form (2001:0db8:0:0::1 and 2001:db8::1 are one); others lower-cased. */
+const canonical = (address: string): string => (isIPv6(address) ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address.toLowerCase());
+
 /** the address a farm's data plane takes its clients on: the userspace balancer may listen elsewhere */
 function listenAddress(farm: FarmConfig): string {
-  const address = farm.dataplane.type === 'userspace' ? (farm.dataplane['listen-address'] ?? farm.virtual.address) : farm.virtual.address;
-  return address.toLowerCase();
+  return canonical(farm.dataplane.type === 'userspace' ? (farm.dataplane['listen-address'] ?? farm.virtual.address) : farm.virtual.address);
 }
 
 /**

@@ -34,6 +34,8 @@ t.test('the same address, protocol and port in two farms is refused on the later
 t.test('overlapping ranges, a wildcard listen address and a shared firewall mark are refused too', async (t) => {
   t.match(problemsOf(farm('a', 'tcp', '192.0.2.1', ['7000-7010']), farm('b', 'tcp', '192.0.2.1', [9000, '7010-7020'])), [/^farms\[1\]\.virtual\.ports: farm b: TCP 192\.0\.2\.1 port 7010 is farm a's/]);
   t.match(problemsOf(farm('a', 'tcp', '192.0.2.1', [7000]), farm('b', 'tcp', '192.0.2.2', [7000], { type: 'userspace', 'listen-address': '0.0.0.0' })), [/farm b: TCP 0\.0\.0\.0 port 7000 is farm a's already \(192\.0\.2\.1\)/]);
+  // one IPv6 address written two ways
+  t.match(problemsOf(farm('a', 'tcp', '2001:db8::1', [7000]), farm('b', 'tcp', '2001:0DB8:0:0::1', [7000])), [/farm b: TCP 2001:db8::1 port 7000 is farm a's already \(2001:db8::1\)/]);
   // Node listens on :: for IPv4 too
   t.match(problemsOf(farm('a', 'tcp', '::', [7000]), farm('b', 'tcp', '192.0.2.2', [7000])), [/farm b: TCP 192\.0\.2\.2 port 7000 is farm a's already \(::\)/]);
   const marked = (name: string, port: number) => ({ ...farm(name, 'ftp', '192.0.2.1', [port], { type: 'ipvsadm' }), virtual: { address: '192.0.2.1', ports: [port], fwmark: 5 } });
