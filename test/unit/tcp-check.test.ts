@@ -2,8 +2,8 @@
 // shared TimedAttempt) says what runCheck over checkTcp says, word for word but the measured time:
 // success, thresholds, refusal, the deadline while connecting judged after pending I/O, shutdown;
 // and leaves no socket or listener behind.
-import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import t from 'tap';
 import type { Test } from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
@@ -181,4 +181,18 @@ t.test('the lean form is for an address of the family asked for; the rest goes t
   t.equal(leanTcpCheck({ ...base, host: '/run/x.sock', family: 0 }, deadline), undefined);
   t.ok(leanTcpCheck({ ...base, host: '::1', family: 6 }, deadline));
   t.ok(leanTcpCheck({ ...base, host: '127.0.0.1', family: 4 }, deadline));
+});
+
+t.test('a connection made is closed with a reset: no TIME_WAIT left on this host, whatever the rate', async (t) => {
+  const resets: string[] = [];
+  const server = createServer((socket) => socket.on('error', (error: NodeJS.ErrnoException) => resets.push(error.code ?? '')));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const { built } = checks(port);
+  for (let i = 0; i < 20; i++) t.equal((await built(new AbortController().signal)).ok, true);
+  await new Promise((r) => setTimeout(r, 100));
+  const waiting = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( dport = :${port} or sport = :${port} )`], { encoding: 'utf8' }).trim();
+  t.equal(waiting, '', 'no socket of these checks in TIME_WAIT (a FIN from the checker left one per check for 60 s)');
+  t.same(resets, Array.from({ length: 20 }, () => 'ECONNRESET'), 'the backend saw each check end with a reset');
 });
