@@ -135,7 +135,8 @@ t.test('zevenet adapter: a farm the appliance does not have, and a wrong key, sa
 t.test('/status and lbguard status show the weight the appliance holds beside lbguard\'s', async (t) => {
   const zapi = await startFakeZapi(KEY, { FTPfarm: [{ id: 0, ip: '127.0.0.1', weight: 5 }, { id: 1, ip: '127.0.0.2', weight: 5 }] });
   t.teardown(() => zapi.close());
-  const listener = createServer((socket) => socket.end());
+  // lbguard's tcp checks end their connections with a reset
+  const listener = createServer((socket) => socket.on('error', () => undefined).end());
   await new Promise<void>((resolve) => listener.listen(0, '0.0.0.0', () => resolve()));
   t.teardown(() => new Promise<void>((resolve) => listener.close(() => resolve())));
   const port = (listener.address() as { port: number }).port;
