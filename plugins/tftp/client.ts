@@ -132,6 +132,11 @@ class ReadTransfer {
   private expected = 1;
   private sinceAck = 0;
   private lastAckAt = 0;
+  /**
+   * true from our ACK until the event loop's next check phase: a duplicate read meanwhile was already
+   * queued when we acknowledged (both copies came in one read), whatever the clock says after a pause
+   */
+  private ackedThisTurn = false;
   private gapAcked = false;
   private retries = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -217,6 +222,10 @@ class ReadTransfer {
     this.send(encodeAck(block), this.tid.port, this.tid.address);
     this.lastAckAt = performance.now();
     this.sinceAck = 0;
+    if (!this.ackedThisTurn) {
+      this.ackedThisTurn = true;
+      setImmediate(() => (this.ackedThisTurn = false));
+    }
   }
 
   /**
@@ -384,7 +393,7 @@ class ReadTransfer {
       // Sorcerer's Apprentice loop.
       this.duplicates++;
       const last = (this.expected - 1) & 0xffff;
-      if (performance.now() - this.lastAckAt >= this.reackAfterMs) {
+      if (!this.ackedThisTurn && performance.now() - this.lastAckAt >= this.reackAfterMs) {
         if (this.duplicates <= MAX_NOTES) this.trace.note(2, `duplicate DATA block ${block}: ACK ${last} again`);
         this.sendAck(last);
       } else if (this.duplicates <= MAX_NOTES) {

@@ -1,5 +1,6 @@
 // The TFTP client and check in-process, as the orchestrator calls them: results, and no UDP socket
 // left open whether the transfer ends, fails or is aborted by the deadline.
+import { Socket } from 'node:dgram';
 import t from 'tap';
 import { runCheck } from '../../plugins/runtime/deadline.ts';
 import { Trace } from '../../plugins/runtime/trace.ts';
@@ -74,4 +75,30 @@ t.test('a request that cannot be sent fails before any socket is opened', async 
   await t.rejects(tftpGet({ address: '127.0.0.1', family: 4, port: 9 }, { filename: 'x'.repeat(600) }, new AbortController().signal, new Trace()),
     /exceeds the 512 bytes/);
   t.equal(await openUdpHandles(before), before);
+});
+
+t.test('both copies of a DATA read together: the second is an echo, not re-ACKed, however long the first took', async (t) => {
+  const server = await startFakeTftp({ files: FILES, duplicateData: true });
+  t.teardown(() => server.close());
+  // a pause of 200 ms between the two copies' handling, as a loaded machine gives: the clock jumps
+  // right after the client's callback for the first copy of block 2 (microtasks run between callbacks)
+  const realNow = performance.now.bind(performance);
+  let skew = 0;
+  performance.now = () => realNow() + skew;
+  const realSend = Socket.prototype.send;
+  Socket.prototype.send = function (this: Socket, ...args: Parameters<Socket['send']>) {
+    const message = args[0];
+    if (Buffer.isBuffer(message) && message.length === 4 && message.readUInt16BE(0) === 4 && message.readUInt16BE(2) === 2) queueMicrotask(() => (skew += 200));
+    return realSend.apply(this, args);
+  } as Socket['send'];
+  t.teardown(() => {
+    performance.now = realNow;
+    Socket.prototype.send = realSend;
+  });
+  const result = await tftpGet({ address: '127.0.0.1', family: 4, port: server.port }, { filename: 'multi.bin' }, new AbortController().signal, new Trace());
+  t.equal(result.bytes, 3000);
+  t.equal(skew, 200, 'the clock jumped once');
+  // the final ACK leaves as the result is given: let the server read it
+  await new Promise((r) => setTimeout(r, 50));
+  t.same([...server.stats.acks.values()], [1, 1, 1, 1, 1, 1], 'each of the 6 blocks acknowledged once');
 });
