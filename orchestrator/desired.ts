@@ -1,4 +1,4 @@
-import type { Config, FarmConfig } from './config/schema.ts';
+import { type Config, type FarmConfig, protocolOf } from './config/schema.ts';
 import type { FarmState, RealServerSpec, VirtualServiceSpec } from './dataplane/types.ts';
 import { type HealthRecord, isServing } from './health/backend-health.ts';
 import { backendPort } from './checks/backend-check.ts';
@@ -11,7 +11,7 @@ export function virtualService(farm: FarmConfig): VirtualServiceSpec {
   return {
     farm: farm.name,
     service: farm.service,
-    protocol: farm.service === 'tftp' || farm.service === 'udp' ? 'udp' : 'tcp',
+    protocol: protocolOf(farm.service),
     address: farm.virtual.address,
     ports: farm.virtual.ports,
     fwmark: farm.virtual.fwmark,

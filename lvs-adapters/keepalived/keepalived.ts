@@ -4,7 +4,7 @@
 // address and port are written into it (keepalived.conf(5) MISC_CHECK,
 // keepalived/check/check_misc.c; docs/keepalived.md).
 import { readFileSync } from 'node:fs';
-import type { Config, FarmConfig, VrrpConfig, VrrpPeer } from '../../orchestrator/config/schema.ts';
+import { type Config, type FarmConfig, protocolOf, type VrrpConfig, type VrrpPeer } from '../../orchestrator/config/schema.ts';
 import { splitCommandLine, substituteTarget } from '../../orchestrator/checks/command-line.ts';
 import { backendPort } from '../../orchestrator/checks/backend-check.ts';
 import { PLUGIN, pluginArgs } from '../lvs-cf/farms.ts';
@@ -126,7 +126,7 @@ function virtualServer(farm: FarmConfig, port: number | undefined, options: Keep
   const method = farm.dataplane.type === 'ipvsadm' ? farm.dataplane.method : 'nat';
   const head = port === undefined ? `virtual_server fwmark ${farm.virtual.fwmark}` : `virtual_server ${farm.virtual.address} ${port}`;
   const out = [`# farm ${farm.name} ${farm.virtual.address}`, `${head} {`, `    delay_loop ${seconds(farm.check.interval)}`, `    lvs_sched ${farm.scheduler}`, `    lvs_method ${METHOD[method]}`];
-  if (port !== undefined) out.push(`    protocol ${farm.service === 'tftp' || farm.service === 'udp' ? 'UDP' : 'TCP'}`);
+  if (port !== undefined) out.push(`    protocol ${protocolOf(farm.service).toUpperCase()}`);
   if (farm.persistence) {
     out.push(`    persistence_timeout ${farm.persistence.timeout}`);
     if (farm.persistence.netmask !== '255.255.255.255') out.push(`    persistence_granularity ${farm.persistence.netmask}`);

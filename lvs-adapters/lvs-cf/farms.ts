@@ -1,4 +1,4 @@
-import type { Config, FarmConfig } from '../../orchestrator/config/schema.ts';
+import { type Config, type FarmConfig, protocolOf } from '../../orchestrator/config/schema.ts';
 import { convertNannyEscapes } from '../../orchestrator/checks/command.ts';
 import { backendPort } from '../../orchestrator/checks/backend-check.ts';
 import { nativeCheck } from './send-program.ts';
@@ -227,7 +227,7 @@ function renderVirtual(farm: FarmConfig, paths: RenderPaths): VirtualBlock {
     entry('active', 1),
     entry('address', farm.virtual.address, paths.device),
     ...(farm.virtual.fwmark !== undefined ? [entry('fwmark', farm.virtual.fwmark)] : []),
-    entry('protocol', farm.service === 'tftp' || farm.service === 'udp' ? 'udp' : 'tcp'),
+    entry('protocol', protocolOf(farm.service)),
     entry('port', port),
     entry('scheduler', farm.scheduler),
     ...(farm.persistence ? [entry('persistent', farm.persistence.timeout)] : []),

@@ -46,6 +46,9 @@ const portRange = z.union([port, z.string()]).transform((value, ctx): PortRange 
 });
 
 export const SERVICES = ['ftp', 'tftp', 'sftp', 'tcp', 'udp'] as const;
+
+/** The transport a service runs on: UDP for TFTP and plain UDP, TCP for the others (FTP's control port, SSH, TCP). */
+export const protocolOf = (service: (typeof SERVICES)[number]): 'tcp' | 'udp' => (service === 'tftp' || service === 'udp' ? 'udp' : 'tcp');
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'lblc', 'lblcr', 'mh'] as const;
 export const PROBES = ['ftp', 'tftp', 'ssh', 'tcp', 'command'] as const;
 

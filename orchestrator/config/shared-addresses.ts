@@ -1,9 +1,7 @@
 import { isIPv6 } from 'node:net';
 import type { ConfigProblem } from './read.ts';
-import type { FarmConfig } from './schema.ts';
+import { type FarmConfig, protocolOf } from './schema.ts';
 
-/** UDP for TFTP and plain UDP farms, TCP for the others (FTP's control port, SSH, TCP) */
-const protocolOf = (farm: FarmConfig): 'tcp' | 'udp' => (farm.service === 'tftp' || farm.service === 'udp' ? 'udp' : 'tcp');
 
 /** An IPv6 address in its shortest form (2001:0db8:0:0::1 and 2001:db8::1 are one); others lower-cased. */
 const canonical = (address: string): string => (isIPv6(address) ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address.toLowerCase());
@@ -50,7 +48,7 @@ export function sharedAddressProblems(farms: readonly FarmConfig[]): ConfigProbl
       if (holder !== undefined) problems.push({ path: `farms[${i}].virtual.fwmark`, message: `farm ${farm.name}: firewall mark ${mark} is farm ${holder}'s already` });
       else marks.set(mark, farm.name);
     }
-    for (const range of farm.virtual.ports ?? []) claims.push({ farm: i, name: farm.name, address: listenAddress(farm), protocol: protocolOf(farm), from: range.from, to: range.to });
+    for (const range of farm.virtual.ports ?? []) claims.push({ farm: i, name: farm.name, address: listenAddress(farm), protocol: protocolOf(farm.service), from: range.from, to: range.to });
   });
   // sorted by first port, each claim need only be compared with those whose range is still open
   claims.sort((a, b) => a.from - b.from || a.farm - b.farm);

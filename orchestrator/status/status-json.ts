@@ -45,7 +45,7 @@ export async function writeStatusJson(sink: JsonSink, parts: StatusParts, perSli
   for (const [f, farm] of parts.farms.entries()) {
     const head = JSON.stringify(farm.head);
     // the farm's own fields, then its backends: the key order of FarmStatus
-    pending += `${f ? ',' : ''}${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"backends":[`;
+    pending += `${f ? ',' : ''}${head.slice(0, -1)},"backends":[`;
     let first = true;
     for (const config of farm.backends) {
       const backend = farm.backend(config);

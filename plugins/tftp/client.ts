@@ -137,6 +137,9 @@ class ReadTransfer {
    * queued when we acknowledged (both copies came in one read), whatever the clock says after a pause
    */
   private ackedThisTurn = false;
+  private readonly turnEnded = (): void => {
+    this.ackedThisTurn = false;
+  };
   private gapAcked = false;
   private retries = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -224,7 +227,7 @@ class ReadTransfer {
     this.sinceAck = 0;
     if (!this.ackedThisTurn) {
       this.ackedThisTurn = true;
-      setImmediate(() => (this.ackedThisTurn = false));
+      setImmediate(this.turnEnded);
     }
   }
 
