@@ -3,7 +3,8 @@
 // (dist/plugins/vendor/) and loaded lazily, only by the checks that need a full SSH or FTP session. The lbguard daemon is an
 // ESM bundle of our code that loads its npm dependencies from node_modules (start-up time is no concern).
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +105,35 @@ await build({
   chunkNames: 'config-worker-[name]-[hash]',
   splitting: true,
 });
-const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs'];
+
+// The TFTP relay's batched UDP port (native/udp-batch.c, lvs-adapters/userspace/client-port.ts),
+// built with node-gyp against this Node's own headers, as npm builds any addon. It is optional: where
+// it cannot be built the relay uses Node's dgram, and this says so.
+function buildAddon() {
+  const source = join(root, 'native');
+  const out = join(root, 'dist', 'udp_batch.node');
+  const made = join(source, 'build', 'Release', 'udp_batch.node');
+  const newest = Math.max(...['udp-batch.c', 'binding.gyp'].map((f) => statSync(join(source, f)).mtimeMs));
+  if (existsSync(made) && statSync(made).mtimeMs >= newest) {
+    copyFileSync(made, out);
+    return 'dist/udp_batch.node';
+  }
+  const npmGyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const gyp = process.env.npm_config_node_gyp ?? npmGyp;
+  const prefix = join(dirname(process.execPath), '..');
+  const headers = existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? ['--nodedir', prefix] : [];
+  try {
+    execFileSync(process.execPath, [gyp, 'rebuild', '--directory', source, ...headers], { stdio: ['ignore', 'pipe', 'pipe'] });
+    copyFileSync(made, out);
+    return 'dist/udp_batch.node';
+  } catch (error) {
+    rmSync(out, { force: true });
+    const said = `${error.stderr ?? ''}`.split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ');
+    console.warn(`udp_batch not built (the TFTP relay will use Node's dgram, a datagram per system call): ${said || error.message}`);
+    return undefined;
+  }
+}
+const addon = buildAddon();
+const built = [...entries.map((e) => `dist/${e.out}.cjs`), 'dist/lbguard.mjs', ...(addon ? [addon] : [])];
 for (const file of built) chmodSync(join(root, file), 0o755);
 console.log(`built ${built.join(', ')}`);

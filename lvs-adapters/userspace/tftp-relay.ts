@@ -3,9 +3,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from '../../plugins/tftp/codec.ts';
+import { type Client, type ClientKey, type ClientPort, clientAt, openClientPort } from './client-port.ts';
 import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { closeUdp, peerKey, sweeper } from './udp.ts';
+import { closeUdp, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
@@ -62,19 +63,17 @@ export interface Peer {
 export type HandOff = (message: Buffer, from: Peer) => boolean;
 
 interface Session {
-  readonly key: string;
+  readonly key: ClientKey;
   lease: Lease;
   /** RRQ or WRQ */
   readonly op: 'RRQ' | 'WRQ';
   /** the request as the client sent it, and as it went to the server (with blksize when wide) */
   readonly clientRequest: Buffer;
   request: Buffer;
-  readonly client: Peer;
+  readonly client: Client;
   backend: Peer;
   /** the server's transfer ID (its session port), learned from its first answer */
   tid: number | undefined;
-  /** faces the client: a fresh port, the client's ACKs and DATA come back to it */
-  readonly toClient: Socket;
   /** faces the server: a fresh port, its DATA and ACKs come back to it; connected to its TID once known */
   toServer: Socket;
   /** client datagrams waiting for toServer's connect (a tick) */
@@ -139,13 +138,17 @@ function countBytes(s: Session): void {
 
 /**
  * TFTP on port 69 (RFC 1350 TIDs, RFC 2347/2348 options): a read or write request opens a session
- * with a fresh socket toward the chosen server and a fresh socket toward the client, so the client
- * talks to the session port exactly as it would to a TFTP server's. Datagrams from any other address
- * or port get ERROR 5 and go nowhere; malformed requests and packets are dropped and counted. A session
- * ends on ERROR, shortly after its last block, or after `idleMs` without a datagram.
+ * with a fresh socket toward the chosen server. Toward clients every session of this process answers
+ * from one port (client-port.ts), as one TFTP server's transfers may: the client's own address and
+ * port (its TID) tell its session apart, and that one port moves datagrams in batches. Datagrams from
+ * a client without a session get ERROR 5 and go nowhere; malformed requests and packets are dropped
+ * and counted. A session ends on ERROR, shortly after its last block, or after `idleMs` without a
+ * datagram.
  */
 export class TftpService {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<ClientKey, Session>();
+  /** the port toward clients, open while there are sessions */
+  private clientPort: ClientPort | undefined;
   /** the once-a-second sweep, running while sessions are open */
   private stopSweep: (() => void) | undefined;
 
@@ -221,7 +224,8 @@ export class TftpService {
       this.pool.countError('stray');
       return;
     }
-    const key = peerKey(from);
+    const client = clientAt(from.address, from.port);
+    const key = client.key;
     const existing = this.sessions.get(key);
     if (existing) {
       // the client sent its request again: pass it on only while the server has not answered
@@ -251,11 +255,10 @@ export class TftpService {
       clientRequest: message,
       request: wide ? Buffer.concat([message, option]) : message,
       wide: wide ? { asked, blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
-      client: { address: from.address, port: from.port },
+      client,
       backend,
       tid: undefined,
       waiting: [],
-      toClient: createSocket({ type: family(this.address), lookup: literalAddress }),
       toServer: createSocket({ type: family(backend.address), lookup: literalAddress }),
       blksize: 512, // until the server's OACK says otherwise
       readAhead: packet.op === 'RRQ' && !wide,
@@ -271,11 +274,11 @@ export class TftpService {
     const s = session;
     this.sessions.set(key, s);
     this.stopSweep ??= sweeper(() => this.sweep());
-    s.toClient.on('error', () => this.pool.countError('socket', lease.server));
+    this.clientPort ??= openClientPort(this.address, (m, k, f) => this.onClientDatagram(m, k, f), (count) => {
+      for (let i = 0; i < count; i++) this.pool.countError('socket');
+    });
     s.toServer.on('error', () => this.pool.countError('socket', lease.server));
-    s.toClient.on('message', (m, r) => this.onClientPacket(s, m, r));
     s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
-    s.toClient.bind(0, this.address);
     s.toServer.send(s.request, backend.port, backend.address);
   }
 
@@ -301,7 +304,7 @@ export class TftpService {
     if (!lease) {
       const error = s.op === 'WRQ' ? WRITE_LOST : encodeError(0, 'The server stopped answering');
       s.toClientBytes += error.length;
-      s.toClient.send(error, s.client.port, s.client.address);
+      this.toClient(s, error);
       s.owed = undefined;
       s.finishing = true; // lingers so the ERROR leaves before the sockets close
       return;
@@ -345,7 +348,7 @@ export class TftpService {
       const agreed = s.wide ? s.wide.blksize : s.blksize;
       if (size !== agreed) {
         // the new server will not cut the file the same way: the client cannot be given the rest
-        s.toClient.send(encodeError(0, 'The server stopped answering; another one cannot resume the transfer'), s.client.port, s.client.address);
+        this.toClient(s, encodeError(0, 'The server stopped answering; another one cannot resume the transfer'));
         s.finishing = true;
         return true;
       }
@@ -414,7 +417,7 @@ export class TftpService {
     s.quiet = 0;
     if (op === OPCODE.DATA && s.readAhead) return this.serverData(s, message);
     s.toClientBytes += message.length;
-    s.toClient.send(message, s.client.port, s.client.address);
+    this.toClient(s, message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }
 
@@ -444,7 +447,7 @@ export class TftpService {
     s.sentBlock = block;
     s.clientWaiting = false;
     s.toClientBytes += packet.length;
-    s.toClient.send(packet, s.client.port, s.client.address);
+    this.toClient(s, packet);
   }
 
   /**
@@ -455,7 +458,7 @@ export class TftpService {
     if (block === s.sentBlock) return true;
     if (block === ((s.sentBlock - 1) & 0xffff)) {
       s.toClientBytes += sent.length;
-      s.toClient.send(sent, s.client.port, s.client.address);
+      this.toClient(s, sent);
     }
     return false;
   }
@@ -527,12 +530,20 @@ export class TftpService {
     else s.toServer.send(message);
   }
 
-  private onClientPacket(s: Session, message: Buffer, from: RemoteInfo): void {
-    if (from.port !== s.client.port || from.address !== s.client.address) {
-      this.pool.countError('stray', s.lease.server);
-      s.toClient.send(UNKNOWN_TID, from.port, from.address);
-      return;
-    }
+  private toClient(s: Session, packet: Buffer): void {
+    this.clientPort?.send(packet, s.client);
+  }
+
+  /** A datagram on the port toward clients: its session's, or ERROR 5 for a client without one. */
+  private onClientDatagram(message: Buffer, key: ClientKey, from: () => Client): void {
+    const s = this.sessions.get(key);
+    if (s) return this.onClientPacket(s, message);
+    this.pool.countError('stray');
+    this.clientPort?.send(UNKNOWN_TID, from());
+  }
+
+  /** `message` is the port's until this returns: what is passed on is a copy. */
+  private onClientPacket(s: Session, message: Buffer): void {
     if (s.tid === undefined) return; // nothing to answer yet: the server has not chosen its port
     if (message.length < 4) return this.pool.countError('malformed', s.lease.server);
     const op = message.readUInt16BE(0);
@@ -553,14 +564,13 @@ export class TftpService {
       else s.clientWaiting = true;
       return;
     }
-    this.toServer(s, message);
+    this.toServer(s, Buffer.from(message));
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }
 
   private end(s: Session): void {
     if (this.sessions.get(s.key) !== s) return;
     this.sessions.delete(s.key);
-    closeUdp(s.toClient);
     closeUdp(s.toServer);
     countBytes(s);
     s.lease.close();
@@ -568,6 +578,8 @@ export class TftpService {
       // no session left: nothing to sweep for until the next one
       this.stopSweep?.();
       this.stopSweep = undefined;
+      this.clientPort?.close();
+      this.clientPort = undefined;
     }
   }
 

@@ -1,0 +1,224 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import { isIPv4 } from 'node:net';
+
+/**
+ * The TFTP relay's one port toward its clients, shared by every session of a service in this process:
+ * sessions are told apart by the client's address and port (its TID), as a TFTP server tells its
+ * transfers apart. On IPv4, with the addon built (native/udp-batch.c), datagrams are read and sent
+ * in batches (recvmmsg/sendmmsg): one system call and one JavaScript call for up to 64 datagrams,
+ * where Node's dgram makes one of each per datagram. Elsewhere (IPv6, no addon) a dgram socket.
+ */
+
+/** a client: the key sessions are found by, and what a send needs */
+export interface Client {
+  readonly address: string;
+  readonly port: number;
+  readonly key: ClientKey;
+  /** the IPv4 address as a number (NaN for IPv6) */
+  readonly address4: number;
+}
+
+/** IPv4: address * 65536 + port (no string built per datagram); IPv6: "address|port" */
+export type ClientKey = number | string;
+
+/**
+ * A datagram from a client. `message` is valid only during the call (the next batch is read into
+ * the same memory): whatever keeps it copies it. `from()` builds the client's address, for a reply
+ * to one the sessions do not know.
+ */
+export type OnClientDatagram = (message: Buffer, key: ClientKey, from: () => Client) => void;
+
+export interface ClientPort {
+  readonly port: number;
+  /** true when datagrams move in batches (the addon) */
+  readonly batched: boolean;
+  /** Sends `packet` to `to` (copied at once: the caller may reuse it). */
+  send(packet: Buffer, to: Client): void;
+  close(): void;
+}
+
+const ipv4Number = (address: string): number => {
+  const parts = address.split('.');
+  return ((Number(parts[0]) * 256 + Number(parts[1])) * 256 + Number(parts[2])) * 256 + Number(parts[3]);
+};
+
+const ipv4Text = (value: number): string => `${Math.floor(value / 0x1000000)}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+
+/** The client at address:port, keyed as the port keys its datagrams. */
+export function clientAt(address: string, port: number): Client {
+  if (isIPv4(address)) {
+    const address4 = ipv4Number(address);
+    return { address, port, key: address4 * 65536 + port, address4 };
+  }
+  return { address, port, key: `${address}|${port}`, address4: NaN };
+}
+
+interface UdpBatch {
+  readonly SLOTS: number;
+  open(address: string, recv: Buffer, rmeta: Buffer, send: Buffer, smeta: Buffer, slot: number, onBatch: (count: number) => void): object;
+  port(handle: object): number;
+  flush(handle: object, count: number): number;
+  close(handle: object): void;
+}
+
+let addon: UdpBatch | null | undefined;
+
+/** The addon, where it was built: beside the bundle (dist/) or in native/build when run from source. */
+export function loadUdpBatch(): UdpBatch | undefined {
+  if (addon === undefined) {
+    const require = createRequire(import.meta.url);
+    addon = null;
+    for (const path of ['./udp_batch.node', '../../native/build/Release/udp_batch.node']) {
+      try {
+        addon = require(path) as UdpBatch;
+        break;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return addon ?? undefined;
+}
+
+/** a datagram's bytes at most: UDP's largest payload over IPv4 */
+const SLOT = 65536;
+
+class BatchedPort implements ClientPort {
+  readonly batched = true;
+  readonly port: number;
+  private readonly handle: object;
+  private readonly slots: number;
+  private readonly recv: Buffer;
+  private readonly out: Buffer;
+  /** length, address and port of each datagram read and to send, as the addon reads and writes them */
+  private readonly rwords: Uint32Array;
+  private readonly swords: Uint32Array;
+  private queued = 0;
+  private reading = false;
+  private flushSoon: NodeJS.Immediate | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly native: UdpBatch,
+    address: string,
+    private readonly onDatagram: OnClientDatagram,
+    private readonly onDropped: (count: number) => void,
+  ) {
+    this.slots = native.SLOTS;
+    // not zero-filled: the kernel touches only the pages a datagram lands in
+    this.recv = Buffer.allocUnsafeSlow(this.slots * SLOT);
+    this.out = Buffer.allocUnsafeSlow(this.slots * SLOT);
+    const rmeta = Buffer.alloc(this.slots * 12);
+    const smeta = Buffer.alloc(this.slots * 12);
+    this.rwords = new Uint32Array(rmeta.buffer, rmeta.byteOffset, this.slots * 3);
+    this.swords = new Uint32Array(smeta.buffer, smeta.byteOffset, this.slots * 3);
+    this.handle = native.open(address, this.recv, rmeta, this.out, smeta, SLOT, (count) => this.onBatch(count));
+    this.port = native.port(this.handle);
+  }
+
+  private onBatch(count: number): void {
+    const words = this.rwords;
+    this.reading = true;
+    try {
+      for (let i = 0; i < count && !this.closed; i++) {
+        const length = words[i * 3]!;
+        const address4 = words[i * 3 + 1]!;
+        const port = words[i * 3 + 2]!;
+        const message = this.recv.subarray(i * SLOT, i * SLOT + length);
+        this.onDatagram(message, address4 * 65536 + port, () => ({ address: ipv4Text(address4), port, key: address4 * 65536 + port, address4 }));
+      }
+    } finally {
+      this.reading = false;
+      // what the batch answered leaves in one call
+      this.flush();
+    }
+  }
+
+  send(packet: Buffer, to: Client): void {
+    if (this.closed) return;
+    if (packet.length > SLOT || Number.isNaN(to.address4)) return this.onDropped(1);
+    if (this.queued === this.slots) this.flush();
+    const slot = this.queued++;
+    packet.copy(this.out, slot * SLOT);
+    this.swords[slot * 3] = packet.length;
+    this.swords[slot * 3 + 1] = to.address4;
+    this.swords[slot * 3 + 2] = to.port;
+    // a send outside a batch (a server's block): with the rest of this turn's, once the loop's
+    // poll phase has run its callbacks
+    if (!this.reading && !this.flushSoon) this.flushSoon = setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.flushSoon) clearImmediate(this.flushSoon);
+    this.flushSoon = undefined;
+    const count = this.queued;
+    if (count === 0 || this.closed) return;
+    this.queued = 0;
+    const sent = this.native.flush(this.handle, count);
+    if (sent < count) this.onDropped(count - sent);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.close(this.handle);
+  }
+}
+
+class DgramPort implements ClientPort {
+  readonly batched = false;
+  private closed = false;
+
+  /** a send the kernel refused (dgram reports it to the send's callback only) */
+  private readonly afterSend: (error: Error | null) => void;
+
+  constructor(
+    private readonly socket: Socket,
+    onDatagram: OnClientDatagram,
+    onError: () => void,
+  ) {
+    socket.on('error', onError);
+    this.afterSend = (error) => error && onError();
+    socket.on('message', (message, from) => {
+      const client = clientAt(from.address, from.port);
+      onDatagram(message, client.key, () => client);
+    });
+  }
+
+  /** 0 until bound (a tick after opening) */
+  get port(): number {
+    try {
+      return this.socket.address().port;
+    } catch {
+      return 0;
+    }
+  }
+
+  send(packet: Buffer, to: Client): void {
+    if (!this.closed) this.socket.send(packet, to.port, to.address, this.afterSend);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * A port on `address` (any free port number) toward clients. `onDropped` counts datagrams the
+ * kernel did not take (a full socket buffer: TFTP retransmits) or that could not be sent.
+ */
+export function openClientPort(address: string, onDatagram: OnClientDatagram, onDropped: (count: number) => void, options: { batched?: boolean } = {}): ClientPort {
+  const native = options.batched === false || !isIPv4(address) ? undefined : loadUdpBatch();
+  if (native) return new BatchedPort(native, address, onDatagram, onDropped);
+  const socket = createSocket({ type: isIPv4(address) ? 'udp4' : 'udp6', lookup: (host, _options, callback) => callback(null, host, isIPv4(host) ? 4 : 6) });
+  socket.bind(0, address);
+  return new DgramPort(socket, onDatagram, () => onDropped(1));
+}

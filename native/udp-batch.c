@@ -1,0 +1,314 @@
+/*
+ * udp_batch: an IPv4 UDP socket read with recvmmsg(2) and written with sendmmsg(2), for the TFTP
+ * relay's client-facing port, which carries every session's blocks and ACKs.
+ *
+ * Node's dgram makes one recvmsg/sendmsg system call, one JavaScript call and one rinfo object per
+ * datagram; here one system call moves up to SLOTS datagrams each way and JavaScript is called once
+ * per batch. No npm package offers batched UDP I/O for Node, hence this file.
+ *
+ * The JavaScript side (lvs-adapters/userspace/client-port.ts) owns four buffers: datagrams read land
+ * in `recv` (one slot of `slot` bytes each) with their length, IPv4 address and port in `rmeta`
+ * (three native-endian uint32 each); datagrams to send are copied into `send` and `smeta` the same
+ * way, then `flush(handle, count)` sends them in one call.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define SLOTS 64
+/* batches read per readiness before the loop serves other sockets: one busy port cannot starve the rest */
+#define ROUNDS 4
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  /* close() was called (the handle is dead to JavaScript) */
+  int closed;
+  /* libuv has let go of the poll handle; the JavaScript handle was collected */
+  int released;
+  int collected;
+  napi_ref on_batch;
+  napi_ref buffers[4];
+  napi_async_context context;
+  char *recv;
+  uint32_t *rmeta;
+  char *send;
+  uint32_t *smeta;
+  size_t slot;
+  struct mmsghdr rmsgs[SLOTS];
+  struct iovec riov[SLOTS];
+  struct sockaddr_in raddr[SLOTS];
+  struct mmsghdr smsgs[SLOTS];
+  struct iovec siov[SLOTS];
+  struct sockaddr_in saddr[SLOTS];
+} port_t;
+
+#define CHECK(env, call)                                  \
+  do {                                                    \
+    if ((call) != napi_ok) {                              \
+      napi_throw_error((env), NULL, "udp_batch: " #call); \
+      return NULL;                                        \
+    }                                                     \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int error) {
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(error));
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static port_t *port_of(napi_env env, napi_value handle) {
+  void *data = NULL;
+  if (napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) return NULL;
+  port_t *p = data;
+  return p->closed ? NULL : p;
+}
+
+static void on_collected(napi_env env, void *data, void *hint);
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  port_t *p = poll->data;
+  (void)events;
+  if (status < 0 || p->closed) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  for (int round = 0; round < ROUNDS && !p->closed; round++) {
+    for (int i = 0; i < SLOTS; i++) p->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+    int n = recvmmsg(p->fd, p->rmsgs, SLOTS, MSG_DONTWAIT, NULL);
+    if (n <= 0) {
+      /* EAGAIN: drained; EINTR or a queued ICMP error: try again at the next readiness */
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && round + 1 < ROUNDS) continue;
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      p->rmeta[i * 3] = p->rmsgs[i].msg_len;
+      p->rmeta[i * 3 + 1] = ntohl(p->raddr[i].sin_addr.s_addr);
+      p->rmeta[i * 3 + 2] = ntohs(p->raddr[i].sin_port);
+    }
+    napi_value callback, global, count, result;
+    napi_get_reference_value(env, p->on_batch, &callback);
+    napi_get_global(env, &global);
+    napi_create_uint32(env, (uint32_t)n, &count);
+    napi_status called = napi_make_callback(env, p->context, global, callback, 1, &count, &result);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (called != napi_ok || pending) {
+      napi_value error;
+      if (pending && napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+      break;
+    }
+    if (n < SLOTS) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static int buffer_arg(napi_env env, napi_value value, void **data, size_t *length) {
+  bool is_buffer = false;
+  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) return 0;
+  return napi_get_buffer_info(env, value, data, length) == napi_ok;
+}
+
+/* open(address, recv, rmeta, send, smeta, slot, onBatch): a handle, bound to address:0 and read from now */
+static napi_value open_port(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7) {
+    napi_throw_type_error(env, NULL, "udp_batch.open: 7 arguments");
+    return NULL;
+  }
+  char address[64];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, argv[0], address, sizeof address, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp_batch.open: the address is a string");
+    return NULL;
+  }
+  uint32_t slot = 0;
+  CHECK(env, napi_get_value_uint32(env, argv[5], &slot));
+  void *areas[4];
+  size_t sizes[4];
+  for (int i = 0; i < 4; i++) {
+    if (!buffer_arg(env, argv[1 + i], &areas[i], &sizes[i])) {
+      napi_throw_type_error(env, NULL, "udp_batch.open: four Buffers");
+      return NULL;
+    }
+  }
+  if (slot == 0 || sizes[0] < (size_t)SLOTS * slot || sizes[2] < (size_t)SLOTS * slot || sizes[1] < SLOTS * 12 || sizes[3] < SLOTS * 12) {
+    napi_throw_range_error(env, NULL, "udp_batch.open: buffers too small for the slots");
+    return NULL;
+  }
+  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
+  if (inet_pton(AF_INET, address, &local.sin_addr) != 1) {
+    napi_throw_type_error(env, NULL, "udp_batch.open: not an IPv4 address");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
+    int error = errno;
+    close(fd);
+    return throw_errno(env, "bind", error);
+  }
+  port_t *p = calloc(1, sizeof *p);
+  if (p == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  p->env = env;
+  p->fd = fd;
+  p->slot = slot;
+  p->recv = areas[0];
+  p->rmeta = areas[1];
+  p->send = areas[2];
+  p->smeta = areas[3];
+  for (int i = 0; i < 4; i++) napi_create_reference(env, argv[1 + i], 1, &p->buffers[i]);
+  napi_create_reference(env, argv[6], 1, &p->on_batch);
+  napi_value name;
+  napi_create_string_utf8(env, "udp_batch", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &p->context);
+  for (int i = 0; i < SLOTS; i++) {
+    p->riov[i].iov_base = p->recv + (size_t)i * slot;
+    p->riov[i].iov_len = slot;
+    p->rmsgs[i].msg_hdr.msg_iov = &p->riov[i];
+    p->rmsgs[i].msg_hdr.msg_iovlen = 1;
+    p->rmsgs[i].msg_hdr.msg_name = &p->raddr[i];
+    p->smsgs[i].msg_hdr.msg_iov = &p->siov[i];
+    p->smsgs[i].msg_hdr.msg_iovlen = 1;
+    p->smsgs[i].msg_hdr.msg_name = &p->saddr[i];
+    p->smsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+  }
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  p->poll.data = p;
+  if (uv_poll_init_socket(loop, &p->poll, fd) != 0 || uv_poll_start(&p->poll, UV_READABLE, on_readable) != 0) {
+    close(fd);
+    free(p);
+    napi_throw_error(env, NULL, "udp_batch.open: cannot watch the socket");
+    return NULL;
+  }
+  napi_value handle;
+  CHECK(env, napi_create_external(env, p, on_collected, NULL, &handle));
+  return handle;
+}
+
+/* port(handle): the local port the socket was bound to */
+static napi_value local_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port_t *p = argc ? port_of(env, argv[0]) : NULL;
+  if (p == NULL) {
+    napi_throw_error(env, NULL, "udp_batch: closed");
+    return NULL;
+  }
+  struct sockaddr_in local;
+  socklen_t size = sizeof local;
+  if (getsockname(p->fd, (struct sockaddr *)&local, &size) < 0) return throw_errno(env, "getsockname", errno);
+  napi_value port;
+  napi_create_uint32(env, ntohs(local.sin_port), &port);
+  return port;
+}
+
+/*
+ * flush(handle, count): sends the first `count` datagrams of `send`; returns how many the kernel
+ * took. A datagram the kernel refuses (no route, say) is skipped; a full socket buffer ends the
+ * flush: UDP may drop, and TFTP retransmits.
+ */
+static napi_value flush(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port_t *p = argc == 2 ? port_of(env, argv[0]) : NULL;
+  uint32_t count = 0;
+  napi_value result;
+  if (p == NULL || napi_get_value_uint32(env, argv[1], &count) != napi_ok) {
+    napi_create_uint32(env, 0, &result);
+    return result;
+  }
+  if (count > SLOTS) count = SLOTS;
+  for (uint32_t i = 0; i < count; i++) {
+    p->siov[i].iov_base = p->send + (size_t)i * p->slot;
+    p->siov[i].iov_len = p->smeta[i * 3] <= p->slot ? p->smeta[i * 3] : p->slot;
+    p->saddr[i].sin_family = AF_INET;
+    p->saddr[i].sin_addr.s_addr = htonl(p->smeta[i * 3 + 1]);
+    p->saddr[i].sin_port = htons((uint16_t)p->smeta[i * 3 + 2]);
+  }
+  uint32_t done = 0, taken = 0;
+  while (done < count) {
+    int n = sendmmsg(p->fd, p->smsgs + done, count - done, MSG_DONTWAIT);
+    if (n > 0) {
+      done += n;
+      taken += n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      done++; /* this one datagram was refused: go on with the next */
+    }
+  }
+  napi_create_uint32(env, taken, &result);
+  return result;
+}
+
+/* The memory goes once both libuv and the JavaScript handle are done with it. */
+static void on_closed(uv_handle_t *handle) {
+  port_t *p = handle->data;
+  close(p->fd);
+  p->released = 1;
+  if (p->collected) free(p);
+}
+
+static void shut(napi_env env, port_t *p) {
+  if (p->closed) return;
+  p->closed = 1;
+  uv_poll_stop(&p->poll);
+  napi_delete_reference(env, p->on_batch);
+  for (int i = 0; i < 4; i++) napi_delete_reference(env, p->buffers[i]);
+  napi_async_destroy(env, p->context);
+  uv_close((uv_handle_t *)&p->poll, on_closed);
+}
+
+static void on_collected(napi_env env, void *data, void *hint) {
+  port_t *p = data;
+  (void)hint;
+  shut(env, p); /* never closed by its owner: a leak stopped here rather than a socket kept */
+  p->collected = 1;
+  if (p->released) free(p);
+}
+
+/* close(handle): stops reading, closes the socket; the handle is dead after this */
+static napi_value close_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port_t *p = argc ? port_of(env, argv[0]) : NULL;
+  if (p != NULL) shut(env, p);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor functions[] = {
+      {"open", NULL, open_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"port", NULL, local_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flush", NULL, flush, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, close_port, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
+  napi_value slots;
+  napi_create_uint32(env, SLOTS, &slots);
+  napi_set_named_property(env, exports, "SLOTS", slots);
+  return exports;
+}
