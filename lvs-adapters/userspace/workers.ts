@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { LRUCache } from 'lru-cache';
 import type { Server } from 'node:net';
 import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/types.ts';
 import { workerEntry } from '../../orchestrator/worker-entry.ts';
@@ -130,6 +131,13 @@ const ANSWER_MS = 10_000;
 const START_MS = 60_000;
 /** TFTP requests a worker may have queued on its channel: past that (a flood) the main process takes them */
 const HANDING_MAX = 256;
+/**
+ * Clients whose request went to a worker, remembered past their retransmissions (tftp-hpa and atftp
+ * send again after 5 s): a retransmission that finds the worker's channel full is dropped, not
+ * served a second time by the main process.
+ */
+const HANDED_MS = 15_000;
+const HANDED_MAX = 65_536;
 
 /** A client's place among the processes: the same one for each of its datagrams (FNV-1a of address and port). */
 function processOf(client: Peer, processes: number): number {
@@ -153,6 +161,8 @@ function processOf(client: Peer, processes: number): number {
 export class WorkerProcesses {
   private readonly slots: (Worker | undefined)[];
   private readonly farms = new Map<string, { state: FarmState; servers: readonly Server[] }>();
+  /** farm|client -> the worker slot its TFTP request went to (HANDED_MS) */
+  private readonly handed = new LRUCache<string, number>({ max: HANDED_MAX, ttl: HANDED_MS });
   /** what exited workers had counted */
   private retired: DataPlaneCounters[] = [];
   private readonly respawns = new Set<NodeJS.Timeout>();
@@ -243,7 +253,12 @@ export class WorkerProcesses {
     if (!this.farms.has(farm)) return false;
     const slot = processOf(client, this.slots.length + 1) - 1;
     const worker = slot < 0 ? undefined : this.slots[slot];
-    if (!worker?.ready || !worker.child.connected || worker.handing >= HANDING_MAX) return false;
+    if (!worker?.ready || !worker.child.connected) return false;
+    const key = `${farm}|${client.address}|${client.port}`;
+    // the worker has this client's request already (its session, or queued): the retransmission
+    // goes there too when the channel has room, and is dropped when it has not
+    if (worker.handing >= HANDING_MAX) return this.handed.get(key) === slot;
+    this.handed.set(key, slot);
     const request: TftpRequest = { kind: 'tftp-request', farm, listen: { address: listen.address, port: listen.port }, idleMs, client: { address: client.address, port: client.port }, request: message.toString('base64') };
     worker.handing++;
     worker.child.send(request, undefined, {}, () => worker.handing--);

@@ -61,6 +61,8 @@ t.test('npm pack: the bundles, the README and package.json, nothing else', async
     'dist/plugins/vendor/basic-ftp.js.cache',
     'dist/plugins/vendor/ssh2.js',
     'dist/plugins/vendor/ssh2.js.cache',
+    // the TFTP relay's batched UDP port (N-API: one build serves every Node version of this platform)
+    'dist/udp_batch.node',
     'dist/userspace-worker.mjs',
     'package.json',
   ]);
