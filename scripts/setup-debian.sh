@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 # Daemons the system tests start (each on its own loopback port, never the packaged service),
-# monitoring-plugins' C plugins for side-by-side tests, and the tools the benchmarks compare against.
+# monitoring-plugins' C plugins for side-by-side tests, the tools the benchmarks compare against, and
+# the compiler node-gyp builds the TFTP relay's UDP addon with (native/udp-batch.c).
 APT_PACKAGES=(nodejs npm openssh-server openssh-client monitoring-plugins-basic vsftpd tftpd-hpa tftp-hpa atftp qemu-system-x86 busybox-static ipvsadm cpio kmod
-  nftables nftlb iproute2 hyperfine openssl ca-certificates nagios4-core chromium keepalived ldirectord curl haproxy iperf3 wrk nginx-light icinga2-bin gcc libc6-dev
+  nftables nftlb iproute2 hyperfine openssl ca-certificates nagios4-core chromium keepalived ldirectord curl haproxy iperf3 wrk nginx-light icinga2-bin gcc g++ make python3 libc6-dev
   conntrackd conntrack)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
