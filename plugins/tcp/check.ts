@@ -17,7 +17,8 @@ export async function checkTcp(options: TcpCheckOptions, signal: AbortSignal, tr
   // nothing is written: no TCP_NODELAY (a setsockopt per check at the daemon's thousands a second)
   const socket = await connectTcp({ ...options, noDelay: false }, signal, trace);
   const elapsed = trace.elapsed();
-  socket.destroy();
+  // a reset, not a FIN: the check leaves no TIME_WAIT socket behind (one per check for 60 s)
+  socket.resetAndDestroy();
   return connectedOutcome(options, elapsed);
 }
 

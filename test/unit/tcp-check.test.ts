@@ -193,8 +193,10 @@ t.test('a connection made is closed with a reset: no TIME_WAIT left on this host
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
-  const { built } = checks(port);
+  const { built, direct } = checks(port);
   for (let i = 0; i < 20; i++) t.equal((await built(new AbortController().signal)).ok, true);
+  // the general path (a host name, an address without a family: runCheck and checkTcp) as well
+  for (let i = 0; i < 10; i++) t.equal((await direct(new AbortController().signal)).ok, true);
   await new Promise((r) => setTimeout(r, 100));
   // Only these checks' own connections count: with the suite running side by side, another test's
   // TIME_WAIT socket may hold this listener's port number at one end (Node binds with SO_REUSEADDR).
@@ -203,7 +205,7 @@ t.test('a connection made is closed with a reset: no TIME_WAIT left on this host
     return ends.includes(port) && ends.some((end) => clientPorts.has(end));
   };
   const listed = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( dport = :${port} or sport = :${port} )`], { encoding: 'utf8' });
-  t.equal(clientPorts.size, 20, 'twenty connections, each from its own port');
+  t.equal(clientPorts.size, 30, 'thirty connections, each from its own port');
   t.same(listed.split('\n').filter(ours), [], 'no socket of these checks in TIME_WAIT (a FIN from the checker left one per check for 60 s)');
-  t.same(resets, Array.from({ length: 20 }, () => 'ECONNRESET'), 'the backend saw each check end with a reset');
+  t.same(resets, Array.from({ length: 30 }, () => 'ECONNRESET'), 'the backend saw each check end with a reset');
 });
