@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 
 /**
- * The TFTP relay's one port toward its clients, shared by every session of a service in this process:
+ * A port of the TFTP relay toward its clients, shared by the sessions of one client address:
  * sessions are told apart by the client's address and port (its TID), as a TFTP server tells its
  * transfers apart. On IPv4, with the addon built (native/udp-batch.c), datagrams are read and sent
  * in batches (recvmmsg/sendmmsg): one system call and one JavaScript call for up to 64 datagrams,

@@ -71,6 +71,8 @@ interface Session {
   readonly clientRequest: Buffer;
   request: Buffer;
   readonly client: Client;
+  /** the port toward the client: its address's (shared by that address's sessions) */
+  readonly clientPort: ClientPort;
   backend: Peer;
   /** the server's transfer ID (its session port), learned from its first answer */
   tid: number | undefined;
@@ -138,17 +140,18 @@ function countBytes(s: Session): void {
 
 /**
  * TFTP on port 69 (RFC 1350 TIDs, RFC 2347/2348 options): a read or write request opens a session
- * with a fresh socket toward the chosen server. Toward clients every session of this process answers
- * from one port (client-port.ts), as one TFTP server's transfers may: the client's own address and
- * port (its TID) tell its session apart, and that one port moves datagrams in batches. Datagrams from
- * a client without a session get ERROR 5 and go nowhere; malformed requests and packets are dropped
- * and counted. A session ends on ERROR, shortly after its last block, or after `idleMs` without a
- * datagram.
+ * with a fresh socket toward the chosen server. Toward clients, the sessions of one client address
+ * answer from one port (client-port.ts), as one TFTP server's transfers may: the client's port (its
+ * TID) tells them apart, and the port moves their datagrams in batches. Clients on other addresses
+ * get other ports, so that a flood of one port (its queue overflowing) holds up one address's
+ * transfers only. Datagrams from a client without a session there get ERROR 5 and go nowhere;
+ * malformed requests and packets are dropped and counted. A session ends on ERROR, shortly after
+ * its last block, or after `idleMs` without a datagram.
  */
 export class TftpService {
   private readonly sessions = new Map<ClientKey, Session>();
-  /** the port toward clients, open while there are sessions */
-  private clientPort: ClientPort | undefined;
+  /** the ports toward clients by client address, each open while that address has sessions */
+  private readonly clientPorts = new Map<string, { port: ClientPort; sessions: number }>();
   /** the once-a-second sweep, running while sessions are open */
   private stopSweep: (() => void) | undefined;
 
@@ -256,6 +259,7 @@ export class TftpService {
       request: wide ? Buffer.concat([message, option]) : message,
       wide: wide ? { asked, blksize: PLAIN_BLOCK, block: 0, ackOwed: false, done: false, finalSent: false, bytes: Buffer.alloc(0), offset: 0 } : undefined,
       client,
+      clientPort: this.clientPortFor(from.address),
       backend,
       tid: undefined,
       waiting: [],
@@ -274,9 +278,6 @@ export class TftpService {
     const s = session;
     this.sessions.set(key, s);
     this.stopSweep ??= sweeper(() => this.sweep());
-    this.clientPort ??= openClientPort(this.address, (m, k, f) => this.onClientDatagram(m, k, f), (count) => {
-      for (let i = 0; i < count; i++) this.pool.countError('socket');
-    });
     s.toServer.on('error', () => this.pool.countError('socket', lease.server));
     s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
     s.toServer.send(s.request, backend.port, backend.address);
@@ -530,16 +531,30 @@ export class TftpService {
     else s.toServer.send(message);
   }
 
-  private toClient(s: Session, packet: Buffer): void {
-    this.clientPort?.send(packet, s.client);
+  /** The port toward clients on `address`, opened with its first session (end() closes it with the last). */
+  private clientPortFor(address: string): ClientPort {
+    let entry = this.clientPorts.get(address);
+    if (!entry) {
+      const port: ClientPort = openClientPort(this.address, (m, k, f) => this.onClientDatagram(port, m, k, f), (count) => {
+        for (let i = 0; i < count; i++) this.pool.countError('socket');
+      });
+      entry = { port, sessions: 0 };
+      this.clientPorts.set(address, entry);
+    }
+    entry.sessions++;
+    return entry.port;
   }
 
-  /** A datagram on the port toward clients: its session's, or ERROR 5 for a client without one. */
-  private onClientDatagram(message: Buffer, key: ClientKey, from: () => Client): void {
+  private toClient(s: Session, packet: Buffer): void {
+    s.clientPort.send(packet, s.client);
+  }
+
+  /** A datagram on a port toward clients: its session's, or ERROR 5 for a client without one there. */
+  private onClientDatagram(port: ClientPort, message: Buffer, key: ClientKey, from: () => Client): void {
     const s = this.sessions.get(key);
-    if (s) return this.onClientPacket(s, message);
+    if (s?.clientPort === port) return this.onClientPacket(s, message);
     this.pool.countError('stray');
-    this.clientPort?.send(UNKNOWN_TID, from());
+    port.send(UNKNOWN_TID, from());
   }
 
   /** `message` is the port's until this returns: what is passed on is a copy. */
@@ -572,14 +587,17 @@ export class TftpService {
     if (this.sessions.get(s.key) !== s) return;
     this.sessions.delete(s.key);
     closeUdp(s.toServer);
+    const entry = this.clientPorts.get(s.client.address);
+    if (entry && --entry.sessions === 0) {
+      entry.port.close();
+      this.clientPorts.delete(s.client.address);
+    }
     countBytes(s);
     s.lease.close();
     if (this.sessions.size === 0) {
       // no session left: nothing to sweep for until the next one
       this.stopSweep?.();
       this.stopSweep = undefined;
-      this.clientPort?.close();
-      this.clientPort = undefined;
     }
   }
 

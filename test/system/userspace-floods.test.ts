@@ -7,6 +7,7 @@
 // assertions are about the other farms. The TFTP flood comes from scripts/flood.ts in a process of
 // its own.
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,8 @@ const NOFILE = 1024;
 const tftp = requireBinary(TFTP_CLIENT, 'tftp-hpa');
 const dir = mkdtempSync(join(tmpdir(), 'lbguard-floods-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** 2 MiB: 4,096 blocks of 512, each waiting on its ACK */
+const BIG = Buffer.from(Array.from({ length: 2 << 20 }, (_, i) => (i * 131 + (i >> 9)) & 255));
 
 let backend: TftpServerDir;
 let flooded: TftpServerDir;
@@ -34,7 +37,7 @@ let daemonPid = 0;
 const ports = { a: 0, b: 0, c: 0 };
 
 t.before(async () => {
-  backend = await startTftpdHpa({ 'who.txt': 'tftp\n' });
+  backend = await startTftpdHpa({ 'who.txt': 'tftp\n', 'big.bin': BIG });
   flooded = await startTftpdHpa({ 'who.txt': 'tftp\n' });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   const echoPort = (echo.address() as { port: number }).port;
@@ -143,6 +146,30 @@ t.test('6,000 TFTP read requests from 30 addresses in a burst: the flooded farm 
   await sleep(4000); // two more checks
   await stillHealthy(t, 'tftp-a', since);
   t.equal(await tftpGet(ports.a), 'tftp', 'the flooded farm serves again once its sessions end');
+});
+
+t.test('a flood of one client address\'s session port holds up no other client\'s transfer', async (t) => {
+  // The attacker at 127.0.3.1 opens a read and never ACKs: its session stays while tftpd-hpa
+  // retransmits, and the first DATA tells it the port its sessions are answered from.
+  const attacker = createSocket('udp4');
+  t.teardown(() => attacker.close());
+  await new Promise<void>((resolve) => attacker.bind(0, '127.0.3.1', resolve));
+  const first = new Promise<number>((resolve) => attacker.once('message', (_m, from) => resolve(from.port)));
+  attacker.send(Buffer.from('\0\u0001big.bin\0octet\0', 'latin1'), ports.b, VIP);
+  const port = await Promise.race([first, sleep(10_000).then(() => 0)]);
+  t.ok(port > 0, `the attacker's session answers from port ${port}`);
+  // three processes of junk at that port, as fast as dgram sends (some 80,000 a second each here)
+  const floods = [1, 2, 3].map(() => runCommand(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'flood.ts'), 'tftp-junk', VIP, String(port), '400000'], { timeoutMs: 60_000 }));
+  await sleep(2000);
+  const target = join(dir, 'big-during-flood.bin');
+  const get = await runCommand(tftp, ['-m', 'binary', VIP, String(ports.b), '-c', 'get', 'big.bin', target], { timeoutMs: 60_000 });
+  const flooding = (await Promise.race([Promise.all(floods).then(() => false), sleep(0).then(() => true)])) as boolean;
+  t.ok(flooding, 'the flood was still under way when the get ended');
+  t.equal(get.code, 0, `tftp-hpa from 127.0.0.1 exited 0 ${get.stdout}${get.stderr}`);
+  t.ok(readFileSync(target).equals(BIG), 'its 2 MiB arrived intact');
+  // a dropped ACK costs tftp-hpa's 5 s timeout: the get shared the flooded queue if it took that long
+  t.ok(get.ms < 5000, `and in ${Math.round(get.ms)} ms: its port was not the flooded one`);
+  for (const flood of await Promise.all(floods)) t.match(flood.stdout, /"sent":400000/, `the flood: ${flood.stdout.trim()}`);
 });
 
 t.test('3,000 held TCP connections to one farm: refused beyond the budget, checks and other farms unharmed', async (t) => {
