@@ -84,19 +84,73 @@ export function loadUdpBatch(): UdpBatch | undefined {
 /** a datagram's bytes at most: UDP's largest payload over IPv4 */
 const SLOT = 65536;
 
+/**
+ * The memory every batched port of this process reads into and sends from: one set, however many
+ * ports (a port per client address), since one port's batch is handled to the end before another's
+ * is read. Sends queue here for one port at a time: another port's send flushes the queue first.
+ */
+class Arenas {
+  readonly slots: number;
+  /** not zero-filled: the kernel touches only the pages datagrams land in */
+  readonly recv: Buffer;
+  readonly out: Buffer;
+  readonly rmeta: Buffer;
+  readonly smeta: Buffer;
+  /** length, address and port of each datagram read and to send, as the addon reads and writes them */
+  readonly rwords: Uint32Array;
+  private readonly swords: Uint32Array;
+  private owner: BatchedPort | undefined;
+  private queued = 0;
+  private flushSoon: NodeJS.Immediate | undefined;
+
+  constructor(private readonly native: UdpBatch) {
+    this.slots = native.SLOTS;
+    this.recv = Buffer.allocUnsafeSlow(this.slots * SLOT);
+    this.out = Buffer.allocUnsafeSlow(this.slots * SLOT);
+    this.rmeta = Buffer.alloc(this.slots * 12);
+    this.smeta = Buffer.alloc(this.slots * 12);
+    this.rwords = new Uint32Array(this.rmeta.buffer, this.rmeta.byteOffset, this.slots * 3);
+    this.swords = new Uint32Array(this.smeta.buffer, this.smeta.byteOffset, this.slots * 3);
+  }
+
+  enqueue(port: BatchedPort, packet: Buffer, to: Client, inBatch: boolean): void {
+    if ((this.owner !== port && this.queued > 0) || this.queued === this.slots) this.flush();
+    this.owner = port;
+    const slot = this.queued++;
+    packet.copy(this.out, slot * SLOT);
+    this.swords[slot * 3] = packet.length;
+    this.swords[slot * 3 + 1] = to.address4;
+    this.swords[slot * 3 + 2] = to.port;
+    // a send outside a batch (a server's block): with the rest of this turn's, once the loop's
+    // poll phase has run its callbacks
+    if (!inBatch && !this.flushSoon) this.flushSoon = setImmediate(() => this.flush());
+  }
+
+  /** Sends what is queued (all of it `owner`'s). */
+  flush(): void {
+    if (this.flushSoon) clearImmediate(this.flushSoon);
+    this.flushSoon = undefined;
+    const owner = this.owner;
+    const count = this.queued;
+    this.queued = 0;
+    this.owner = undefined;
+    if (owner && count > 0) owner.sent(this.native.flush(owner.handle, count), count);
+  }
+
+  /** Sends what `port` has queued, if anything (before it closes). */
+  flushFor(port: BatchedPort): void {
+    if (this.owner === port) this.flush();
+  }
+}
+
+let arenas: Arenas | undefined;
+
 class BatchedPort implements ClientPort {
   readonly batched = true;
   readonly port: number;
-  private readonly handle: object;
-  private readonly slots: number;
-  private readonly recv: Buffer;
-  private readonly out: Buffer;
-  /** length, address and port of each datagram read and to send, as the addon reads and writes them */
-  private readonly rwords: Uint32Array;
-  private readonly swords: Uint32Array;
-  private queued = 0;
+  readonly handle: object;
+  private readonly arenas: Arenas;
   private reading = false;
-  private flushSoon: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(
@@ -105,63 +159,44 @@ class BatchedPort implements ClientPort {
     private readonly onDatagram: OnClientDatagram,
     private readonly onDropped: (count: number) => void,
   ) {
-    this.slots = native.SLOTS;
-    // not zero-filled: the kernel touches only the pages a datagram lands in
-    this.recv = Buffer.allocUnsafeSlow(this.slots * SLOT);
-    this.out = Buffer.allocUnsafeSlow(this.slots * SLOT);
-    const rmeta = Buffer.alloc(this.slots * 12);
-    const smeta = Buffer.alloc(this.slots * 12);
-    this.rwords = new Uint32Array(rmeta.buffer, rmeta.byteOffset, this.slots * 3);
-    this.swords = new Uint32Array(smeta.buffer, smeta.byteOffset, this.slots * 3);
-    this.handle = native.open(address, this.recv, rmeta, this.out, smeta, SLOT, (count) => this.onBatch(count));
+    this.arenas = arenas ??= new Arenas(native);
+    const { recv, rmeta, out, smeta } = this.arenas;
+    this.handle = native.open(address, recv, rmeta, out, smeta, SLOT, (count) => this.onBatch(count));
     this.port = native.port(this.handle);
   }
 
   private onBatch(count: number): void {
-    const words = this.rwords;
+    const { rwords: words, recv } = this.arenas;
     this.reading = true;
     try {
       for (let i = 0; i < count && !this.closed; i++) {
         const length = words[i * 3]!;
         const address4 = words[i * 3 + 1]!;
         const port = words[i * 3 + 2]!;
-        const message = this.recv.subarray(i * SLOT, i * SLOT + length);
+        const message = recv.subarray(i * SLOT, i * SLOT + length);
         this.onDatagram(message, address4 * 65536 + port, () => ({ address: ipv4Text(address4), port, key: address4 * 65536 + port, address4 }));
       }
     } finally {
       this.reading = false;
       // what the batch answered leaves in one call
-      this.flush();
+      this.arenas.flush();
     }
   }
 
   send(packet: Buffer, to: Client): void {
     if (this.closed) return;
     if (packet.length > SLOT || Number.isNaN(to.address4)) return this.onDropped(1);
-    if (this.queued === this.slots) this.flush();
-    const slot = this.queued++;
-    packet.copy(this.out, slot * SLOT);
-    this.swords[slot * 3] = packet.length;
-    this.swords[slot * 3 + 1] = to.address4;
-    this.swords[slot * 3 + 2] = to.port;
-    // a send outside a batch (a server's block): with the rest of this turn's, once the loop's
-    // poll phase has run its callbacks
-    if (!this.reading && !this.flushSoon) this.flushSoon = setImmediate(() => this.flush());
+    this.arenas.enqueue(this, packet, to, this.reading);
   }
 
-  private flush(): void {
-    if (this.flushSoon) clearImmediate(this.flushSoon);
-    this.flushSoon = undefined;
-    const count = this.queued;
-    if (count === 0 || this.closed) return;
-    this.queued = 0;
-    const sent = this.native.flush(this.handle, count);
-    if (sent < count) this.onDropped(count - sent);
+  /** what a flush of this port's queue sent, of how many */
+  sent(taken: number, count: number): void {
+    if (taken < count) this.onDropped(count - taken);
   }
 
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.arenas.flushFor(this);
     this.closed = true;
     this.native.close(this.handle);
   }

@@ -87,6 +87,37 @@ for (const batched of [true, false]) {
   });
 }
 
+t.test('batched: many ports share one set of buffers; sends interleaved across ports each leave from their own', { skip: !built && 'the addon is not built here' }, async (t) => {
+  const ports = [];
+  const first = openClientPort('127.0.0.1', () => undefined, () => undefined);
+  const before = process.memoryUsage().arrayBuffers;
+  for (let i = 0; i < 200; i++) ports.push(openClientPort('127.0.0.1', () => undefined, () => undefined));
+  const grown = process.memoryUsage().arrayBuffers - before;
+  t.ok(grown < 1 << 20, `200 more ports: ${grown} bytes of buffers more (a set of their own each would be 1.6 GB)`);
+  for (const port of ports) port.close();
+
+  const second = openClientPort('127.0.0.1', () => undefined, () => undefined);
+  const client = await peer();
+  const from: number[] = [];
+  client.socket.removeAllListeners('message');
+  client.socket.on('message', (m, r) => {
+    client.received.push(m);
+    from.push(r.port);
+  });
+  const to = clientAt('127.0.0.1', client.port);
+  // outside a batch (as a server's block is): each switch of port sends what the other queued
+  for (let i = 0; i < 10; i++) (i % 2 ? second : first).send(Buffer.from(`n${i}`), to);
+  t.ok(await until(() => client.received.length === 10), 'all ten arrived');
+  t.same(
+    client.received.map((m, i) => [m.toString(), from[i]]),
+    Array.from({ length: 10 }, (_, i) => [`n${i}`, (i % 2 ? second : first).port]),
+    'in order, each from the port that sent it',
+  );
+  first.close();
+  second.close();
+  client.socket.close();
+});
+
 t.test('keys: IPv4 as a number, IPv6 as text; the same client, the same key', async (t) => {
   t.equal(clientAt('10.0.0.1', 69).key, (10 * 2 ** 24 + 1) * 65536 + 69);
   t.equal(clientAt('255.255.255.255', 65535).key, 2 ** 48 - 1, 'the largest key is an exact integer');
