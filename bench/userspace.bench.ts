@@ -19,7 +19,7 @@
 // flags: the same tree as BENCH_COMPARE); BENCH_PROF=DIR adds --cpu-prof into DIR.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { childPids, ROOT, requireBinary } from '../test/helpers/processes.ts';
@@ -368,6 +368,8 @@ listen http
     }
     const direct = tftp.get('direct')!;
     heading(`userspace balancer: TFTP (tftp-hpa client, blksize 512; medians of ${tftpRounds} round(s) for 200 gets, ${Math.max(3, tftpRounds)} for 10 MiB)`);
+    // the daemon reads and sends its clients' datagrams in batches only with the addon beside it
+    console.log(existsSync(join(ROOT, 'dist', 'udp_batch.node')) ? 'client ports: recvmmsg/sendmmsg (dist/udp_batch.node)' : 'client ports: dgram (dist/udp_batch.node not built)');
     console.log('| target | 200 concurrent x 1 MiB s (failures) | ratio to direct | one 10 MiB get s (failures) | ratio to direct |');
     console.log('|---|---|---|---|---|');
     for (const [name, r] of tftp) {
