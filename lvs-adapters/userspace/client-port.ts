@@ -83,6 +83,8 @@ export function loadUdpBatch(): UdpBatch | undefined {
 
 /** a datagram's bytes at most: UDP's largest payload over IPv4 */
 const SLOT = 65536;
+/** answers to a batch leave this many at a time (a power of two) */
+const FLUSH_EVERY = 16;
 
 /**
  * The memory every batched port of this process reads into and sends from: one set, however many
@@ -175,6 +177,8 @@ class BatchedPort implements ClientPort {
         const port = words[i * 3 + 2]!;
         const message = recv.subarray(i * SLOT, i * SLOT + length);
         this.onDatagram(message, address4 * 65536 + port, () => ({ address: ipv4Text(address4), port, key: address4 * 65536 + port, address4 }));
+        // the first clients of a large batch need not wait for the last one's answer
+        if ((i & (FLUSH_EVERY - 1)) === FLUSH_EVERY - 1) this.arenas.flush();
       }
     } finally {
       this.reading = false;
