@@ -4,6 +4,7 @@
 // are gone when the call returns. Never throws: a program that cannot be started (ENOENT, EACCES,
 // and EMFILE, ENFILE, EAGAIN, ENOMEM when the host runs out) is a GroupRun with its spawnError.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { offAbort, onAbort } from '../../plugins/runtime/abort-hooks.ts';
 
@@ -40,6 +41,8 @@ export const DEFAULT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_KILL_GRACE_MS = 500;
 /** after the program exits, how long its output may still be drained before the pipes are closed */
 const DRAIN_AFTER_EXIT_MS = 250;
+/** how long a killed group may take to be gone before the run returns anyway */
+const GROUP_END_MS = 1000;
 
 // Groups still running, killed if the daemon itself exits (detached children outlive their parent).
 const liveGroups = new Set<number>();
@@ -60,6 +63,46 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false; // ESRCH: nobody left; EPERM cannot happen for our own children
+  }
+}
+
+/** PIDs of the group's processes still running: a zombie has ended (init reaps it, here not at once). */
+function runningMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return []; // no procfs: nothing more to learn
+  }
+  const running: number[] = [];
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) > 57) continue; // not a PID
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , group] = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      if (Number(group) === pgid && state !== 'Z') running.push(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return running;
+}
+
+/**
+ * Waits, at most `withinMs`, until no process of the group runs. A SIGKILL takes effect when the
+ * process next runs, which on a loaded host is after process.kill() returned: without this wait a
+ * check could return while the sleep its script started still ran.
+ */
+async function untilGroupEnded(pgid: number, withinMs: number): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  for (;;) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return; // nobody left, not even a zombie: the usual case, one system call
+    }
+    if (runningMembers(pgid).length === 0 || performance.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -179,6 +222,8 @@ export async function runInProcessGroup(options: GroupRunOptions): Promise<Group
 
   try {
     await finished;
+    // the group was sent SIGKILL when its leader exited: gone before this returns
+    if (pid !== null) await untilGroupEnded(pid, GROUP_END_MS);
   } finally {
     clearTimeout(timer);
     clearTimeout(graceTimer);

@@ -2,6 +2,7 @@
 // local listeners, and small scripts under test/fixtures/commands. Every verdict rule of Farm
 // Guardian, nanny and keepalived; tokens land in argv and nowhere else; a hanging check is killed
 // with its whole process group at the deadline or on abort; output is capped.
+import { spawn } from 'node:child_process';
 import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -220,6 +221,24 @@ t.test('a hanging check is killed with its whole process group at the timeout', 
     t.ok(elapsed >= 390 && elapsed < (mode ? 1600 : 1000), `returned after ${elapsed.toFixed(0)} ms`);
     await assertAllGone(t, pids, pgid);
   }
+});
+
+t.test('a timed-out check returns only once its group is gone, even on a busy host', async (t) => {
+  // CPU burners on every core: a SIGKILLed process dies when it next runs, which is then later
+  const burners = Array.from({ length: 4 }, () => spawn(process.execPath, ['-e', 'const end = Date.now() + 20000; while (Date.now() < end);'], { stdio: 'ignore' }));
+  t.teardown(() => { for (const b of burners) b.kill('SIGKILL'); });
+  const dir = scratch(t);
+  const still: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const files = Array.from({ length: 12 }, (_, i) => join(dir, `r${round}-${i}`));
+    const runs = files.map((file) => run({ command: [fixture('hang.sh'), file], style: 'keepalived', timeoutMs: 300 }).then(() => {
+      // at the moment the run returned: its script and the sleep it started
+      const pids = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+      still.push(...pids.filter((pid) => ![null, 'Z'].includes(procState(pid))));
+    }));
+    await Promise.all(runs);
+  }
+  t.same(still, [], 'no process of any of the 36 checks was running when its check returned');
 });
 
 t.test('aborting the signal kills the group too', async (t) => {
