@@ -19,6 +19,27 @@ export function requireBinary(path: string, aptPackage: string): string {
   }
 }
 
+/**
+ * `count` consecutive TCP ports free on every address a moment ago (an FTP passive range), taken
+ * below the kernel's ephemeral range (32768 and up here), where no connection of another test takes
+ * a local port: a range starting at a freePort() had its next ports in the ephemeral range, and any
+ * of them could be held by another test's connection.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  const hold = (port: number) => new Promise<ReturnType<typeof createServer> | undefined>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (12000 - count));
+    const held = await Promise.all(Array.from({ length: count }, (_, i) => hold(base + i)));
+    await Promise.all(held.map((server) => server && new Promise((resolve) => server.close(resolve))));
+    if (held.every(Boolean)) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found in 20000-32000`);
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { launchChromium, waitInPage } from '../helpers/browser.ts';
-import { freePort, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
+import { freePort, freePortRange, requireBinary, ROOT, runCommand } from '../helpers/processes.ts';
 import { secretFile, startLbguardRun } from '../helpers/status-files.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
@@ -33,7 +33,7 @@ t.test('sessions and bytes move on the open page; a button takes a backend out o
     writeFileSync(join(b.dir, 'anon', 'big.bin'), randomBytes(BIG));
     chmodSync(join(b.dir, 'anon', 'big.bin'), 0o644);
   }
-  const [statusPort, port, passive] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [statusPort, port, passive] = await Promise.all([freePort(), freePort(), freePortRange(10)]);
   const token = randomBytes(24).toString('hex');
   const farms = join(dir, 'farms.yaml');
   writeFileSync(farms, JSON.stringify({
@@ -83,7 +83,7 @@ t.test('sessions and bytes move on the open page; a button takes a backend out o
   t.ok(statSync(shot).size > 10000, `screenshot under traffic kept: ${shot}`);
 
   const results = await Promise.all(downloads);
-  t.same(results.map((r) => r.stdout), Array(4).fill(String(BIG)), 'every download whole');
+  t.same(results.map((r) => r.stdout), Array(4).fill(String(BIG)), `every download whole ${results.map((r) => `(exit ${r.code}${r.stderr ? `: ${r.stderr.trim()}` : ''})`).join(' ')}`);
   await waitInPage(page, `${sumOf('total')} >= 4 && ${sumOf('sessions')} === 0`, 15000);
   t.pass('afterwards: at least 4 sessions in total, none open');
   t.match(await cell('ftp-1', 'bytes-out'), /MiB/, 'ftp-1 sent MiBs');

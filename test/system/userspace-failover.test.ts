@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { Orchestrator } from '../../orchestrator/daemon.ts';
-import { freePort, requireBinary, runCommand, until } from '../helpers/processes.ts';
+import { freePort, freePortRange, requireBinary, runCommand, until } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -41,7 +41,7 @@ t.test('a killed vsftpd: every new session served by the other, the dead one out
   backends.forEach((b, i) => serveWho(b, `ftp-${i + 1}`));
   const ftpPort = await freePort();
   const tcpPort = await freePort();
-  const passive = await freePort();
+  const passive = await freePortRange(10);
   const dataplane = { type: 'userspace', 'passive-ports': `${passive}-${passive + 9}` } as const;
   const check = { probe: 'ftp', interval: '5s', timeout: '2s', rise: 1, fall: 3 } as const;
   const members = backends.map((b, i) => ({ name: `ftp-${i + 1}`, address: '127.0.0.1', port: b.port }));

@@ -11,7 +11,7 @@ import t from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { ftpControl } from '../helpers/ftp-replies.ts';
-import { freePort, requireBinary, runCommand, until } from '../helpers/processes.ts';
+import { freePort, freePortRange, requireBinary, runCommand, until } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -47,7 +47,7 @@ t.before(async () => {
   chmodSync(join(vsftpd.dir, 'anon', 'who.txt'), 0o644);
   await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
   [ports.ftp, ports.evil, ports.none] = [await freePort(), await freePort(), await freePort()];
-  const passive = await freePort();
+  const passive = await freePortRange(8);
   // 8 passive ports: one client address may hold 2
   adapter = new UserspaceAdapter({ type: 'userspace', 'passive-ports': { from: passive, to: passive + 7 }, 'idle-timeout': 30_000 });
   const farm = (name: string, port: number, backendPort: number, weight = 1) => ({

@@ -10,7 +10,7 @@ import t from 'tap';
 import { UserspaceAdapter } from '../../lvs-adapters/userspace/adapter.ts';
 import type { VirtualServiceSpec } from '../../orchestrator/dataplane/types.ts';
 import { ftpControl } from '../helpers/ftp-replies.ts';
-import { freePort, requireBinary, runCommand } from '../helpers/processes.ts';
+import { freePort, freePortRange, requireBinary, runCommand } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -30,7 +30,7 @@ t.before(async () => {
     }
   });
   port = await freePort();
-  const passive = await freePort();
+  const passive = await freePortRange(16);
   adapter = new UserspaceAdapter({ type: 'userspace', 'passive-ports': { from: passive, to: passive + 15 }, 'idle-timeout': 30_000 });
   service = { farm: 'ftp', service: 'ftp', protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' };
   await adapter.apply([{ kind: 'add-farm', farm: { service, servers: backends.map((b, i) => ({ name: `ftp-${i + 1}`, address: '127.0.0.1', port: b.port, weight: 1 })) } }]);

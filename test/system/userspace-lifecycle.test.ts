@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { encodeRequest } from '../../plugins/tftp/codec.ts';
-import { type Daemon, freePort, requireBinary, ROOT, runCommand, startDaemon, until } from '../helpers/processes.ts';
+import { type Daemon, freePort, freePortRange, requireBinary, ROOT, runCommand, startDaemon, until } from '../helpers/processes.ts';
 import { freeUdpPort, startTftpdHpa, type TftpServerDir } from '../helpers/tftp-daemons.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
@@ -42,7 +42,7 @@ interface Farms {
 
 async function farmsFile(dataplane: string): Promise<Farms> {
   const ftpPort = await freePort();
-  const passive = await freePort();
+  const passive = await freePortRange(10);
   const tftpPort = await freeUdpPort(VIP);
   const statusPort = await freePort();
   const file = join(dir, `farms-${ftpPort}.yaml`);

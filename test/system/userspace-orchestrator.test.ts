@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { validateConfig } from '../../orchestrator/config/load.ts';
 import { Orchestrator } from '../../orchestrator/daemon.ts';
-import { freePort, requireBinary, runCommand, until } from '../helpers/processes.ts';
+import { freePort, freePortRange, requireBinary, runCommand, until } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -24,7 +24,7 @@ t.test('a failed backend is taken out of the userspace balancer; traffic moves t
     chmodSync(join(b.dir, 'anon', 'who.txt'), 0o644);
   });
   const port = await freePort();
-  const passive = await freePort();
+  const passive = await freePortRange(10);
   const config = validateConfig({
     farms: [{
       name: 'ftp', service: 'ftp', virtual: { address: VIP, ports: [port] }, scheduler: 'rr',

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { FarmState } from '../../orchestrator/dataplane/types.ts';
 import { fakeTcpServer, type FakeServer, silent } from '../helpers/fake-servers.ts';
-import { freePort, freePorts, ROOT, startDaemon, until } from '../helpers/processes.ts';
+import { freePortRange, freePorts, ROOT, startDaemon, until } from '../helpers/processes.ts';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.ts';
 
 const VIP = '127.0.0.2';
@@ -70,7 +70,7 @@ t.test('300 sessions of each outcome leave no descriptor behind; SIGTERM stops t
   fakes.push(echo, reset, mute, slow);
   // distinct ports: two farms given the same one would share its listener (the later takes it over)
   const [closed, ftpNone, ftpRefused, ftpLeave, refused, resetPort, silentPort, echoPort, leave] = (await freePorts(9)) as [number, number, number, number, number, number, number, number, number];
-  const passive = await freePort();
+  const passive = await freePortRange(4);
   const ports = { ftpNone, ftpRefused, ftpLeave, refused, reset: resetPort, silent: silentPort, echo: echoPort, leave };
   const tcp = (farm: string, port: number, backendPort: number, service: 'tcp' | 'ftp' = 'tcp', weight = 1): FarmState => ({
     service: { farm, service, protocol: 'tcp', address: VIP, ports: [{ from: port, to: port }], scheduler: 'rr' },
