@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
+import { literalAddress } from './udp.ts';
 
 /**
  * A port of the TFTP relay toward its clients, shared by the sessions of one client address:
@@ -154,6 +155,15 @@ class BatchedPort implements ClientPort {
   private readonly arenas: Arenas;
   private reading = false;
   private closed = false;
+  /** the datagram of the batch being handled, for `sender` */
+  private current = 0;
+  /** the current datagram's client, built only when asked for (a stray's ERROR): one function, not one per datagram */
+  private readonly sender = (): Client => {
+    const words = this.arenas.rwords;
+    const address4 = words[this.current * 3 + 1]!;
+    const port = words[this.current * 3 + 2]!;
+    return { address: ipv4Text(address4), port, key: address4 * 65536 + port, address4 };
+  };
 
   constructor(
     private readonly native: UdpBatch,
@@ -175,8 +185,8 @@ class BatchedPort implements ClientPort {
         const length = words[i * 3]!;
         const address4 = words[i * 3 + 1]!;
         const port = words[i * 3 + 2]!;
-        const message = recv.subarray(i * SLOT, i * SLOT + length);
-        this.onDatagram(message, address4 * 65536 + port, () => ({ address: ipv4Text(address4), port, key: address4 * 65536 + port, address4 }));
+        this.current = i;
+        this.onDatagram(recv.subarray(i * SLOT, i * SLOT + length), address4 * 65536 + port, this.sender);
         // the first clients of a large batch need not wait for the last one's answer
         if ((i & (FLUSH_EVERY - 1)) === FLUSH_EVERY - 1) this.arenas.flush();
       }
@@ -257,7 +267,7 @@ class DgramPort implements ClientPort {
 export function openClientPort(address: string, onDatagram: OnClientDatagram, onDropped: (count: number) => void, options: { batched?: boolean } = {}): ClientPort {
   const native = options.batched === false || !isIPv4(address) ? undefined : loadUdpBatch();
   if (native) return new BatchedPort(native, address, onDatagram, onDropped);
-  const socket = createSocket({ type: isIPv4(address) ? 'udp4' : 'udp6', lookup: (host, _options, callback) => callback(null, host, isIPv4(host) ? 4 : 6) });
+  const socket = createSocket({ type: isIPv4(address) ? 'udp4' : 'udp6', lookup: literalAddress });
   socket.bind(0, address);
   return new DgramPort(socket, onDatagram, () => onDropped(1));
 }

@@ -6,7 +6,7 @@ import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from 
 import { type Client, type ClientKey, type ClientPort, clientAt, openClientPort } from './client-port.ts';
 import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { closeUdp, sweeper } from './udp.ts';
+import { closeUdp, literalAddress, sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
@@ -44,14 +44,6 @@ export function wideBlockSize(ipv6: boolean, netDir = '/sys/class/net'): number 
 }
 
 const blksizeOption = (size: number) => Buffer.from(`blksize\0${size}\0`, 'latin1');
-
-/**
- * Sessions only ever send to IP addresses: answering the look-up at once spares each datagram the
- * deferred DNS callback dgram otherwise waits for. A literal with a colon is IPv6: no full address
- * parse per datagram.
- */
-const literalAddress = (address: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
-  callback(null, address, address.includes(':') ? 6 : 4);
 
 /** a client's address and port */
 export interface Peer {

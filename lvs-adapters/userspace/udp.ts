@@ -13,6 +13,14 @@ export function bindUdp(address: string, port: number): Promise<Socket> {
   });
 }
 
+/**
+ * dgram's `lookup` for sockets that only ever send to IP addresses: answered at once, which spares
+ * each datagram the deferred DNS callback dgram otherwise waits for. A literal with a colon is IPv6:
+ * no full address parse per datagram.
+ */
+export const literalAddress = (address: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void) =>
+  callback(null, address, address.includes(':') ? 6 : 4);
+
 /** The key of a UDP peer (a client, a service port) in the maps of flows, sessions and ports. */
 export const peerKey = (peer: { readonly address: string; readonly port: number }): string => `${peer.address}|${peer.port}`;
 

@@ -5,6 +5,7 @@ import type { DataPlaneCounters, FarmState } from '../../orchestrator/dataplane/
 import { workerEntry } from '../../orchestrator/worker-entry.ts';
 import type { DialPolicy } from './dial.ts';
 import type { Peer } from './tftp-relay.ts';
+import { peerKey } from './udp.ts';
 
 export interface WorkerSettings {
   /** this process's share of `max-sessions` */
@@ -254,7 +255,7 @@ export class WorkerProcesses {
     const slot = processOf(client, this.slots.length + 1) - 1;
     const worker = slot < 0 ? undefined : this.slots[slot];
     if (!worker?.ready || !worker.child.connected) return false;
-    const key = `${farm}|${client.address}|${client.port}`;
+    const key = `${farm}|${peerKey(client)}`;
     // the worker has this client's request already (its session, or queued): the retransmission
     // goes there too when the channel has room, and is dropped when it has not
     if (worker.handing >= HANDING_MAX) return this.handed.get(key) === slot;

@@ -25,12 +25,13 @@ const until = async (done: () => boolean, ms = 3000) => {
 // Under CI a missing addon fails (the build makes it with the compiler the setup has); elsewhere
 // the batched half is skipped and the relay uses dgram.
 const built = loadUdpBatch() !== undefined;
-t.test('the addon is built where the tests run under CI', { skip: process.env.CI !== 'true' && !built && 'not built here' }, async (t) => {
+const withoutAddon = process.env.CI !== 'true' && !built && 'the addon is not built here';
+t.test('the addon is built where the tests run under CI', { skip: withoutAddon }, async (t) => {
   t.ok(built, 'native/build/Release/udp_batch.node loads');
 });
 
 for (const batched of [true, false]) {
-  t.test(`${batched ? 'batched (recvmmsg/sendmmsg)' : 'dgram'}: datagrams in, their sender, replies out intact`, { skip: batched && !built && 'the addon is not built here' }, async (t) => {
+  t.test(`${batched ? 'batched (recvmmsg/sendmmsg)' : 'dgram'}: datagrams in, their sender, replies out intact`, { skip: batched && withoutAddon }, async (t) => {
     const before = openDescriptors();
     const seen: { text: string; key: ClientKey; from: Client }[] = [];
     let dropped = 0;
@@ -87,7 +88,7 @@ for (const batched of [true, false]) {
   });
 }
 
-t.test('batched: many ports share one set of buffers; sends interleaved across ports each leave from their own', { skip: !built && 'the addon is not built here' }, async (t) => {
+t.test('batched: many ports share one set of buffers; sends interleaved across ports each leave from their own', { skip: withoutAddon }, async (t) => {
   const ports = [];
   const first = openClientPort('127.0.0.1', () => undefined, () => undefined);
   const before = process.memoryUsage().arrayBuffers;
