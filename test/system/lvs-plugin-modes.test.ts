@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { splitNanny, substituteTarget } from '../../orchestrator/checks/command-line.ts';
 import { runCommandCheck } from '../../orchestrator/checks/command.ts';
-import { banner, closeAtOnce, silent } from '../helpers/fake-servers.ts';
+import { banner, closeAtOnce, fakeTcpServer, silent } from '../helpers/fake-servers.ts';
 import { startFakeTftp } from '../helpers/tftp-fake.ts';
 import { pluginPath, refusingPort, runCommand, runPlugin } from '../helpers/processes.ts';
 import { startSshd } from '../helpers/sshd.ts';
@@ -36,12 +36,28 @@ t.test('nanny: --nanny prints exactly the expect text when up, something else wh
   t.ok(Buffer.byteLength(down.stdout) < 4096, 'under nanny\'s 4 KiB read');
   const bad = await asNanny(`${pluginPath('check_tftp')} --nanny -H %h -p %p -t nonsense`, 'OK', '127.0.0.1', 69);
   t.same([bad.code, bad.up], [0, false], 'a usage error is down too, with exit 0');
-  const slow = await silent();
+  // The silent server notes when the plugin connected and when it gave up: that span is the
+  // plugin's own -t, free of the Node start, which a loaded host can stretch to seconds.
+  let connectedAt = 0;
+  let abandonedAt = 0;
+  const slow = await fakeTcpServer((socket) => {
+    connectedAt = performance.now();
+    socket.on('close', () => (abandonedAt = performance.now()));
+    socket.on('error', () => undefined);
+  });
   t.teardown(() => slow.close());
+  const startedUp = performance.now();
+  await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 3`, 'OK', '127.0.0.1', ssh.port);
+  const upRun = performance.now() - startedUp;
   const started = performance.now();
   const timeout = await asNanny(`${pluginPath('check_ssh')} --nanny -H %h -p %p -t 1`, 'OK', '127.0.0.1', slow.port);
+  const timeoutRun = performance.now() - started;
   t.same([timeout.code, timeout.up], [0, false], 'a silent server is down, within the plugin\'s -t');
-  t.ok(performance.now() - started < 3000, 'well within a nanny timeout of a few seconds');
+  t.match(timeout.stdout, /^DOWN: SSH CRITICAL - Socket timeout after 1 seconds/);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the server's 'close' after the plugin's exit
+  const held = abandonedAt - connectedAt;
+  t.ok(connectedAt > 0 && held >= 500 && held < 1500, `the plugin held the silent connection for its 1 s -t (${Math.round(held)} ms)`);
+  t.ok(timeoutRun < upRun + 2000, `well within a nanny timeout: ${Math.round(timeoutRun)} ms, an answered check ${Math.round(upRun)} ms`);
 });
 
 t.test('nanny: the classic check_tftp --connect %h form with --nanny exits 0 and keeps its line', async (t) => {
