@@ -10,6 +10,14 @@
  * in `recv` (one slot of `slot` bytes each) with their length, IPv4 address and port in `rmeta`
  * (three native-endian uint32 each); datagrams to send are copied into `send` and `smeta` the same
  * way, then `flush(handle, count)` sends them in one call.
+ *
+ * Server sockets (lvs-adapters/userspace/server-socket.ts) are the relay's sockets toward TFTP
+ * servers, one per session (a server tells transfers apart by our port). Each carries a datagram at
+ * a time, so there is nothing to batch per socket; what costs under dgram is the rest: a 64 KiB
+ * allocation, a Buffer, an rinfo object and a JavaScript call per datagram, and a second recvmsg
+ * that finds the queue empty. Here a readable server socket's datagram is read into a shared area
+ * (`serverInit`) and JavaScript is called once per event-loop turn, after the poll phase, for all
+ * the datagrams of that turn; sends are a plain send(2).
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -299,12 +307,293 @@ static napi_value close_port(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- server sockets ---- */
+
+/* what every server socket of this Node instance reads into, and the call that hands it over */
+typedef struct {
+  napi_env env;
+  napi_ref on_batch;
+  napi_ref buffers[2];
+  napi_async_context context;
+  char *recv;
+  uint32_t *meta;
+  size_t slot;
+  uint32_t pending;
+  uv_check_t check;
+  int check_started;
+} servers_t;
+
+typedef struct {
+  servers_t *servers;
+  uv_poll_t poll;
+  int fd;
+  uint32_t id;
+  int closed;
+  int released;
+  int collected;
+} server_t;
+
+/* Hands the datagrams read so far to JavaScript: onBatch(count); meta holds id, length, port. */
+static void deliver(servers_t *sv) {
+  if (sv->pending == 0) return;
+  napi_env env = sv->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, global, count, result;
+  napi_get_reference_value(env, sv->on_batch, &callback);
+  napi_get_global(env, &global);
+  napi_create_uint32(env, sv->pending, &count);
+  sv->pending = 0;
+  napi_status called = napi_make_callback(env, sv->context, global, callback, 1, &count, &result);
+  bool failed = false;
+  napi_is_exception_pending(env, &failed);
+  if (called != napi_ok || failed) {
+    napi_value error;
+    if (failed && napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* after the poll phase: what this turn's readable server sockets gave */
+static void on_check(uv_check_t *check) {
+  servers_t *sv = check->data;
+  uv_check_stop(check);
+  sv->check_started = 0;
+  deliver(sv);
+}
+
+/* a length that says "this socket has a pending error" (an ICMP unreachable, say) instead of a datagram */
+#define SOCKET_ERROR 0xffffffffu
+
+static void on_server_readable(uv_poll_t *poll, int status, int events) {
+  server_t *s = poll->data;
+  (void)events;
+  if (s->closed) return;
+  servers_t *sv = s->servers;
+  if (sv->pending == SLOTS) deliver(sv);
+  if (s->closed) return; /* closed by that call */
+  uint32_t i = sv->pending;
+  struct sockaddr_in from;
+  socklen_t size = sizeof from;
+  uint32_t length = SOCKET_ERROR, port = 0;
+  if (status >= 0) {
+    ssize_t n = recvfrom(s->fd, sv->recv + (size_t)i * sv->slot, sv->slot, MSG_DONTWAIT, (struct sockaddr *)&from, &size);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n >= 0) {
+      length = (uint32_t)n;
+      port = ntohs(from.sin_port);
+    }
+  }
+  sv->meta[i * 4] = s->id;
+  sv->meta[i * 4 + 1] = length;
+  sv->meta[i * 4 + 2] = port;
+  sv->meta[i * 4 + 3] = length == SOCKET_ERROR ? 0 : ntohl(from.sin_addr.s_addr);
+  sv->pending++;
+  if (!sv->check_started) {
+    uv_check_start(&sv->check, on_check);
+    sv->check_started = 1;
+  }
+}
+
+static void servers_finalize(napi_env env, void *data, void *hint) {
+  servers_t *sv = data;
+  (void)env;
+  (void)hint;
+  /* the check handle stays with the loop, which ends with this instance */
+  sv->env = NULL;
+}
+
+/* serverInit(recv, meta, slot, onBatch): the area every server socket reads into (once per process) */
+static napi_value server_init(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  servers_t *existing = NULL;
+  if (napi_get_instance_data(env, (void **)&existing) == napi_ok && existing != NULL) {
+    napi_throw_error(env, NULL, "udp_batch.serverInit: already done");
+    return NULL;
+  }
+  void *areas[2];
+  size_t sizes[2];
+  uint32_t slot = 0;
+  if (argc < 4 || !buffer_arg(env, argv[0], &areas[0], &sizes[0]) || !buffer_arg(env, argv[1], &areas[1], &sizes[1]) ||
+      napi_get_value_uint32(env, argv[2], &slot) != napi_ok || slot == 0) {
+    napi_throw_type_error(env, NULL, "udp_batch.serverInit: two Buffers, a slot size and a function");
+    return NULL;
+  }
+  if (sizes[0] < (size_t)SLOTS * slot || sizes[1] < SLOTS * 16) {
+    napi_throw_range_error(env, NULL, "udp_batch.serverInit: buffers too small for the slots");
+    return NULL;
+  }
+  servers_t *sv = calloc(1, sizeof *sv);
+  if (sv == NULL) return throw_errno(env, "calloc", ENOMEM);
+  sv->env = env;
+  sv->recv = areas[0];
+  sv->meta = areas[1];
+  sv->slot = slot;
+  for (int i = 0; i < 2; i++) napi_create_reference(env, argv[i], 1, &sv->buffers[i]);
+  napi_create_reference(env, argv[3], 1, &sv->on_batch);
+  napi_value name;
+  napi_create_string_utf8(env, "udp_batch_servers", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &sv->context);
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  uv_check_init(loop, &sv->check);
+  sv->check.data = sv;
+  uv_unref((uv_handle_t *)&sv->check); /* pending datagrams alone do not keep the process alive */
+  napi_set_instance_data(env, sv, servers_finalize, NULL);
+  return NULL;
+}
+
+static server_t *server_of(napi_env env, napi_value handle) {
+  void *data = NULL;
+  if (napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) return NULL;
+  server_t *s = data;
+  return s->closed ? NULL : s;
+}
+
+static void on_server_collected(napi_env env, void *data, void *hint);
+
+/* serverOpen(id): a handle: an IPv4 UDP socket on a free port of every address, read from now */
+static napi_value server_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  servers_t *sv = NULL;
+  if (napi_get_instance_data(env, (void **)&sv) != napi_ok || sv == NULL) {
+    napi_throw_error(env, NULL, "udp_batch.serverOpen: serverInit first");
+    return NULL;
+  }
+  uint32_t id = 0;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp_batch.serverOpen: an id");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_ANY)};
+  if (bind(fd, (struct sockaddr *)&any, sizeof any) < 0) {
+    int error = errno;
+    close(fd);
+    return throw_errno(env, "bind", error);
+  }
+  server_t *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->servers = sv;
+  s->fd = fd;
+  s->id = id;
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll.data = s;
+  if (uv_poll_init_socket(loop, &s->poll, fd) != 0 || uv_poll_start(&s->poll, UV_READABLE, on_server_readable) != 0) {
+    close(fd);
+    free(s);
+    napi_throw_error(env, NULL, "udp_batch.serverOpen: cannot watch the socket");
+    return NULL;
+  }
+  napi_value handle;
+  CHECK(env, napi_create_external(env, s, on_server_collected, NULL, &handle));
+  return handle;
+}
+
+static int ipv4_arg(napi_env env, napi_value address, napi_value port, struct sockaddr_in *to) {
+  uint32_t a = 0, p = 0;
+  if (napi_get_value_uint32(env, address, &a) != napi_ok || napi_get_value_uint32(env, port, &p) != napi_ok || p > 65535) return 0;
+  memset(to, 0, sizeof *to);
+  to->sin_family = AF_INET;
+  to->sin_addr.s_addr = htonl(a);
+  to->sin_port = htons((uint16_t)p);
+  return 1;
+}
+
+static napi_value errno_value(napi_env env, int error) {
+  napi_value result;
+  napi_create_int32(env, error, &result);
+  return result;
+}
+
+/*
+ * serverSend(handle, buffer, address, port): sends buffer to address:port (an IPv4 number), or to
+ * the connected peer when address is 0 and port 0. Returns 0, or the errno of a datagram the
+ * kernel refused (EAGAIN: a full buffer; UDP may drop, and TFTP retransmits).
+ */
+static napi_value server_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  server_t *s = argc == 4 ? server_of(env, argv[0]) : NULL;
+  void *data = NULL;
+  size_t length = 0;
+  struct sockaddr_in to;
+  if (s == NULL) return errno_value(env, EBADF);
+  if (!buffer_arg(env, argv[1], &data, &length) || !ipv4_arg(env, argv[2], argv[3], &to)) return errno_value(env, EINVAL);
+  int connected = to.sin_addr.s_addr == 0 && to.sin_port == 0;
+  ssize_t n;
+  do {
+    n = connected ? send(s->fd, data, length, MSG_DONTWAIT) : sendto(s->fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+  } while (n < 0 && errno == EINTR);
+  return errno_value(env, n < 0 ? errno : 0);
+}
+
+/* serverConnect(handle, address, port): only address:port may send to the socket from now; 0 or an errno */
+static napi_value server_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  server_t *s = argc == 3 ? server_of(env, argv[0]) : NULL;
+  struct sockaddr_in to;
+  if (s == NULL) return errno_value(env, EBADF);
+  if (!ipv4_arg(env, argv[1], argv[2], &to)) return errno_value(env, EINVAL);
+  return errno_value(env, connect(s->fd, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0);
+}
+
+static void on_server_closed(uv_handle_t *handle) {
+  server_t *s = handle->data;
+  close(s->fd);
+  s->released = 1;
+  if (s->collected) free(s);
+}
+
+static void server_shut(server_t *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, on_server_closed);
+}
+
+static void on_server_collected(napi_env env, void *data, void *hint) {
+  server_t *s = data;
+  (void)env;
+  (void)hint;
+  server_shut(s);
+  s->collected = 1;
+  if (s->released) free(s);
+}
+
+/* serverClose(handle): stops reading and closes the socket (datagrams already read are still handed over) */
+static napi_value server_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  server_t *s = argc ? server_of(env, argv[0]) : NULL;
+  if (s != NULL) server_shut(s);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
       {"open", NULL, open_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, local_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"flush", NULL, flush, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"serverInit", NULL, server_init, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"serverOpen", NULL, server_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"serverSend", NULL, server_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"serverConnect", NULL, server_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"serverClose", NULL, server_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   napi_value slots;

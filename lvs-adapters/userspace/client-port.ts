@@ -39,7 +39,7 @@ export interface ClientPort {
   close(): void;
 }
 
-const ipv4Number = (address: string): number => {
+export const ipv4Number = (address: string): number => {
   const parts = address.split('.');
   return ((Number(parts[0]) * 256 + Number(parts[1])) * 256 + Number(parts[2])) * 256 + Number(parts[3]);
 };
@@ -55,12 +55,19 @@ export function clientAt(address: string, port: number): Client {
   return { address, port, key: `${address}|${port}`, address4: NaN };
 }
 
-interface UdpBatch {
+/** native/udp-batch.c: client ports (batched), and server sockets (server-socket.ts) */
+export interface UdpBatch {
   readonly SLOTS: number;
   open(address: string, recv: Buffer, rmeta: Buffer, send: Buffer, smeta: Buffer, slot: number, onBatch: (count: number) => void): object;
   port(handle: object): number;
   flush(handle: object, count: number): number;
   close(handle: object): void;
+  serverInit(recv: Buffer, meta: Buffer, slot: number, onBatch: (count: number) => void): void;
+  serverOpen(id: number): object;
+  /** 0, or the errno of a refused send; address 0 and port 0: to the connected peer */
+  serverSend(handle: object, packet: Buffer, address4: number, port: number): number;
+  serverConnect(handle: object, address4: number, port: number): number;
+  serverClose(handle: object): void;
 }
 
 let addon: UdpBatch | null | undefined;
@@ -246,7 +253,8 @@ class DgramPort implements ClientPort {
   }
 
   send(packet: Buffer, to: Client): void {
-    if (!this.closed) this.socket.send(packet, to.port, to.address, this.afterSend);
+    // dgram may send later than this call (a full buffer), and `packet` may be another socket's memory
+    if (!this.closed) this.socket.send(Buffer.from(packet), to.port, to.address, this.afterSend);
   }
 
   close(): void {

@@ -1,4 +1,3 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
@@ -6,7 +5,8 @@ import { decodePacket, encodeAck, encodeError, MAX_REQUEST_BYTES, OPCODE } from 
 import { type Client, type ClientKey, type ClientPort, clientAt, openClientPort } from './client-port.ts';
 import { type Listener, listenUdp } from './listeners.ts';
 import type { Lease, ServerPool } from './pool.ts';
-import { closeUdp, literalAddress, sweeper } from './udp.ts';
+import { openServerSocket, type ServerSocket } from './server-socket.ts';
+import { sweeper } from './udp.ts';
 
 /** after the last block, how long the session stays for retransmissions of the final DATA or ACK */
 const LINGER_MS = 2000;
@@ -69,9 +69,7 @@ interface Session {
   /** the server's transfer ID (its session port), learned from its first answer */
   tid: number | undefined;
   /** faces the server: a fresh port, its DATA and ACKs come back to it; connected to its TID once known */
-  toServer: Socket;
-  /** client datagrams waiting for toServer's connect (a tick) */
-  waiting: Buffer[] | undefined;
+  toServer: ServerSocket;
   blksize: number;
   /** reads are relayed one block ahead (not with an RFC 7440 window, which the two ends keep themselves) */
   readAhead: boolean;
@@ -224,7 +222,7 @@ export class TftpService {
     const existing = this.sessions.get(key);
     if (existing) {
       // the client sent its request again: pass it on only while the server has not answered
-      if (existing.tid === undefined) existing.toServer.send(existing.request, existing.backend.port, existing.backend.address);
+      if (existing.tid === undefined) existing.toServer.send(existing.request, existing.backend.port);
       return;
     }
     if (this.handOff?.(message, from)) return;
@@ -235,7 +233,6 @@ export class TftpService {
       return;
     }
     const backend = { address: lease.server.spec.address, port: lease.server.spec.port };
-    const family = (a: string) => (isIPv6(a) ? 'udp6' : 'udp4');
     const asked = this.wideBlock[isIPv6(backend.address) ? 6 : 4];
     const option = blksizeOption(asked);
     const wide = asked > PLAIN_BLOCK && packet.op === 'RRQ' && packet.options.size === 0 && message.length + option.length <= MAX_REQUEST_BYTES;
@@ -254,8 +251,7 @@ export class TftpService {
       clientPort: this.clientPortFor(from.address),
       backend,
       tid: undefined,
-      waiting: [],
-      toServer: createSocket({ type: family(backend.address), lookup: literalAddress }),
+      toServer: undefined as unknown as ServerSocket, // just below: its events need the session
       blksize: 512, // until the server's OACK says otherwise
       readAhead: packet.op === 'RRQ' && !wide,
       sent: undefined,
@@ -270,9 +266,17 @@ export class TftpService {
     const s = session;
     this.sessions.set(key, s);
     this.stopSweep ??= sweeper(() => this.sweep());
-    s.toServer.on('error', () => this.pool.countError('socket', lease.server));
-    s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
-    s.toServer.send(s.request, backend.port, backend.address);
+    s.toServer = this.serverSocket(s);
+    s.toServer.send(s.request, backend.port);
+  }
+
+  /** A fresh socket toward the session's server (at its start, and when it moves to another). */
+  private serverSocket(s: Session): ServerSocket {
+    return openServerSocket(s.backend.address, {
+      onDatagram: (message, port) => this.onServerPacket(s, message, port),
+      onStray: () => this.pool.countError('stray', s.lease.server),
+      onError: () => this.pool.countError('socket', s.lease.server),
+    });
   }
 
   /**
@@ -308,21 +312,16 @@ export class TftpService {
     s.lease = lease;
     s.backend = { address: lease.server.spec.address, port: lease.server.spec.port };
     // a fresh socket toward the new server: the old one is connected to the dead server's TID
-    const old = s.toServer;
-    old.removeAllListeners('message');
-    closeUdp(old);
-    s.toServer = createSocket({ type: isIPv6(s.backend.address) ? 'udp6' : 'udp4', lookup: literalAddress });
-    s.toServer.on('error', () => this.pool.countError('socket', lease.server));
-    s.toServer.on('message', (m, r) => this.onServerPacket(s, m, r));
+    s.toServer.close();
+    s.toServer = this.serverSocket(s);
     if (s.tid !== undefined) {
       s.tid = undefined;
-      s.waiting = [];
       s.next = undefined; // taken from the dead server but not ACKed: the new one sends it again
       if (s.wide) s.wide.ackOwed = false;
       s.resume = { skipTo: s.taken, seen: 0 };
     }
     s.owed = 0;
-    s.toServer.send(s.request, s.backend.port, s.backend.address);
+    s.toServer.send(s.request, s.backend.port);
   }
 
   /**
@@ -362,8 +361,8 @@ export class TftpService {
     return true;
   }
 
-  private onServerPacket(s: Session, message: Buffer, from: RemoteInfo): void {
-    if (from.address !== s.backend.address) return this.pool.countError('stray', s.lease.server);
+  /** A datagram from the session's server (its address): `message` is the socket's until this returns. */
+  private onServerPacket(s: Session, message: Buffer, port: number): void {
     s.owed = undefined;
     if (s.tid === undefined && s.wide && message.length >= 2 && message.readUInt16BE(0) === OPCODE.ERROR) {
       // the server refused the blksize option (RFC 2347 ERROR 8, or older servers): ask as the client did
@@ -371,21 +370,17 @@ export class TftpService {
       s.readAhead = true;
       s.clientWaiting = false;
       s.request = s.clientRequest;
-      s.toServer.send(s.request, s.backend.port, s.backend.address);
+      s.toServer.send(s.request, s.backend.port);
       return;
     }
     if (s.tid === undefined) {
-      s.tid = from.port;
+      s.tid = port;
       // it answered: error-limit counts silent requests in a row, not over the server's lifetime
       this.pool.connected(s.lease.server);
-      // connected, the kernel keeps other senders away and each send skips the address look-up
-      s.toServer.connect(from.port, from.address, () => {
-        for (const queued of s.waiting ?? []) s.toServer.send(queued);
-        s.waiting = undefined;
-      });
-    } else if (from.port !== s.tid) {
+      s.toServer.connect(port);
+    } else if (port !== s.tid) {
       this.pool.countError('stray', s.lease.server);
-      s.toServer.send(UNKNOWN_TID, from.port, from.address);
+      s.toServer.send(UNKNOWN_TID, port);
       return;
     }
     if (message.length < 4) return this.pool.countError('malformed', s.lease.server);
@@ -422,8 +417,9 @@ export class TftpService {
   private serverData(s: Session, message: Buffer): void {
     const block = message.readUInt16BE(2);
     const following = (s.sentBlock + 1) & 0xffff;
-    if (s.sent === undefined || (block === following && s.clientWaiting)) this.deliver(s, message, block);
-    else if (block === following) s.next = message;
+    // what is kept (`sent`, `next`) is a copy: `message` is the socket's
+    if (s.sent === undefined || (block === following && s.clientWaiting)) this.deliver(s, Buffer.from(message), block);
+    else if (block === following) s.next = Buffer.from(message);
     else if (block === s.sentBlock) this.toServer(s, encodeAck(block)); // our ACK was lost: the server sent it again
   }
 
@@ -482,7 +478,8 @@ export class TftpService {
     wide.block = block;
     s.taken++;
     const data = message.subarray(4);
-    wide.bytes = wide.offset === wide.bytes.length ? data : Buffer.concat([wide.bytes.subarray(wide.offset), data]);
+    // kept until the client has taken it: a copy (`message` is the socket's)
+    wide.bytes = wide.offset === wide.bytes.length ? Buffer.from(data) : Buffer.concat([wide.bytes.subarray(wide.offset), data]);
     wide.offset = 0;
     if (data.length < wide.blksize) wide.done = true;
     // at most one block of the server's held back: more waits for its ACK
@@ -519,8 +516,7 @@ export class TftpService {
   private toServer(s: Session, message: Buffer): void {
     // an answer is owed, but not to the ACK of a server's last block
     if (!s.finishing && !s.wide?.done) s.owed ??= 0;
-    if (s.waiting) s.waiting.push(message);
-    else s.toServer.send(message);
+    s.toServer.send(message);
   }
 
   /** The port toward clients on `address`, opened with its first session (end() closes it with the last). */
@@ -571,14 +567,14 @@ export class TftpService {
       else s.clientWaiting = true;
       return;
     }
-    this.toServer(s, Buffer.from(message));
+    this.toServer(s, message);
     if (op === OPCODE.ERROR) s.finishing = true; // lingers so the ERROR leaves before the sockets close
   }
 
   private end(s: Session): void {
     if (this.sessions.get(s.key) !== s) return;
     this.sessions.delete(s.key);
-    closeUdp(s.toServer);
+    s.toServer.close();
     const entry = this.clientPorts.get(s.client.address);
     if (entry && --entry.sessions === 0) {
       entry.port.close();
