@@ -85,10 +85,26 @@ static port_t *port_of(napi_env env, napi_value handle) {
 
 static void on_collected(napi_env env, void *data, void *hint);
 
+/*
+ * libuv stops watching a socket when epoll reports an error on it (EPOLLERR: an ICMP error queued
+ * on the socket). Reading the error with SO_ERROR clears it; then the socket is watched again, so
+ * that one ICMP message does not end a socket's reads.
+ */
+static void rearm(uv_poll_t *poll, int fd, uv_poll_cb callback) {
+  int error = 0;
+  socklen_t size = sizeof error;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size);
+  uv_poll_start(poll, UV_READABLE, callback);
+}
+
 static void on_readable(uv_poll_t *poll, int status, int events) {
   port_t *p = poll->data;
   (void)events;
-  if (status < 0 || p->closed) return;
+  if (p->closed) return;
+  if (status < 0) {
+    rearm(poll, p->fd, on_readable);
+    return;
+  }
   napi_env env = p->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -376,7 +392,11 @@ static void on_server_readable(uv_poll_t *poll, int status, int events) {
   struct sockaddr_in from;
   socklen_t size = sizeof from;
   uint32_t length = SOCKET_ERROR, port = 0;
-  if (status >= 0) {
+  if (status < 0) {
+    /* libuv stops watching a socket whose error it saw (an ICMP unreachable on a connected
+       socket): read the error, which clears it, and watch again */
+    rearm(&s->poll, s->fd, on_server_readable);
+  } else {
     ssize_t n = recvfrom(s->fd, sv->recv + (size_t)i * sv->slot, sv->slot, MSG_DONTWAIT, (struct sockaddr *)&from, &size);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     if (n >= 0) {
