@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNamespace, waitForListenerIn } from './netns.ts';
-import { type Daemon, freePort, requireBinary, startDaemon, waitForTcp } from './processes.ts';
+import { type Daemon, freePort, freePortRange, requireBinary, startDaemon, waitForTcp } from './processes.ts';
 
 export interface VsftpdOptions {
   /** allow PORT/EPRT (active mode); default true */
@@ -99,14 +99,18 @@ export function createFtpUser(home: string): FtpUser {
   return { name, password, home, remove };
 }
 
-async function freePortRange(): Promise<[number, number]> {
-  // vsftpd wants a range; two consecutive ports are enough for one check at a time.
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const first = await freePort();
-    if (first < 65535) return [first, first + 1];
-  }
-  throw new Error('no free passive port range');
+/**
+ * vsftpd's passive ports: ten consecutive ports below the kernel's ephemeral range. Two ports taken
+ * from there were too few: a third PASV while two transfers ran, or a port held at that moment by
+ * another test's outgoing connection, got vsftpd's `500 OOPS` (curl: `Bad PASV/EPSV response: 500`),
+ * as status-page-traffic saw in a full run. vsftpd tries other ports of its range when one is busy.
+ */
+async function passivePorts(): Promise<[number, number]> {
+  const first = await freePortRange(PASSIVE_PORTS);
+  return [first, first + PASSIVE_PORTS - 1];
 }
+
+const PASSIVE_PORTS = 10;
 
 /**
  * A real vsftpd on 127.0.0.1 with its own config, certificate, anonymous root and local user, all in
@@ -129,7 +133,7 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<Vsftpd> 
   chownSync(join(home, 'hello.txt'), uid, -1);
   execFileSync(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
   const port = options.port ?? (await freePort());
-  const pasvPorts = await freePortRange();
+  const pasvPorts = await passivePorts();
   const tls = options.tls ?? true;
   const config = [
     'listen=YES',
