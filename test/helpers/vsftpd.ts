@@ -103,7 +103,8 @@ export function createFtpUser(home: string): FtpUser {
  * vsftpd's passive ports: ten consecutive ports below the kernel's ephemeral range. Two ports taken
  * from there were too few: a third PASV while two transfers ran, or a port held at that moment by
  * another test's outgoing connection, got vsftpd's `500 OOPS` (curl: `Bad PASV/EPSV response: 500`),
- * as status-page-traffic saw in a full run. vsftpd tries other ports of its range when one is busy.
+ * as status-page-traffic saw in a full run. vsftpd tries a few ports of its range at random when
+ * one is busy: with 9 of 10 held, 6 of 10 gets still worked; with 10, a held port seldom matters.
  */
 async function passivePorts(): Promise<[number, number]> {
   const first = await freePortRange(PASSIVE_PORTS);
