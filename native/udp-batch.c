@@ -83,6 +83,59 @@ static port_t *port_of(napi_env env, napi_value handle) {
   return p->closed ? NULL : p;
 }
 
+/*
+ * Calls onBatch(count) as libuv callbacks call into JavaScript (napi_make_callback: microtasks and
+ * async hooks run after it). An exception it throws goes to the process's uncaughtException, as one
+ * thrown by a dgram 'message' listener would. Returns 0 when the call failed or threw.
+ */
+static int call_on_batch(napi_env env, napi_ref on_batch, napi_async_context context, uint32_t n) {
+  napi_value callback, global, count, result;
+  napi_get_reference_value(env, on_batch, &callback);
+  napi_get_global(env, &global);
+  napi_create_uint32(env, n, &count);
+  napi_status called = napi_make_callback(env, context, global, callback, 1, &count, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (called == napi_ok && !pending) return 1;
+  napi_value error;
+  if (pending && napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  return 0;
+}
+
+/*
+ * A non-blocking IPv4 UDP socket bound to `local`, watched for reads with `poll` (its data set by
+ * the caller) from now on. Returns the descriptor, or with a JavaScript error thrown: -1, the
+ * caller frees what holds `poll`; -2, libuv still holds `poll` and its memory must stay (a leak
+ * never seen: uv_poll_start fails only for a bad descriptor).
+ */
+static int open_watched(napi_env env, const struct sockaddr_in *local, uv_poll_t *poll, uv_poll_cb on_ready) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, "socket", errno);
+    return -1;
+  }
+  if (bind(fd, (const struct sockaddr *)local, sizeof *local) < 0) {
+    int error = errno;
+    close(fd);
+    throw_errno(env, "bind", error);
+    return -1;
+  }
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init_socket(loop, poll, fd) != 0) {
+    close(fd);
+    napi_throw_error(env, NULL, "udp_batch: cannot watch the socket");
+    return -1;
+  }
+  if (uv_poll_start(poll, UV_READABLE, on_ready) != 0) {
+    uv_close((uv_handle_t *)poll, NULL);
+    close(fd);
+    napi_throw_error(env, NULL, "udp_batch: cannot watch the socket");
+    return -2;
+  }
+  return fd;
+}
+
 static void on_collected(napi_env env, void *data, void *hint);
 
 /*
@@ -121,19 +174,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       p->rmeta[i * 3 + 1] = ntohl(p->raddr[i].sin_addr.s_addr);
       p->rmeta[i * 3 + 2] = ntohs(p->raddr[i].sin_port);
     }
-    napi_value callback, global, count, result;
-    napi_get_reference_value(env, p->on_batch, &callback);
-    napi_get_global(env, &global);
-    napi_create_uint32(env, (uint32_t)n, &count);
-    napi_status called = napi_make_callback(env, p->context, global, callback, 1, &count, &result);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (called != napi_ok || pending) {
-      napi_value error;
-      if (pending && napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-      break;
-    }
-    if (n < SLOTS) break;
+    if (!call_on_batch(env, p->on_batch, p->context, (uint32_t)n) || n < SLOTS) break;
   }
   napi_close_handle_scope(env, scope);
 }
@@ -178,20 +219,15 @@ static napi_value open_port(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "udp_batch.open: not an IPv4 address");
     return NULL;
   }
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
-    int error = errno;
-    close(fd);
-    return throw_errno(env, "bind", error);
-  }
   port_t *p = calloc(1, sizeof *p);
-  if (p == NULL) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
+  if (p == NULL) return throw_errno(env, "calloc", ENOMEM);
+  p->poll.data = p;
+  p->fd = open_watched(env, &local, &p->poll, on_readable);
+  if (p->fd < 0) {
+    if (p->fd == -1) free(p);
+    return NULL;
   }
   p->env = env;
-  p->fd = fd;
   p->slot = slot;
   p->recv = areas[0];
   p->rmeta = areas[1];
@@ -212,15 +248,6 @@ static napi_value open_port(napi_env env, napi_callback_info info) {
     p->smsgs[i].msg_hdr.msg_iovlen = 1;
     p->smsgs[i].msg_hdr.msg_name = &p->saddr[i];
     p->smsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-  }
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  p->poll.data = p;
-  if (uv_poll_init_socket(loop, &p->poll, fd) != 0 || uv_poll_start(&p->poll, UV_READABLE, on_readable) != 0) {
-    close(fd);
-    free(p);
-    napi_throw_error(env, NULL, "udp_batch.open: cannot watch the socket");
-    return NULL;
   }
   napi_value handle;
   CHECK(env, napi_create_external(env, p, on_collected, NULL, &handle));
@@ -355,18 +382,9 @@ static void deliver(servers_t *sv) {
   napi_env env = sv->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, global, count, result;
-  napi_get_reference_value(env, sv->on_batch, &callback);
-  napi_get_global(env, &global);
-  napi_create_uint32(env, sv->pending, &count);
+  uint32_t count = sv->pending;
   sv->pending = 0;
-  napi_status called = napi_make_callback(env, sv->context, global, callback, 1, &count, &result);
-  bool failed = false;
-  napi_is_exception_pending(env, &failed);
-  if (called != napi_ok || failed) {
-    napi_value error;
-    if (failed && napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-  }
+  call_on_batch(env, sv->on_batch, sv->context, count);
   napi_close_handle_scope(env, scope);
 }
 
@@ -489,31 +507,17 @@ static napi_value server_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "udp_batch.serverOpen: an id");
     return NULL;
   }
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_ANY)};
-  if (bind(fd, (struct sockaddr *)&any, sizeof any) < 0) {
-    int error = errno;
-    close(fd);
-    return throw_errno(env, "bind", error);
-  }
   server_t *s = calloc(1, sizeof *s);
-  if (s == NULL) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
-  }
-  s->servers = sv;
-  s->fd = fd;
-  s->id = id;
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
+  if (s == NULL) return throw_errno(env, "calloc", ENOMEM);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_ANY)};
   s->poll.data = s;
-  if (uv_poll_init_socket(loop, &s->poll, fd) != 0 || uv_poll_start(&s->poll, UV_READABLE, on_server_readable) != 0) {
-    close(fd);
-    free(s);
-    napi_throw_error(env, NULL, "udp_batch.serverOpen: cannot watch the socket");
+  s->fd = open_watched(env, &any, &s->poll, on_server_readable);
+  if (s->fd < 0) {
+    if (s->fd == -1) free(s);
     return NULL;
   }
+  s->servers = sv;
+  s->id = id;
   napi_value handle;
   CHECK(env, napi_create_external(env, s, on_server_collected, NULL, &handle));
   return handle;

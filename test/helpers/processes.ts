@@ -3,6 +3,7 @@ import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadUdpBatch } from '../../lvs-adapters/userspace/client-port.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -17,6 +18,14 @@ export function requireBinary(path: string, aptPackage: string): string {
   } catch {
     throw new Error(`${path} is missing: apt-get install ${aptPackage} (.ci/run installs it)`);
   }
+}
+
+/**
+ * The TFTP relay's UDP addon (native/udp-batch.c), which the build makes: missing, the test FAILS
+ * as for a missing daemon, never skips (the relay would fall back to dgram unseen).
+ */
+export function requireUdpBatch(): void {
+  if (!loadUdpBatch()) throw new Error('native/build/Release/udp_batch.node is missing: npm run build makes it (node-gyp needs g++, make and python3: scripts/setup-debian.sh)');
 }
 
 /**
